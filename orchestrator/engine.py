@@ -1,0 +1,515 @@
+"""The engine: claims ready steps, runs their handlers concurrently, records every outcome.
+
+It owns no SQL and no HTTP. The store decides atomically which steps are ready and hands them
+out under a lease; the engine runs them on asyncio (bounded by ``max_concurrency``), classifies
+failures with the retry policy and reports back. Each completion also claims the steps it made
+ready in the same commit, so a workflow advances with one commit per transition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.clock import Clock, SystemClock
+from orchestrator.errors import StepError
+from orchestrator.events import EventBus, Subscription
+from orchestrator.handlers import HandlerRegistry, StepInput
+from orchestrator.models import (
+    TERMINAL_TASK_STATES,
+    AttemptView,
+    ClaimedStep,
+    ErrorInfo,
+    ErrorKind,
+    Event,
+    StepBottleneck,
+    StepReadiness,
+    TaskState,
+    TaskSummary,
+    TaskView,
+)
+from orchestrator.retry import RetryPolicy, retry_delay_s
+from orchestrator.store.base import (
+    Claim,
+    NewEvent,
+    NewStep,
+    NewTask,
+    StepFailure,
+    StepSuccess,
+    Store,
+)
+from orchestrator.templates import StepTemplate, TemplateCatalog, WorkflowTemplate
+
+log = logging.getLogger("interlock.engine")
+JSON = dict[str, Any]
+
+#: Adjusts a step's template for one task from its context (e.g. more attempts for a plan).
+StepCustomizer = Callable[[StepTemplate, JSON], StepTemplate]
+#: Called before a claimed step runs; returns None to run it, or (until, reason) to defer it.
+StepGate = Callable[[ClaimedStep], Any]
+TASK_END_EVENTS = frozenset({"task.completed", "task.failed", "task.cancelled"})
+_RESERVE_PER_TRANSITION = 8
+_END_STATES = {"task.completed": TaskState.COMPLETE, "task.failed": TaskState.ERROR,
+               "task.cancelled": TaskState.CANCELLED}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    max_concurrency: int = 100  #: steps running at once in this engine
+    lease_s: float = 30.0  #: a claim's lease; renewed every lease_s / 3 while the step runs
+    poll_interval_s: float = 1.0  #: idle re-check for work written by other processes
+    reclaim_interval_s: float = 5.0  #: how often expired leases are reclaimed
+    worker_id: str | None = None  #: stable id: on start, its own leftover leases are reclaimed
+    seed: int | None = None  #: seeds the jitter RNG (tests, reproducible demos)
+    shutdown_grace_s: float = 5.0  #: how long stop() lets running steps finish
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    task_id: str
+    correlation_id: str
+    created: bool  #: False when an idempotency key matched an existing task
+
+
+@dataclass(slots=True)
+class _Running:
+    claim: ClaimedStep
+    task: asyncio.Task[None]
+
+
+@dataclass(slots=True)
+class _Customizers:
+    by_template: dict[str, list[StepCustomizer]] = field(default_factory=dict)
+
+
+class _StepEvents:
+    """The ``events`` a handler gets: appends its own events to the task's log."""
+
+    def __init__(self, engine: Engine, claim: ClaimedStep) -> None:
+        self._engine = engine
+        self._claim = claim
+
+    async def emit(self, event_type: str, data: JSON) -> None:
+        c = self._claim
+        await self._engine.store.append_events([NewEvent(
+            type=event_type, task_id=c.task_id, step_name=c.step_name,
+            correlation_id=c.correlation_id, attempt=c.attempt, data=data,
+            at=self._engine.clock.now(),
+        )])
+
+
+class Engine:
+    """A durable workflow engine over a :class:`Store`."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: HandlerRegistry,
+        catalog: TemplateCatalog,
+        *,
+        clock: Clock | None = None,
+        config: EngineConfig | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.catalog = catalog
+        self.clock: Clock = clock or SystemClock()
+        self.config = config or EngineConfig()
+        self.worker_id = self.config.worker_id or (
+            f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+        self.bus = EventBus()
+        self.store.add_listener(self.bus.publish)
+        self._rng = random.Random(self.config.seed)
+        self._running: dict[int, _Running] = {}
+        self._reserved = 0
+        self._backlog = False
+        self._wake = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._customizers = _Customizers()
+        self._gates: list[StepGate] = []
+        self._step_cache: dict[tuple[str, str, str], tuple[NewStep, ...]] = {}
+        self._started = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Reclaim what a previous run of this worker left, then start claiming work."""
+        if self._started:
+            return
+        self._started = True
+        await self.store.reclaim_expired_leases(self.clock.now(), owner=self.worker_id)
+        self._loops = [
+            asyncio.create_task(self._schedule_loop(), name="interlock-scheduler"),
+            asyncio.create_task(self._lease_loop(), name="interlock-leases"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop claiming, let running steps finish for a grace period, cancel the rest.
+
+        Cancelled steps keep their lease in the database; a restart of the same worker id (or
+        any worker after the lease expires) turns them into a lost attempt and retries them.
+        """
+        if not self._started:
+            return
+        self._started = False
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        tasks = [r.task for r in self._running.values()]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.config.shutdown_grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def add_customizer(self, template_name: str, customizer: StepCustomizer) -> None:
+        """Let ``customizer`` adjust each step of ``template_name`` per task (at submit)."""
+        self._customizers.by_template.setdefault(template_name, []).append(customizer)
+
+    def add_gate(self, gate: StepGate) -> None:
+        """Consult ``gate`` before running each claimed step (e.g. a circuit breaker)."""
+        self._gates.append(gate)
+
+    @property
+    def running_steps(self) -> int:
+        return len(self._running)
+
+    # -- submitting and waiting -----------------------------------------------------------------
+    async def submit(
+        self,
+        name: str,
+        context: Any,
+        *,
+        namespace: str | None = None,
+        version: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Submission:
+        """Validate ``context`` against the template and create a task (idempotent per key)."""
+        template = self.catalog.find(name, namespace, version)
+        prepared = template.prepare_context(context)
+        correlation_id = str(prepared.get("correlation_id") or f"corr-{uuid.uuid4().hex}")
+        steps = self._new_steps(template, prepared)
+        roots = sum(1 for s in steps if not s.depends_on)
+        now = self.clock.now()
+        task = NewTask(
+            task_id=str(uuid.uuid4()), name=template.name, namespace=template.namespace,
+            version=template.version, correlation_id=correlation_id, context=prepared,
+            idempotency_key=idempotency_key, steps=steps, now=now,
+        )
+        reserve = self._reserve(roots) if self._started else 0
+        try:
+            claim = Claim(self.worker_id, self.config.lease_s, reserve, now) if reserve else None
+            created = await self.store.create_task(task, claim)
+        finally:
+            self._reserved -= reserve
+        self._start_claimed(created.claimed)
+        if created.created and len(created.claimed) < roots:
+            self._note_backlog()
+        if not created.created:
+            existing = await self.store.get_task(created.task_id)
+            return Submission(existing.task_id, existing.correlation_id, created=False)
+        return Submission(created.task_id, correlation_id, created=True)
+
+    def _new_steps(self, template: WorkflowTemplate, context: JSON) -> tuple[NewStep, ...]:
+        customizers = self._customizers.by_template.get(template.name, ())
+        if not customizers:
+            cached = self._step_cache.get(template.key)
+            if cached is None:
+                cached = tuple(_new_step(s) for s in template.steps)
+                self._step_cache[template.key] = cached
+            return cached
+        steps = []
+        for step in template.steps:
+            for customize in customizers:
+                step = customize(step, context)
+            steps.append(_new_step(step))
+        return tuple(steps)
+
+
+    async def wait(self, task_id: str, timeout_s: float | None = None) -> TaskView:
+        """Wait until the task is complete, error or cancelled, and return it."""
+        await self.wait_for_end(task_id, timeout_s)
+        return await self.store.get_task(task_id)
+
+    async def wait_for_end(self, task_id: str, timeout_s: float | None = None) -> TaskState:
+        """Wait until the task is complete, error or cancelled; return that state (cheap)."""
+        with self.bus.subscribe(task_id) as sub:
+            state = await self.store.task_state(task_id)
+            if state in TERMINAL_TASK_STATES:
+                return state
+            async with asyncio.timeout(timeout_s):
+                while (event := await sub.get()).type not in TASK_END_EVENTS:
+                    pass
+        return _END_STATES[event.type]
+
+    def subscribe(self, task_id: str | None = None) -> Subscription:
+        """Live events from this process's engine, in commit order."""
+        return self.bus.subscribe(task_id)
+
+    # -- reads ----------------------------------------------------------------------------------
+    async def get_task(self, task_id: str) -> TaskView:
+        return await self.store.get_task(task_id)
+
+    async def list_tasks(self, state: TaskState | None = None, limit: int = 100
+                         ) -> list[TaskSummary]:
+        return await self.store.list_tasks(state, limit)
+
+    async def attempts(self, task_id: str) -> list[AttemptView]:
+        await self.store.get_task(task_id)  # raises TaskNotFoundError for an unknown id
+        return await self.store.list_attempts(task_id)
+
+    async def events(self, after: int = 0, limit: int = 1000, task_id: str | None = None
+                     ) -> list[Event]:
+        return await self.store.list_events(after, limit, task_id)
+
+    async def readiness(self, task_id: str) -> list[StepReadiness]:
+        return await self.store.step_readiness(task_id, self.clock.now())
+
+    async def bottlenecks(self) -> list[StepBottleneck]:
+        return await self.store.bottlenecks()
+
+    # -- operator actions -----------------------------------------------------------------------
+    async def cancel_task(self, task_id: str) -> TaskView:
+        """No new attempts; running ones are cancelled; open steps become ``cancelled``."""
+        await self.store.cancel_task(task_id, self.clock.now())
+        for running in list(self._running.values()):
+            if running.claim.task_id == task_id:
+                running.task.cancel()
+        return await self.store.get_task(task_id)
+
+    async def retry_step(self, task_id: str, step_name: str) -> TaskView:
+        """Give a failed step a fresh set of attempts; the task resumes."""
+        await self.store.retry_step(task_id, step_name, self.clock.now())
+        self._note_backlog()
+        return await self.store.get_task(task_id)
+
+    async def resolve_step(self, task_id: str, step_name: str, results: JSON | None = None
+                           ) -> TaskView:
+        """Mark a step done by hand (with optional results); its dependents then run."""
+        now = self.clock.now()
+        reserve = self._reserve(_RESERVE_PER_TRANSITION) if self._started else 0
+        try:
+            claim = Claim(self.worker_id, self.config.lease_s, reserve, now) if reserve else None
+            claimed = await self.store.resolve_step(task_id, step_name, results or {}, now, claim)
+        finally:
+            self._reserved -= reserve
+        self._start_claimed(claimed)
+        self._note_backlog()
+        return await self.store.get_task(task_id)
+
+    # -- running steps --------------------------------------------------------------------------
+    def _free(self) -> int:
+        return self.config.max_concurrency - len(self._running) - self._reserved
+
+    def _reserve(self, wanted: int) -> int:
+        got = max(0, min(self._free(), wanted))
+        self._reserved += got
+        return got
+
+    def _note_backlog(self) -> None:
+        self._backlog = True
+        self._wake.set()
+
+    def _start_claimed(self, claimed: Iterable[ClaimedStep]) -> None:
+        for claim in claimed:
+            task = asyncio.create_task(self._execute(claim), name=f"step-{claim.step_name}")
+            self._running[claim.step_id] = _Running(claim, task)
+
+    async def _execute(self, claim: ClaimedStep) -> None:
+        try:
+            if await self._deferred_by_gate(claim):
+                return
+            started = time.perf_counter()
+            outcome = await self._invoke(claim)
+            duration_s = time.perf_counter() - started
+            if isinstance(outcome, _Failure):
+                await self._record_failure(claim, outcome, duration_s)
+            else:
+                await self._record_success(claim, outcome, duration_s)
+        except asyncio.CancelledError:
+            # Operator cancel (already recorded) or shutdown (the lease is reclaimed later).
+            raise
+        except Exception:
+            log.exception("could not record the outcome of %s/%s; its lease will be reclaimed",
+                          claim.task_id, claim.step_name)
+        finally:
+            self._running.pop(claim.step_id, None)
+            if self._backlog:
+                self._wake.set()
+
+    async def _deferred_by_gate(self, claim: ClaimedStep) -> bool:
+        for gate in self._gates:
+            verdict = await gate(claim)
+            if verdict is not None:
+                until, reason = verdict
+                await self.store.defer_step(claim.step_id, self.worker_id, until, reason)
+                self._wake.set()
+                return True
+        return False
+
+    async def _invoke(self, claim: ClaimedStep) -> JSON | _Failure:
+        """Run the handler; return its results, or the classified error."""
+        try:
+            handler = self.registry.get(claim.handler)
+        except KeyError as exc:
+            return _Failure(ErrorInfo(ErrorKind.PERMANENT, "UNKNOWN_HANDLER", str(exc)))
+        step_input = StepInput(
+            task_id=claim.task_id, task_name=claim.task_name, step_name=claim.step_name,
+            context=claim.context, dependency_results=claim.dependency_results,
+            handler_config=claim.handler_config, correlation_id=claim.correlation_id,
+            attempt=claim.attempt, max_attempts=claim.max_attempts,
+            events=_StepEvents(self, claim),
+        )
+        try:
+            async with asyncio.timeout(claim.timeout_s):
+                results = await handler(step_input)
+        except StepError as exc:
+            return _failure(exc)
+        except TimeoutError:
+            return _Failure(ErrorInfo(ErrorKind.RETRYABLE, "TIMEOUT",
+                                      f"step exceeded its timeout of {claim.timeout_s:g} s"))
+        except Exception as exc:  # an unclassified failure is worth another try
+            return _Failure(ErrorInfo(ErrorKind.RETRYABLE, "HANDLER_EXCEPTION",
+                                      f"{type(exc).__name__}: {exc}"))
+        return _checked_results(results)
+
+    async def _record_success(self, claim: ClaimedStep, results: JSON, duration_s: float) -> None:
+        now = self.clock.now()
+        self._running.pop(claim.step_id, None)
+        reserve = self._reserve(_RESERVE_PER_TRANSITION)
+        try:
+            transition = await self.store.complete_step(
+                StepSuccess(claim.step_id, claim.task_id, claim.step_name, self.worker_id,
+                            claim.attempt, results, claim.started_at, duration_s, now),
+                Claim(self.worker_id, self.config.lease_s, reserve, now) if reserve else None,
+            )
+        finally:
+            self._reserved -= reserve
+        self._start_claimed(transition.claimed)
+        if reserve == 0 or len(transition.claimed) >= reserve:
+            self._backlog = True
+
+    async def _record_failure(self, claim: ClaimedStep, failure: _Failure, duration_s: float
+                              ) -> None:
+        now = self.clock.now()
+        policy = RetryPolicy.from_json(claim.retry)
+        next_at: float | None = None
+        if (failure.info.kind is ErrorKind.RETRYABLE and policy.retryable
+                and claim.attempt < claim.max_attempts):
+            next_at = now + retry_delay_s(policy, claim.attempt, self._rng, failure.retry_after_s)
+        await self.store.fail_step(StepFailure(
+            claim.step_id, claim.task_id, claim.step_name, self.worker_id, claim.attempt,
+            failure.info,
+            next_at, claim.started_at, duration_s, now,
+        ))
+        if next_at is not None:
+            self._wake.set()
+
+    # -- background loops -----------------------------------------------------------------------
+    async def _schedule_loop(self) -> None:
+        while True:
+            try:
+                await self._schedule_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler pass failed; retrying")
+                await asyncio.sleep(0.1)
+
+    async def _schedule_once(self) -> None:
+        self._wake.clear()
+        free = self._free()
+        if free > 0:
+            now = self.clock.now()
+            claimed = await self.store.claim_ready_steps(
+                Claim(self.worker_id, self.config.lease_s, free, now))
+            self._start_claimed(claimed)
+            self._backlog = len(claimed) >= free
+        delay = self.config.poll_interval_s
+        if self._free() > 0:
+            next_at = await self.store.next_wakeup()
+            if next_at is not None:
+                delay = min(delay, max(0.001, next_at - self.clock.now()))
+        await _first_of(self._wake.wait(), self.clock.sleep(delay))
+
+    async def _lease_loop(self) -> None:
+        renew_every = self.config.lease_s / 3
+        last_reclaim = self.clock.now()
+        while True:
+            await self.clock.sleep(min(renew_every, self.config.reclaim_interval_s))
+            try:
+                now = self.clock.now()
+                await self.store.renew_leases(self.worker_id, list(self._running),
+                                              now + self.config.lease_s)
+                if now - last_reclaim >= self.config.reclaim_interval_s:
+                    last_reclaim = now
+                    if await self.store.reclaim_expired_leases(now):
+                        self._note_backlog()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("lease maintenance failed; retrying")
+
+
+def _new_step(step: StepTemplate) -> NewStep:
+    return NewStep(
+        name=step.name, handler=step.handler, depends_on=step.depends_on,
+        max_attempts=step.retry.effective_max_attempts, retry=step.retry.to_json(),
+        timeout_s=step.timeout_s, handler_config=dict(step.handler_config),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """A classified handler failure plus the server's Retry-After, if it gave one."""
+
+    info: ErrorInfo
+    retry_after_s: float | None = None
+
+
+def _failure(exc: StepError) -> _Failure:
+    kind = ErrorKind.PERMANENT if exc.kind == "permanent" else ErrorKind.RETRYABLE
+    return _Failure(ErrorInfo(kind, exc.error_code, exc.message, exc.http_status),
+                    getattr(exc, "retry_after_s", None))
+
+
+def _checked_results(results: Any) -> JSON | _Failure:
+    if results is None:
+        return {}
+    if not isinstance(results, Mapping):
+        kind = type(results).__name__
+        return _Failure(ErrorInfo(ErrorKind.PERMANENT, "INVALID_RESULTS",
+                                  f"a handler must return a JSON object or None, not {kind}"))
+    try:
+        json.dumps(results)
+    except (TypeError, ValueError) as exc:
+        return _Failure(ErrorInfo(ErrorKind.PERMANENT, "INVALID_RESULTS",
+                                  f"handler results are not JSON-serialisable: {exc}"))
+    return dict(results)
+
+
+async def _first_of(*awaitables: Any) -> None:
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)

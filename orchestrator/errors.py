@@ -1,0 +1,160 @@
+"""Every error Interlock raises, in one small tree.
+
+::
+
+    InterlockError
+    ├── TemplateError            a workflow template is invalid (file, step, field named)
+    ├── ContextValidationError   a submitted context fails the template's JSON Schema
+    ├── UnknownTemplateError     no template with that name / namespace / version
+    ├── TaskNotFoundError        no task with that id
+    ├── InvalidTransitionError   an operator action that the current state does not allow
+    ├── StoreError               the database is unusable (schema too new, closed store)
+    └── StepError                raised by handlers to tell the engine how a step failed
+        ├── RetryableError       try again later (backoff, or the server's Retry-After)
+        └── PermanentError       stop; record why (error_code)
+
+Handlers raise ``StepError`` subclasses; any other exception from a handler counts as retryable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class InterlockError(Exception):
+    """Root of every error Interlock raises on purpose."""
+
+
+class TemplateError(InterlockError):
+    """A workflow template is invalid. Names the file, the step and the field when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        step: str | None = None,
+        field: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.message = message
+        self.source = source
+        self.step = step
+        self.field = field
+        self.line = line
+        where = []
+        if source:
+            where.append(f"{source}:{line}" if line is not None else source)
+        if step:
+            where.append(f"step {step!r}")
+        if field:
+            where.append(f"field {field!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationDetail:
+    """One failing location in a submitted context."""
+
+    path: str  #: JSON-pointer-like path, e.g. ``/user_info/email`` (``/`` for the root)
+    message: str  #: what is wrong there
+
+
+class ContextValidationError(InterlockError):
+    """A context fails the template's input schema; ``details`` lists every failing path."""
+
+    def __init__(self, template: str, details: list[ValidationDetail]) -> None:
+        self.template = template
+        self.details = details
+        listed = "; ".join(f"{d.path}: {d.message}" for d in details)
+        super().__init__(f"context does not match the input schema of {template!r}: {listed}")
+
+
+class UnknownTemplateError(InterlockError):
+    """No registered template matches the requested name / namespace / version."""
+
+    def __init__(self, name: str, namespace: str | None, version: str | None) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.version = version
+        parts = [name]
+        if namespace:
+            parts.insert(0, f"{namespace}/")
+        if version:
+            parts.append(f"@{version}")
+        super().__init__(f"unknown template {''.join(parts)!r}")
+
+
+class TaskNotFoundError(InterlockError):
+    """No task with the given id exists."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(f"no task {task_id!r}")
+
+
+class InvalidTransitionError(InterlockError):
+    """An operator action is not allowed in the current state (e.g. retrying a complete step)."""
+
+    def __init__(self, message: str, *, current_state: str | None = None) -> None:
+        self.current_state = current_state
+        super().__init__(message)
+
+
+class StoreError(InterlockError):
+    """The database cannot be used: closed, or written by a newer schema version."""
+
+
+class StepError(InterlockError):
+    """Base of the errors a step handler raises to classify its failure."""
+
+    kind: str = "retryable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.message = message
+        self.error_code = error_code
+        self.http_status = http_status
+        super().__init__(message)
+
+
+class RetryableError(StepError):
+    """Transient failure: the engine retries with backoff, or after ``retry_after_s`` if given.
+
+    A server-given ``retry_after_s`` wins over the computed delay, is clamped to the policy's
+    ``max_delay_s`` and is not jittered.
+    """
+
+    kind = "retryable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        error_code: str | None = "RETRYABLE",
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message, error_code=error_code, http_status=http_status)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentError(StepError):
+    """Failure that retrying cannot fix: the step ends in ``error`` at once."""
+
+    kind = "permanent"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: str = "PERMANENT",
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message, error_code=error_code, http_status=http_status)

@@ -1,0 +1,222 @@
+"""Typed, immutable values that cross the engine's boundaries (store, API, live views)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+class TaskState(StrEnum):
+    PENDING = "pending"  #: created, no step has started yet
+    IN_PROGRESS = "in_progress"  #: at least one step started; not finished
+    COMPLETE = "complete"  #: every step complete or resolved manually
+    ERROR = "error"  #: a step failed for good and nothing else can run
+    CANCELLED = "cancelled"  #: an operator cancelled it
+
+
+class StepState(StrEnum):
+    PENDING = "pending"  #: waiting for its dependencies (or for a first claim)
+    IN_PROGRESS = "in_progress"  #: claimed by a worker holding a lease
+    WAITING_FOR_RETRY = "waiting_for_retry"  #: failed retryably; runs again at next_attempt_at
+    COMPLETE = "complete"  #: the handler succeeded; results are stored
+    ERROR = "error"  #: failed permanently or ran out of attempts
+    CANCELLED = "cancelled"  #: its task was cancelled before it finished
+    RESOLVED_MANUALLY = "resolved_manually"  #: an operator marked it done (optional results)
+
+
+TERMINAL_TASK_STATES = frozenset({TaskState.COMPLETE, TaskState.ERROR, TaskState.CANCELLED})
+#: Task states in which steps may still be claimed.
+ACTIVE_TASK_STATES = frozenset({TaskState.PENDING, TaskState.IN_PROGRESS})
+#: Step states that satisfy a dependency.
+DONE_STEP_STATES = frozenset({StepState.COMPLETE, StepState.RESOLVED_MANUALLY})
+#: Step states from which no further execution happens without an operator.
+TERMINAL_STEP_STATES = frozenset(
+    {StepState.COMPLETE, StepState.ERROR, StepState.CANCELLED, StepState.RESOLVED_MANUALLY}
+)
+#: Step states a worker may claim (when dependencies are done and the retry time is due).
+CLAIMABLE_STEP_STATES = frozenset({StepState.PENDING, StepState.WAITING_FOR_RETRY})
+
+
+class ErrorKind(StrEnum):
+    RETRYABLE = "retryable"  #: the engine will try again (if attempts remain)
+    PERMANENT = "permanent"  #: the engine will not try again
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """Why an attempt failed, as stored and served (``last_error``)."""
+
+    kind: ErrorKind  #: retryable or permanent
+    error_code: str | None  #: machine-readable code, e.g. ``TIMEOUT``, ``USER_CONFLICT``
+    message: str  #: human-readable explanation
+    http_status: int | None = None  #: the HTTP status behind it, when a service answered
+
+    def to_json(self) -> JSON:
+        return {
+            "kind": self.kind.value,
+            "error_code": self.error_code,
+            "message": self.message,
+            "http_status": self.http_status,
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON | None) -> ErrorInfo | None:
+        if data is None:
+            return None
+        return cls(
+            kind=ErrorKind(data["kind"]),
+            error_code=data.get("error_code"),
+            message=data.get("message", ""),
+            http_status=data.get("http_status"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StepView:
+    """One step of a task as stored."""
+
+    name: str  #: unique within the task
+    handler: str  #: registered handler name
+    state: StepState  #: current state
+    depends_on: tuple[str, ...]  #: names of the steps it waits for
+    attempts: int  #: executions started so far
+    max_attempts: int  #: executions allowed before the step fails for good
+    results: JSON | None  #: what the handler returned (or the operator's resolution)
+    last_error: ErrorInfo | None  #: why the latest attempt failed
+    next_attempt_at: float | None  #: unix time of the next retry, when waiting_for_retry
+    started_at: float | None  #: unix time the latest attempt started
+    completed_at: float | None  #: unix time the step reached complete / resolved / error
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    """A task with all its steps, in template order."""
+
+    task_id: str
+    name: str
+    namespace: str
+    version: str
+    state: TaskState
+    correlation_id: str
+    context: JSON
+    created_at: float
+    completed_at: float | None
+    idempotency_key: str | None
+    steps: tuple[StepView, ...]
+    summary: JSON | None = None  #: what the engine recorded when the task finished
+
+    def step(self, name: str) -> StepView:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    @property
+    def failed_steps(self) -> list[str]:
+        return [s.name for s in self.steps if s.state is StepState.ERROR]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSummary:
+    """A task without its steps, for listings."""
+
+    task_id: str
+    name: str
+    namespace: str
+    version: str
+    state: TaskState
+    correlation_id: str
+    created_at: float
+    completed_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    """One finished execution of a step."""
+
+    task_id: str
+    step_name: str
+    attempt: int  #: 1-based attempt number
+    worker_id: str  #: the engine that ran it
+    started_at: float
+    ended_at: float
+    duration_s: float  #: handler wall time
+    outcome: str  #: ``completed``, ``failed`` or ``lost`` (the worker's lease expired)
+    error: ErrorInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An append-only record of a change; ``seq`` is strictly increasing in commit order."""
+
+    seq: int
+    at: float  #: unix time
+    type: str  #: e.g. ``task.created``, ``step.retry_scheduled``
+    task_id: str | None
+    step_name: str | None
+    correlation_id: str | None
+    attempt: int | None
+    data: JSON = field(default_factory=dict)  #: type-specific payload (error, results, delay …)
+
+    def to_json(self) -> JSON:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "type": self.type,
+            "task_id": self.task_id,
+            "step_name": self.step_name,
+            "correlation_id": self.correlation_id,
+            "attempt": self.attempt,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StepReadiness:
+    """Why a step is or is not ready to run."""
+
+    name: str
+    state: StepState
+    parents_done: int  #: dependencies complete or resolved
+    parents_total: int
+    attempts: int
+    max_attempts: int
+    next_attempt_at: float | None
+    ready: bool
+    reason: str  #: e.g. ``waiting for 1 of 2 dependencies``, ``retry due in 3.2 s``
+
+
+@dataclass(frozen=True, slots=True)
+class StepBottleneck:
+    """Execution statistics of one step of one workflow, from its attempts."""
+
+    workflow: str
+    step_name: str
+    executions: int  #: attempts finished
+    mean_duration_s: float
+    p95_duration_s: float
+    retry_rate: float  #: share of attempts that failed retryably and were retried
+    error_rate: float  #: share of attempts that failed
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedStep:
+    """Everything a worker needs to run one claimed step, read in the claiming transaction."""
+
+    step_id: int
+    task_id: str
+    task_name: str
+    step_name: str
+    handler: str
+    attempt: int  #: the attempt this claim starts (1-based)
+    max_attempts: int
+    timeout_s: float | None
+    retry: JSON  #: the effective retry policy (see :class:`orchestrator.retry.RetryPolicy`)
+    handler_config: JSON
+    context: JSON
+    dependency_results: dict[str, JSON]
+    correlation_id: str
+    started_at: float

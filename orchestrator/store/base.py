@@ -1,0 +1,201 @@
+"""The store interface: domain operations the engine asks of a database.
+
+Every state change is a compare-and-swap on the expected state and is written in the same
+transaction as its events, so two engines on one database never run a step twice. Operations
+that finish a step also claim the steps it made ready, so one commit does both.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.models import (
+    AttemptView,
+    ClaimedStep,
+    ErrorInfo,
+    Event,
+    StepBottleneck,
+    StepReadiness,
+    TaskState,
+    TaskSummary,
+    TaskView,
+)
+
+JSON = dict[str, Any]
+EventListener = Callable[[Sequence[Event]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Permission for a store operation to claim up to ``limit`` ready steps for ``owner``."""
+
+    owner: str  #: the claiming engine's worker id
+    lease_s: float  #: how long the claim holds before another worker may reclaim it
+    limit: int  #: most steps to claim (the engine's free concurrency)
+    now: float  #: unix time of the claim
+
+
+@dataclass(frozen=True, slots=True)
+class NewStep:
+    name: str
+    handler: str
+    depends_on: tuple[str, ...]
+    max_attempts: int
+    retry: JSON  #: effective RetryPolicy as JSON
+    timeout_s: float | None
+    handler_config: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    task_id: str
+    name: str
+    namespace: str
+    version: str
+    correlation_id: str
+    context: JSON
+    idempotency_key: str | None
+    steps: tuple[NewStep, ...]
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedTask:
+    task_id: str  #: the new task, or the existing one with the same idempotency key
+    created: bool  #: False when an existing task was returned
+    claimed: list[ClaimedStep] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StepSuccess:
+    step_id: int
+    task_id: str
+    step_name: str
+    owner: str
+    attempt: int
+    results: JSON
+    started_at: float
+    duration_s: float
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepFailure:
+    step_id: int
+    task_id: str
+    step_name: str
+    owner: str
+    attempt: int
+    error: ErrorInfo
+    next_attempt_at: float | None  #: None: the step fails for good
+    started_at: float
+    duration_s: float
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    accepted: bool  #: False when the compare-and-swap lost (cancelled, or lease reclaimed)
+    claimed: list[ClaimedStep] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    type: str
+    task_id: str | None
+    step_name: str | None = None
+    correlation_id: str | None = None
+    attempt: int | None = None
+    data: JSON = field(default_factory=dict)
+    at: float = 0.0
+
+
+class Store(abc.ABC):
+    """What the engine needs from a database. SQLite is the default implementation."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and migrate the schema to the current version."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def add_listener(self, listener: EventListener) -> None:
+        """Call ``listener`` with each batch of events right after it commits, in seq order."""
+
+    # -- hot path -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_task(self, task: NewTask, claim: Claim | None) -> CreatedTask: ...
+
+    @abc.abstractmethod
+    async def complete_step(self, success: StepSuccess, claim: Claim | None) -> Transition: ...
+
+    @abc.abstractmethod
+    async def fail_step(self, failure: StepFailure) -> Transition: ...
+
+    @abc.abstractmethod
+    async def claim_ready_steps(self, claim: Claim) -> list[ClaimedStep]: ...
+
+    @abc.abstractmethod
+    async def defer_step(self, step_id: int, owner: str, until: float, reason: JSON) -> bool:
+        """Put a claimed step back to waiting_for_retry without spending the attempt."""
+
+    @abc.abstractmethod
+    async def append_events(self, events: Sequence[NewEvent]) -> None: ...
+
+    # -- leases -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def renew_leases(self, owner: str, step_ids: Sequence[int], until: float) -> int: ...
+
+    @abc.abstractmethod
+    async def reclaim_expired_leases(self, now: float, owner: str | None = None) -> int:
+        """Turn expired leases (and all of ``owner``'s, when given) into lost attempts."""
+
+    @abc.abstractmethod
+    async def next_wakeup(self) -> float | None:
+        """Earliest retry time among waiting steps, or None."""
+
+    # -- operator actions ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def cancel_task(self, task_id: str, now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def retry_step(self, task_id: str, step_name: str, now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def resolve_step(
+        self, task_id: str, step_name: str, results: JSON, now: float, claim: Claim | None
+    ) -> list[ClaimedStep]: ...
+
+    @abc.abstractmethod
+    async def record_summary(self, task_id: str, summary: JSON) -> None: ...
+
+    # -- reads --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_task(self, task_id: str) -> TaskView: ...
+
+    @abc.abstractmethod
+    async def task_state(self, task_id: str) -> TaskState: ...
+
+    @abc.abstractmethod
+    async def list_tasks(
+        self, state: TaskState | None = None, limit: int = 100
+    ) -> list[TaskSummary]: ...
+
+    @abc.abstractmethod
+    async def list_attempts(self, task_id: str) -> list[AttemptView]: ...
+
+    @abc.abstractmethod
+    async def list_events(
+        self, after: int = 0, limit: int = 1000, task_id: str | None = None
+    ) -> list[Event]: ...
+
+    @abc.abstractmethod
+    async def step_readiness(self, task_id: str, now: float) -> list[StepReadiness]: ...
+
+    @abc.abstractmethod
+    async def bottlenecks(self) -> list[StepBottleneck]: ...

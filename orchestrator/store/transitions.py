@@ -1,0 +1,587 @@
+"""State transitions as synchronous code on one sqlite3 connection, run inside a write batch.
+
+These functions run on the database thread, many to a transaction (group commit). Each one is a
+compare-and-swap on the expected state; events and attempt rows are collected on the
+:class:`Tx` and written once per batch.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.dag import blocked_by_failure
+from orchestrator.errors import InvalidTransitionError, TaskNotFoundError
+from orchestrator.models import ClaimedStep, ErrorInfo, ErrorKind, StepState, TaskState
+from orchestrator.store.base import (
+    Claim,
+    CreatedTask,
+    NewEvent,
+    NewStep,
+    NewTask,
+    StepFailure,
+    StepSuccess,
+    Transition,
+)
+
+JSON = dict[str, Any]
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StaticStep:
+    """The parts of a step row that never change after the task is created."""
+
+    id: int
+    name: str
+    handler: str
+    depends_on: tuple[str, ...]
+    dependents: tuple[str, ...]
+    max_attempts: int
+    retry: JSON
+    timeout_s: float | None
+    handler_config: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class StaticTask:
+    """The immutable shape of a task, cached so hot transitions need not re-read and re-parse it."""
+
+    id: str
+    name: str
+    correlation_id: str
+    context: str  #: JSON text; parsed afresh for each handler so none can alter another's copy
+    steps: tuple[StaticStep, ...]
+
+
+class StaticCache:
+    """A bounded LRU of :class:`StaticTask` by task id (safe across engines: it never changes)."""
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self._items: OrderedDict[str, StaticTask] = OrderedDict()
+        self._capacity = capacity
+        self._encoded: dict[int, tuple[NewStep, tuple[str, str, str]]] = {}
+
+    def get(self, task_id: str) -> StaticTask | None:
+        item = self._items.get(task_id)
+        if item is not None:
+            self._items.move_to_end(task_id)
+        return item
+
+    def encoded(self, step: NewStep) -> tuple[str, str, str]:
+        """JSON texts of a new step's depends_on, retry and handler_config.
+
+        Engines reuse one NewStep per template step, so its encodings are computed once; the
+        entry holds the step itself, so its id cannot be reused while cached.
+        """
+        hit = self._encoded.get(id(step))
+        if hit is not None and hit[0] is step:
+            return hit[1]
+        texts = (dumps(list(step.depends_on)), dumps(step.retry), dumps(step.handler_config))
+        if len(self._encoded) > 1024:
+            self._encoded.clear()
+        self._encoded[id(step)] = (step, texts)
+        return texts
+
+    def put(self, task: StaticTask) -> None:
+        self._items[task.id] = task
+        if len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+
+@dataclass(slots=True)
+class StepRow:
+    static: StaticStep
+    state: str
+    deps_remaining: int
+    attempts: int
+    results: str | None
+    next_attempt_at: float | None
+
+    @property
+    def id(self) -> int:
+        return self.static.id
+
+    @property
+    def name(self) -> str:
+        return self.static.name
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return self.static.depends_on
+
+
+@dataclass(slots=True)
+class TaskRow:
+    static: StaticTask
+    state: str
+    steps: list[StepRow] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.static.id
+
+    @property
+    def name(self) -> str:
+        return self.static.name
+
+    @property
+    def correlation_id(self) -> str:
+        return self.static.correlation_id
+
+    def by_name(self, name: str) -> StepRow:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+
+def _static_steps(rows: list[tuple[Any, ...]]) -> tuple[StaticStep, ...]:
+    """Build static steps from (id, name, handler, depends_on, max_attempts, retry, timeout_s,
+    handler_config) with parsed JSON."""
+    deps = {r[1]: tuple(r[3]) for r in rows}
+    return tuple(
+        StaticStep(r[0], r[1], r[2], tuple(r[3]),
+                   tuple(n for n, d in deps.items() if r[1] in d), r[4], r[5], r[6], r[7])
+        for r in rows
+    )
+
+
+class Tx:
+    """One write transaction: the connection plus the events and attempts it will append."""
+
+    def __init__(self, conn: sqlite3.Connection, cache: StaticCache) -> None:
+        self.conn = conn
+        self.cache = cache
+        self.events: list[tuple[Any, ...]] = []
+        self.attempts: list[tuple[Any, ...]] = []
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    def mark(self) -> tuple[int, int]:
+        return len(self.events), len(self.attempts)
+
+    def rollback_to(self, mark: tuple[int, int]) -> None:
+        del self.events[mark[0]:]
+        del self.attempts[mark[1]:]
+
+    def event(
+        self, at: float, type_: str, task: TaskRow | None, step: str | None = None,
+        attempt: int | None = None, data: JSON | None = None,
+    ) -> None:
+        self.events.append((
+            at, type_, task.id if task else None, step,
+            task.correlation_id if task else None, attempt, data or {},
+        ))
+
+    def add_event(self, ev: NewEvent) -> None:
+        self.events.append((ev.at, ev.type, ev.task_id, ev.step_name, ev.correlation_id,
+                            ev.attempt, ev.data))
+
+    def attempt_row(
+        self, task: TaskRow, step: str, attempt: int, worker: str, started_at: float,
+        ended_at: float, duration_s: float, outcome: str, error: ErrorInfo | None,
+    ) -> None:
+        self.attempts.append((
+            task.id, task.name, step, attempt, worker, started_at, ended_at, duration_s,
+            outcome, dumps(error.to_json()) if error else None,
+        ))
+
+    def flush(self) -> list[tuple[Any, ...]]:
+        """Write collected attempts and events; return event rows with their sequence numbers.
+
+        Event rows keep their data as a dict (encoded only for the INSERT), so publishing them
+        to live subscribers costs no JSON round trip.
+        """
+        if self.attempts:
+            self.conn.executemany(
+                "INSERT INTO attempts (task_id, task_name, step_name, attempt, worker_id, "
+                "started_at, ended_at, duration_s, outcome, error) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                self.attempts,
+            )
+        if not self.events:
+            return []
+        self.conn.executemany(
+            "INSERT INTO events (at, type, task_id, step_name, correlation_id, attempt, data) "
+            "VALUES (?,?,?,?,?,?,?)",
+            [(*row[:6], dumps(row[6]) if row[6] else "{}") for row in self.events],
+        )
+        # One writer holds the lock, so AUTOINCREMENT hands this batch consecutive numbers.
+        last = self.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+        first = last - len(self.events) + 1
+        return [(first + i, *row) for i, row in enumerate(self.events)]
+
+    # -- loading ------------------------------------------------------------------------------
+    def load_task(self, task_id: str) -> TaskRow:
+        static = self.cache.get(task_id) or self._load_static(task_id)
+        rows = self.conn.execute(
+            "SELECT t.state, s.state, s.deps_remaining, s.attempts, s.results, s.next_attempt_at "
+            "FROM tasks t JOIN steps s ON s.task_id = t.id WHERE t.id = ? ORDER BY s.position",
+            (task_id,),
+        ).fetchall()
+        if not rows:
+            raise TaskNotFoundError(task_id)
+        return TaskRow(static, rows[0][0], [
+            StepRow(st, *row[1:]) for st, row in zip(static.steps, rows, strict=True)
+        ])
+
+    def _load_static(self, task_id: str) -> StaticTask:
+        row = self.conn.execute(
+            "SELECT id, name, correlation_id, context FROM tasks WHERE id = ?", (task_id,)
+        ).fetchone()
+        if row is None:
+            raise TaskNotFoundError(task_id)
+        steps = self.conn.execute(
+            "SELECT id, name, handler, depends_on, max_attempts, retry, timeout_s, "
+            "handler_config FROM steps WHERE task_id = ? ORDER BY position", (task_id,)
+        ).fetchall()
+        parsed = [(r[0], r[1], r[2], json.loads(r[3]), r[4], json.loads(r[5]), r[6],
+                   json.loads(r[7])) for r in steps]
+        static = StaticTask(row[0], row[1], row[2], row[3], _static_steps(parsed))
+        self.cache.put(static)
+        return static
+
+    # -- shared pieces ------------------------------------------------------------------------
+    def claim(self, task: TaskRow, step: StepRow, claim: Claim) -> ClaimedStep | None:
+        """Compare-and-swap one ready step to in_progress under ``claim``'s lease."""
+        cur = self.conn.execute(
+            "UPDATE steps SET state = 'in_progress', attempts = attempts + 1, lease_owner = ?, "
+            "lease_expires_at = ?, started_at = ?, next_attempt_at = NULL "
+            "WHERE id = ? AND state IN ('pending', 'waiting_for_retry') AND deps_remaining = 0",
+            (claim.owner, claim.now + claim.lease_s, claim.now, step.id),
+        )
+        if cur.rowcount != 1:
+            return None
+        step.state = StepState.IN_PROGRESS
+        step.attempts += 1
+        if task.state == TaskState.PENDING:
+            self.conn.execute(
+                "UPDATE tasks SET state = 'in_progress', started_at = ? "
+                "WHERE id = ? AND state = 'pending'", (claim.now, task.id),
+            )
+            task.state = TaskState.IN_PROGRESS
+            self.event(claim.now, "task.started", task)
+        self.event(claim.now, "step.started", task, step.name, step.attempts,
+                   {"worker_id": claim.owner})
+        dep_results = {
+            d: json.loads(task.by_name(d).results or "{}") for d in step.depends_on
+        }
+        st = step.static
+        return ClaimedStep(
+            step_id=st.id, task_id=task.id, task_name=task.name, step_name=st.name,
+            handler=st.handler, attempt=step.attempts, max_attempts=st.max_attempts,
+            timeout_s=st.timeout_s, retry=st.retry, handler_config=st.handler_config,
+            context=json.loads(task.static.context), dependency_results=dep_results,
+            correlation_id=task.correlation_id, started_at=claim.now,
+        )
+
+    def claim_ready_in_task(self, task: TaskRow, claim: Claim | None) -> list[ClaimedStep]:
+        if claim is None or claim.limit <= 0 or task.state not in _ACTIVE:
+            return []
+        claimed: list[ClaimedStep] = []
+        for step in task.steps:
+            if len(claimed) >= claim.limit:
+                break
+            if step.deps_remaining == 0 and _due(step, claim.now):
+                got = self.claim(task, step, claim)
+                if got is not None:
+                    claimed.append(got)
+        return claimed
+
+    def mark_done(self, task: TaskRow, step: StepRow) -> None:
+        """Count ``step`` as done for each of its dependents."""
+        dependents = step.static.dependents
+        children = [s for s in task.steps if s.name in dependents]
+        for child in children:
+            child.deps_remaining -= 1
+        if children:
+            self.conn.executemany(
+                "UPDATE steps SET deps_remaining = deps_remaining - 1 WHERE id = ?",
+                [(c.id,) for c in children],
+            )
+
+    def finish_task_if_done(self, task: TaskRow, now: float) -> None:
+        """End the task when nothing in it can run any more: complete, or error naming failures."""
+        if task.state not in _ACTIVE:
+            return
+        states = {s.name: s.state for s in task.steps}
+        if any(st in _OPEN for st in states.values()):
+            failed = {n for n, st in states.items() if st in _FAILED}
+            if not failed:
+                return
+            blocked = blocked_by_failure({s.name: s.depends_on for s in task.steps}, failed)
+            if any(st in _OPEN and n not in blocked for n, st in states.items()):
+                return
+        failed_steps = [n for n, st in states.items() if st == StepState.ERROR]
+        new_state = TaskState.ERROR if failed_steps else TaskState.COMPLETE
+        self.conn.execute(
+            "UPDATE tasks SET state = ?, completed_at = ? WHERE id = ? AND state = ?",
+            (new_state.value, now, task.id, task.state),
+        )
+        task.state = new_state
+        if failed_steps:
+            self.event(now, "task.failed", task, data={"failed_steps": failed_steps})
+        else:
+            self.event(now, "task.completed", task)
+
+
+_ACTIVE = (TaskState.PENDING, TaskState.IN_PROGRESS)
+#: Step states in which a step may still run (without an operator).
+_OPEN = (StepState.PENDING, StepState.IN_PROGRESS, StepState.WAITING_FOR_RETRY)
+_FAILED = (StepState.ERROR, StepState.CANCELLED)
+
+
+def _due(step: StepRow, now: float) -> bool:
+    if step.state == StepState.PENDING:
+        return True
+    return step.state == StepState.WAITING_FOR_RETRY and (step.next_attempt_at or 0) <= now
+
+
+# -- operations (each runs inside a savepoint of a batch) -------------------------------------
+
+def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
+    if new.idempotency_key is not None:
+        row = tx.conn.execute(
+            "SELECT id FROM tasks WHERE idempotency_key = ?", (new.idempotency_key,)
+        ).fetchone()
+        if row is not None:
+            return CreatedTask(task_id=row[0], created=False)
+    context = dumps(new.context)
+    tx.conn.execute(
+        "INSERT INTO tasks (id, name, namespace, version, state, correlation_id, context, "
+        "idempotency_key, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        (new.task_id, new.name, new.namespace, new.version, TaskState.PENDING.value,
+         new.correlation_id, context, new.idempotency_key, new.now),
+    )
+    tx.conn.executemany(
+        "INSERT INTO steps (task_id, position, name, handler, depends_on, "
+        "retry, handler_config, deps_remaining, state, max_attempts, timeout_s) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        [(new.task_id, pos, s.name, s.handler, *tx.cache.encoded(s), len(s.depends_on),
+          StepState.PENDING.value, s.max_attempts, s.timeout_s) for pos, s in enumerate(new.steps)],
+    )
+    # Step ids are consecutive for one executemany under the write lock.
+    first = tx.conn.execute("SELECT last_insert_rowid()").fetchone()[0] - len(new.steps) + 1
+    static = StaticTask(new.task_id, new.name, new.correlation_id, context, _static_steps([
+        (first + i, s.name, s.handler, s.depends_on, s.max_attempts, s.retry, s.timeout_s,
+         s.handler_config) for i, s in enumerate(new.steps)
+    ]))
+    tx.cache.put(static)
+    task = TaskRow(static, TaskState.PENDING, [
+        StepRow(st, StepState.PENDING, len(st.depends_on), 0, None, None) for st in static.steps
+    ])
+    tx.event(new.now, "task.created", task, data={"name": new.name, "version": new.version,
+                                                  "namespace": new.namespace})
+    return CreatedTask(task_id=new.task_id, created=True,
+                       claimed=tx.claim_ready_in_task(task, claim))
+
+
+def complete_step(tx: Tx, done: StepSuccess, claim: Claim | None) -> Transition:
+    cur = tx.conn.execute(
+        "UPDATE steps SET state = 'complete', results = ?, completed_at = ?, last_error = NULL, "
+        "lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = ? AND state = 'in_progress' AND lease_owner = ? AND attempts = ?",
+        (dumps(done.results), done.now, done.step_id, done.owner, done.attempt),
+    )
+    if cur.rowcount != 1:
+        return Transition(accepted=False)
+    task = tx.load_task(done.task_id)
+    step = task.by_name(done.step_name)
+    tx.attempt_row(task, step.name, done.attempt, done.owner, done.started_at, done.now,
+                   done.duration_s, "completed", None)
+    tx.event(done.now, "step.completed", task, step.name, done.attempt,
+             {"duration_s": round(done.duration_s, 6)})
+    tx.mark_done(task, step)
+    claimed = tx.claim_ready_in_task(task, claim)
+    tx.finish_task_if_done(task, done.now)
+    return Transition(accepted=True, claimed=claimed)
+
+
+def fail_step(tx: Tx, failed: StepFailure) -> Transition:
+    final = failed.next_attempt_at is None
+    new_state = StepState.ERROR if final else StepState.WAITING_FOR_RETRY
+    cur = tx.conn.execute(
+        "UPDATE steps SET state = ?, last_error = ?, next_attempt_at = ?, completed_at = ?, "
+        "lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = ? AND state = 'in_progress' AND lease_owner = ? AND attempts = ?",
+        (new_state.value, dumps(failed.error.to_json()), failed.next_attempt_at,
+         failed.now if final else None, failed.step_id, failed.owner, failed.attempt),
+    )
+    if cur.rowcount != 1:
+        return Transition(accepted=False)
+    task = tx.load_task(failed.task_id)
+    tx.attempt_row(task, failed.step_name, failed.attempt, failed.owner, failed.started_at,
+                   failed.now, failed.duration_s, "failed", failed.error)
+    _record_failure(tx, task, failed.step_name, failed.attempt, failed.error,
+                    failed.next_attempt_at, failed.now)
+    return Transition(accepted=True)
+
+
+def _record_failure(
+    tx: Tx, task: TaskRow, step_name: str, attempt: int, error: ErrorInfo,
+    next_attempt_at: float | None, now: float,
+) -> None:
+    if next_attempt_at is None:
+        tx.event(now, "step.failed", task, step_name, attempt, {"error": error.to_json()})
+        tx.finish_task_if_done(task, now)
+    else:
+        tx.event(now, "step.retry_scheduled", task, step_name, attempt, {
+            "error": error.to_json(), "next_attempt_at": next_attempt_at,
+            "delay_s": round(max(0.0, next_attempt_at - now), 6),
+        })
+
+
+def claim_ready_steps(tx: Tx, claim: Claim) -> list[ClaimedStep]:
+    rows = tx.conn.execute(
+        "SELECT s.task_id FROM steps s JOIN tasks t ON t.id = s.task_id "
+        "WHERE s.state IN ('pending', 'waiting_for_retry') AND s.deps_remaining = 0 "
+        "AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= ?) "
+        "AND t.state IN ('pending', 'in_progress') "
+        "ORDER BY COALESCE(s.next_attempt_at, 0), s.id LIMIT ?",
+        (claim.now, claim.limit),
+    ).fetchall()
+    claimed: list[ClaimedStep] = []
+    for task_id in dict.fromkeys(r[0] for r in rows):
+        remaining = claim.limit - len(claimed)
+        if remaining <= 0:
+            break
+        task = tx.load_task(task_id)
+        sub = Claim(claim.owner, claim.lease_s, remaining, claim.now)
+        claimed.extend(tx.claim_ready_in_task(task, sub))
+    return claimed
+
+
+def defer_step(tx: Tx, step_id: int, owner: str, until: float, reason: JSON, now: float) -> bool:
+    row = tx.conn.execute("SELECT task_id, name, attempts FROM steps WHERE id = ?",
+                          (step_id,)).fetchone()
+    if row is None:
+        return False
+    cur = tx.conn.execute(
+        "UPDATE steps SET state = 'waiting_for_retry', attempts = attempts - 1, "
+        "next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = ? AND state = 'in_progress' AND lease_owner = ?", (until, step_id, owner),
+    )
+    if cur.rowcount != 1:
+        return False
+    task = tx.load_task(row[0])
+    tx.event(now, "step.deferred", task, row[1], row[2],
+             {**reason, "next_attempt_at": until, "delay_s": round(max(0.0, until - now), 6)})
+    return True
+
+
+def renew_leases(tx: Tx, owner: str, step_ids: Iterable[int], until: float) -> int:
+    cur = tx.conn.executemany(
+        "UPDATE steps SET lease_expires_at = ? WHERE id = ? AND state = 'in_progress' "
+        "AND lease_owner = ?", [(until, sid, owner) for sid in step_ids],
+    )
+    return cur.rowcount
+
+
+def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
+    """Expired leases (and ``owner``'s, which just restarted) become lost, retryable attempts."""
+    rows = tx.conn.execute(
+        "SELECT id, task_id, name, attempts, max_attempts, lease_owner, started_at FROM steps "
+        "WHERE state = 'in_progress' AND (lease_expires_at < ? OR lease_owner = ?)",
+        (now, owner),
+    ).fetchall()
+    for step_id, task_id, name, attempts, max_attempts, lost_owner, started_at in rows:
+        error = ErrorInfo(ErrorKind.RETRYABLE, "WORKER_LOST",
+                          f"worker {lost_owner} stopped renewing its lease")
+        retry_at = now if attempts < max_attempts else None
+        state = StepState.WAITING_FOR_RETRY if retry_at is not None else StepState.ERROR
+        tx.conn.execute(
+            "UPDATE steps SET state = ?, last_error = ?, next_attempt_at = ?, completed_at = ?, "
+            "lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND state = 'in_progress'",
+            (state.value, dumps(error.to_json()), retry_at, None if retry_at else now, step_id),
+        )
+        task = tx.load_task(task_id)
+        started = started_at or now
+        tx.attempt_row(task, name, attempts, lost_owner or "?", started, now, now - started,
+                       "lost", error)
+        tx.event(now, "step.worker_lost", task, name, attempts, {"worker_id": lost_owner})
+        _record_failure(tx, task, name, attempts, error, retry_at, now)
+    return len(rows)
+
+
+def cancel_task(tx: Tx, task_id: str, now: float) -> None:
+    task = tx.load_task(task_id)
+    if task.state not in _ACTIVE:
+        raise InvalidTransitionError(f"task {task_id} is {task.state}; only an unfinished task "
+                                     "can be cancelled", current_state=task.state)
+    tx.conn.execute("UPDATE tasks SET state = 'cancelled', completed_at = ? WHERE id = ?",
+                    (now, task_id))
+    for step in task.steps:
+        if step.state in _OPEN:
+            tx.conn.execute(
+                "UPDATE steps SET state = 'cancelled', completed_at = ?, lease_owner = NULL, "
+                "lease_expires_at = NULL, next_attempt_at = NULL WHERE id = ?", (now, step.id),
+            )
+            tx.event(now, "step.cancelled", task, step.name, step.attempts,
+                     {"previous_state": step.state})
+    task.state = TaskState.CANCELLED
+    tx.event(now, "task.cancelled", task)
+
+
+def retry_step(tx: Tx, task_id: str, step_name: str, now: float) -> None:
+    task = tx.load_task(task_id)
+    step = _step_or_raise(task, step_name)
+    if step.state != StepState.ERROR:
+        raise InvalidTransitionError(
+            f"step {step_name!r} is {step.state}; only a failed step can be retried",
+            current_state=step.state)
+    if task.state == TaskState.CANCELLED:
+        raise InvalidTransitionError(f"task {task_id} is cancelled", current_state=task.state)
+    tx.conn.execute(
+        "UPDATE steps SET state = 'pending', attempts = 0, next_attempt_at = NULL, "
+        "completed_at = NULL WHERE id = ? AND state = 'error'", (step.id,),
+    )
+    step.state, step.attempts = StepState.PENDING, 0
+    tx.event(now, "step.retry_requested", task, step_name, None, {"by": "operator"})
+    _reopen_task(tx, task, now)
+
+
+def resolve_step(
+    tx: Tx, task_id: str, step_name: str, results: JSON, now: float, claim: Claim | None
+) -> list[ClaimedStep]:
+    task = tx.load_task(task_id)
+    step = _step_or_raise(task, step_name)
+    allowed = (StepState.ERROR, StepState.PENDING, StepState.WAITING_FOR_RETRY)
+    if step.state not in allowed or task.state == TaskState.CANCELLED:
+        raise InvalidTransitionError(
+            f"step {step_name!r} is {step.state} in a task that is {task.state}; only a pending, "
+            "waiting or failed step of an uncancelled task can be resolved",
+            current_state=step.state)
+    tx.conn.execute(
+        "UPDATE steps SET state = 'resolved_manually', results = ?, completed_at = ?, "
+        "next_attempt_at = NULL WHERE id = ? AND state = ?",
+        (dumps(results), now, step.id, step.state),
+    )
+    step.state, step.results = StepState.RESOLVED_MANUALLY, dumps(results)
+    tx.event(now, "step.resolved", task, step_name, step.attempts,
+             {"by": "operator", "results": results})
+    tx.mark_done(task, step)
+    _reopen_task(tx, task, now)
+    claimed = tx.claim_ready_in_task(task, claim)
+    tx.finish_task_if_done(task, now)
+    return claimed
+
+
+def _reopen_task(tx: Tx, task: TaskRow, now: float) -> None:
+    if task.state in (TaskState.ERROR, TaskState.COMPLETE):
+        tx.conn.execute("UPDATE tasks SET state = 'in_progress', completed_at = NULL "
+                        "WHERE id = ?", (task.id,))
+        task.state = TaskState.IN_PROGRESS
+        tx.event(now, "task.resumed", task)
+
+
+def _step_or_raise(task: TaskRow, name: str) -> StepRow:
+    try:
+        return task.by_name(name)
+    except KeyError:
+        raise InvalidTransitionError(f"task {task.id} has no step {name!r}") from None
