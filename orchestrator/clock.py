@@ -20,6 +20,10 @@ class Clock(Protocol):
         """Return after ``delay_s`` seconds of this clock's time."""
         ...
 
+    async def sleep_until(self, deadline: float) -> None:
+        """Return once ``now() >= deadline`` (at once if it already is)."""
+        ...
+
 
 class SystemClock:
     """The real clock."""
@@ -29,6 +33,9 @@ class SystemClock:
 
     async def sleep(self, delay_s: float) -> None:
         await asyncio.sleep(max(0.0, delay_s))
+
+    async def sleep_until(self, deadline: float) -> None:
+        await asyncio.sleep(max(0.0, deadline - time.time()))
 
 
 class FakeClock:
@@ -43,11 +50,14 @@ class FakeClock:
         return self._now
 
     async def sleep(self, delay_s: float) -> None:
-        if delay_s <= 0:
+        await self.sleep_until(self._now + delay_s)
+
+    async def sleep_until(self, deadline: float) -> None:
+        if deadline <= self._now:
             await asyncio.sleep(0)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + delay_s, next(self._counter), future))
+        heapq.heappush(self._sleepers, (deadline, next(self._counter), future))
         await future
 
     def advance(self, delta_s: float) -> None:

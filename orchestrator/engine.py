@@ -434,19 +434,21 @@ class Engine:
 
     async def _schedule_once(self) -> None:
         self._wake.clear()
+        now = self.clock.now()
         free = self._free()
         if free > 0:
-            now = self.clock.now()
             claimed = await self.store.claim_ready_steps(
                 Claim(self.worker_id, self.config.lease_s, free, now))
             self._start_claimed(claimed)
             self._backlog = len(claimed) >= free
-        delay = self.config.poll_interval_s
+        # Deadlines are absolute and taken from the claim's ``now``: if time moves on while we
+        # claim, the sleep below returns at once instead of overshooting a due retry.
+        deadline = now + self.config.poll_interval_s
         if self._free() > 0:
             next_at = await self.store.next_wakeup()
-            if next_at is not None:
-                delay = min(delay, max(0.001, next_at - self.clock.now()))
-        await _first_of(self._wake.wait(), self.clock.sleep(delay))
+            if next_at is not None and next_at > now:
+                deadline = min(deadline, next_at)
+        await _first_of(self._wake.wait(), self.clock.sleep_until(deadline))
 
     async def _lease_loop(self) -> None:
         renew_every = self.config.lease_s / 3

@@ -84,9 +84,16 @@ class SqliteStore(Store):
         db = await aiosqlite.connect(self.path, timeout=self.busy_timeout_s,
                                      isolation_level=None)
         self._db = db
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'NORMAL'}")
-        await self._run(self._migrate)
+        synchronous = "FULL" if self.durable else "NORMAL"
+
+        def configure(conn: sqlite3.Connection) -> None:
+            # fetchall() runs each pragma to completion: a half-read cursor would pin a read
+            # snapshot on this connection and deadlock its next write (see transitions.one).
+            conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            conn.execute(f"PRAGMA synchronous = {synchronous}").fetchall()
+            self._migrate(conn)
+
+        await self._run(configure)
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -103,7 +110,7 @@ class SqliteStore(Store):
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            row = tr.one(conn, "SELECT MAX(version) FROM schema_version")
             current = row[0] or 0
             if current > SCHEMA_VERSION:
                 raise StoreError(f"database schema version {current} is newer than this "
@@ -133,6 +140,20 @@ class SqliteStore(Store):
         db = self.db
         result: T = await db._execute(lambda: fn(db._conn))  # type: ignore[no-untyped-call]
         return result
+
+    async def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Run a query to completion in one hop to the database thread.
+
+        aiosqlite's cursor API takes three hops (execute, fetch, close); a write batch queued
+        between them would begin while this read's snapshot is open, and fail with
+        SQLITE_BUSY_SNAPSHOT once another connection has committed. One hop cannot interleave.
+        """
+        rows: list[Any] = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return rows
+
+    async def _fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        rows = await self._fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def _write(self, op: Op) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -212,11 +233,11 @@ class SqliteStore(Store):
         return result
 
     async def next_wakeup(self) -> float | None:
-        async with self.db.execute(
-            "SELECT MIN(next_attempt_at) FROM steps "
-            "WHERE state IN ('pending', 'waiting_for_retry') AND deps_remaining = 0"
-        ) as cur:
-            row = await cur.fetchone()
+        row = await self._fetchone(
+            "SELECT MIN(s.next_attempt_at) FROM steps s JOIN tasks t ON t.id = s.task_id "
+            "WHERE s.state IN ('pending', 'waiting_for_retry') AND s.deps_remaining = 0 "
+            "AND t.state IN ('pending', 'in_progress')"
+        )
         return row[0] if row else None
 
     # -- operator actions -----------------------------------------------------------------------
@@ -242,29 +263,35 @@ class SqliteStore(Store):
 
     # -- reads ----------------------------------------------------------------------------------
     async def get_task(self, task_id: str) -> TaskView:
-        async with self.db.execute(
-            "SELECT id, name, namespace, version, state, correlation_id, context, created_at, "
-            "completed_at, idempotency_key, summary FROM tasks WHERE id = ?", (task_id,)
-        ) as cur:
-            row = await cur.fetchone()
+        def read(conn: sqlite3.Connection) -> tuple[Any, list[Any]]:
+            # Both queries in one hop and one read transaction: a consistent snapshot.
+            conn.execute("BEGIN")
+            try:
+                task = conn.execute(
+                    "SELECT id, name, namespace, version, state, correlation_id, context, "
+                    "created_at, completed_at, idempotency_key, summary FROM tasks WHERE id = ?",
+                    (task_id,)).fetchall()
+                steps = conn.execute(
+                    "SELECT name, handler, state, depends_on, attempts, max_attempts, results, "
+                    "last_error, next_attempt_at, started_at, completed_at FROM steps "
+                    "WHERE task_id = ? ORDER BY position", (task_id,)).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            return (task[0] if task else None), steps
+
+        row, step_rows = await self._run(read)
         if row is None:
             raise TaskNotFoundError(task_id)
-        async with self.db.execute(
-            "SELECT name, handler, state, depends_on, attempts, max_attempts, results, "
-            "last_error, next_attempt_at, started_at, completed_at FROM steps "
-            "WHERE task_id = ? ORDER BY position", (task_id,)
-        ) as cur:
-            steps = tuple(_step_view(s) for s in await cur.fetchall())
         return TaskView(
             task_id=row[0], name=row[1], namespace=row[2], version=row[3],
             state=TaskState(row[4]), correlation_id=row[5], context=json.loads(row[6]),
-            created_at=row[7], completed_at=row[8], idempotency_key=row[9], steps=steps,
+            created_at=row[7], completed_at=row[8], idempotency_key=row[9],
+            steps=tuple(_step_view(s) for s in step_rows),
             summary=json.loads(row[10]) if row[10] else None,
         )
 
     async def task_state(self, task_id: str) -> TaskState:
-        async with self.db.execute("SELECT state FROM tasks WHERE id = ?", (task_id,)) as cur:
-            row = await cur.fetchone()
+        row = await self._fetchone("SELECT state FROM tasks WHERE id = ?", (task_id,))
         if row is None:
             raise TaskNotFoundError(task_id)
         return TaskState(row[0])
@@ -279,17 +306,17 @@ class SqliteStore(Store):
             sql += " WHERE state = ?"
             params = (state.value, limit)
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
-        async with self.db.execute(sql, params) as cur:
-            rows = await cur.fetchall()
+        rows = await self._fetchall(
+            sql, params
+        )
         return [TaskSummary(r[0], r[1], r[2], r[3], TaskState(r[4]), r[5], r[6], r[7])
                 for r in rows]
 
     async def list_attempts(self, task_id: str) -> list[AttemptView]:
-        async with self.db.execute(
+        rows = await self._fetchall(
             "SELECT task_id, step_name, attempt, worker_id, started_at, ended_at, duration_s, "
             "outcome, error FROM attempts WHERE task_id = ? ORDER BY id", (task_id,)
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return [AttemptView(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
                             ErrorInfo.from_json(_loads(r[8]))) for r in rows]
 
@@ -303,8 +330,9 @@ class SqliteStore(Store):
             sql += " AND task_id = ?"
             params += (task_id,)
         sql += " ORDER BY seq LIMIT ?"
-        async with self.db.execute(sql, (*params, limit)) as cur:
-            rows = await cur.fetchall()
+        rows = await self._fetchall(
+            sql, (*params, limit)
+        )
         return [_event(tuple(r)) for r in rows]
 
     async def step_readiness(self, task_id: str, now: float) -> list[StepReadiness]:
@@ -314,11 +342,10 @@ class SqliteStore(Store):
         return [_readiness(step, done, task.state, now) for step in task.steps]
 
     async def bottlenecks(self) -> list[StepBottleneck]:
-        async with self.db.execute(
+        rows = await self._fetchall(
             "SELECT task_name, step_name, duration_s, outcome, error FROM attempts "
             "ORDER BY task_name, step_name"
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         grouped: dict[tuple[str, str], list[tuple[float, str, str | None]]] = {}
         for task_name, step_name, duration, outcome, error in rows:
             grouped.setdefault((task_name, step_name), []).append((duration, outcome, error))

@@ -31,6 +31,20 @@ from orchestrator.store.base import (
 JSON = dict[str, Any]
 
 
+def one(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    """The first row of a query, with its cursor closed at once.
+
+    A half-read cursor keeps SQLite's implicit read snapshot open past COMMIT; once another
+    connection writes, that stale snapshot can never take the write lock (a deadlock the busy
+    timeout cannot break). Closing resets the statement and releases the snapshot.
+    """
+    cur = conn.execute(sql, params)
+    try:
+        return cur.fetchone()
+    finally:
+        cur.close()
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=False)
 
@@ -213,7 +227,7 @@ class Tx:
             [(*row[:6], dumps(row[6]) if row[6] else "{}") for row in self.events],
         )
         # One writer holds the lock, so AUTOINCREMENT hands this batch consecutive numbers.
-        last = self.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+        last = one(self.conn, "SELECT last_insert_rowid()")[0]
         first = last - len(self.events) + 1
         return [(first + i, *row) for i, row in enumerate(self.events)]
 
@@ -232,9 +246,9 @@ class Tx:
         ])
 
     def _load_static(self, task_id: str) -> StaticTask:
-        row = self.conn.execute(
+        row = one(self.conn,
             "SELECT id, name, correlation_id, context FROM tasks WHERE id = ?", (task_id,)
-        ).fetchone()
+        )
         if row is None:
             raise TaskNotFoundError(task_id)
         steps = self.conn.execute(
@@ -347,9 +361,9 @@ def _due(step: StepRow, now: float) -> bool:
 
 def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
     if new.idempotency_key is not None:
-        row = tx.conn.execute(
+        row = one(tx.conn,
             "SELECT id FROM tasks WHERE idempotency_key = ?", (new.idempotency_key,)
-        ).fetchone()
+        )
         if row is not None:
             return CreatedTask(task_id=row[0], created=False)
     context = dumps(new.context)
@@ -367,7 +381,7 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
           StepState.PENDING.value, s.max_attempts, s.timeout_s) for pos, s in enumerate(new.steps)],
     )
     # Step ids are consecutive for one executemany under the write lock.
-    first = tx.conn.execute("SELECT last_insert_rowid()").fetchone()[0] - len(new.steps) + 1
+    first = one(tx.conn, "SELECT last_insert_rowid()")[0] - len(new.steps) + 1
     static = StaticTask(new.task_id, new.name, new.correlation_id, context, _static_steps([
         (first + i, s.name, s.handler, s.depends_on, s.max_attempts, s.retry, s.timeout_s,
          s.handler_config) for i, s in enumerate(new.steps)
@@ -458,8 +472,8 @@ def claim_ready_steps(tx: Tx, claim: Claim) -> list[ClaimedStep]:
 
 
 def defer_step(tx: Tx, step_id: int, owner: str, until: float, reason: JSON, now: float) -> bool:
-    row = tx.conn.execute("SELECT task_id, name, attempts FROM steps WHERE id = ?",
-                          (step_id,)).fetchone()
+    row = one(tx.conn, "SELECT task_id, name, attempts FROM steps WHERE id = ?",
+                          (step_id,))
     if row is None:
         return False
     cur = tx.conn.execute(

@@ -1,0 +1,181 @@
+"""Durability: leases, two engines on one file, and a real SIGKILL mid-run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.clock import FakeClock
+from orchestrator.embedded import open_engine
+from orchestrator.engine import EngineConfig
+from orchestrator.errors import StoreError
+from orchestrator.handlers import StepInput
+from orchestrator.models import StepState, TaskState
+from orchestrator.store.sqlite import SqliteStore
+from tests.orchestrator.conftest import Recorder, diamond
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_expired_lease_is_reclaimed_by_another_engine(
+    recorder: Recorder, clock: FakeClock, db_path: Path
+) -> None:
+    b_started = asyncio.Event()
+
+    async def hangs_in_first_engine(inp: StepInput) -> None:
+        if inp.attempt == 1:
+            b_started.set()
+            await asyncio.Event().wait()
+
+    recorder.behaviour["b"] = hangs_in_first_engine
+    template = diamond(recorder)
+    first_config = EngineConfig(worker_id="first", lease_s=10, seed=1)
+    async with open_engine(db_path, recorder.registry, [template], config=first_config,
+                           clock=clock, durable=False) as first:
+        sub = await first.submit("diamond", {})
+        await asyncio.wait_for(b_started.wait(), 5)
+    # "first" is gone (its handler was cancelled without a word to the DB); its lease stands.
+    second_config = EngineConfig(worker_id="second", lease_s=10, reclaim_interval_s=1, seed=1)
+    async with open_engine(db_path, recorder.registry, [template], config=second_config,
+                           clock=clock, durable=False) as second:
+        task = await second.get_task(sub.task_id)
+        assert task.step("b").state is StepState.IN_PROGRESS  # not yet expired
+        clock.advance(11)  # past the lease; the reclaim loop wakes every second
+        done = await second.wait(sub.task_id, timeout_s=5)
+        attempts = await second.attempts(sub.task_id)
+    assert done.state is TaskState.COMPLETE
+    lost = [a for a in attempts if a.outcome == "lost"]
+    assert len(lost) == 1 and lost[0].step_name == "b" and lost[0].worker_id == "first"
+    assert lost[0].error is not None and lost[0].error.error_code == "WORKER_LOST"
+    assert done.step("b").attempts == 2
+
+
+async def test_same_worker_restart_reclaims_its_leases_at_once(
+    recorder: Recorder, clock: FakeClock, db_path: Path
+) -> None:
+    started = asyncio.Event()
+
+    async def hangs_once(inp: StepInput) -> None:
+        if inp.attempt == 1:
+            started.set()
+            await asyncio.Event().wait()
+
+    recorder.behaviour["a"] = hangs_once
+    template = diamond(recorder)
+    config = EngineConfig(worker_id="stable", lease_s=600)
+    async with open_engine(db_path, recorder.registry, [template], config=config, clock=clock,
+                           durable=False) as eng:
+        sub = await eng.submit("diamond", {})
+        await asyncio.wait_for(started.wait(), 5)
+    async with open_engine(db_path, recorder.registry, [template], config=config, clock=clock,
+                           durable=False) as eng:
+        done = await eng.wait(sub.task_id, timeout_s=5)  # no clock advance needed
+    assert done.state is TaskState.COMPLETE
+
+
+async def test_two_engines_on_one_file_never_run_a_step_twice(
+    recorder: Recorder, db_path: Path
+) -> None:
+    executions: Counter[tuple[str, str]] = Counter()
+    workers: Counter[str] = Counter()
+
+    def counting(name: str) -> Any:
+        async def handler(inp: StepInput) -> None:
+            executions[(inp.task_id, name)] += 1
+            await asyncio.sleep(0.002)
+
+        return handler
+
+    for name in "abcde":
+        recorder.behaviour[name] = counting(name)
+    template = diamond(recorder)
+    configs = [EngineConfig(worker_id=f"w{i}", poll_interval_s=0.01, max_concurrency=8)
+               for i in (1, 2)]
+    async with (
+        open_engine(db_path, recorder.registry, [template], config=configs[0]) as one,
+        open_engine(db_path, recorder.registry, [template], config=configs[1]) as two,
+    ):
+        ids = [(await (one if i % 2 else two).submit("diamond", {})).task_id for i in range(40)]
+        for task_id in ids:
+            assert (await one.wait(task_id, timeout_s=20)).state is TaskState.COMPLETE
+        for engine in (one, two):
+            for ev in await engine.events(0, 100_000):
+                if ev.type == "step.started":
+                    workers[ev.data["worker_id"]] += 1
+    assert len(executions) == 40 * 5
+    assert set(executions.values()) == {1}
+    assert workers["w1"] > 0 and workers["w2"] > 0  # both engines did real work
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_restart_resumes_without_rerunning_completed_steps(
+    tmp_path: Path,
+) -> None:
+    db, log = tmp_path / "crash.db", tmp_path / "calls.log"
+    cmd = [sys.executable, "-m", "tests.orchestrator.crash_worker", str(db), str(log), "6"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([*cmd, "b"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # wait until every task is stuck in step b
+            lines = log.read_text().splitlines() if log.exists() else []
+            if sum(1 for ln in lines if ln.split()[1] == "b") >= 6:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the worker never reached step b")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    with sqlite3.connect(db) as conn:
+        completed_before = set(conn.execute(
+            "SELECT task_id, name FROM steps WHERE state = 'complete'").fetchall())
+        running = conn.execute("SELECT COUNT(*) FROM steps WHERE state = 'in_progress'")
+        assert running.fetchone()[0] == 6
+    assert {name for _, name in completed_before} == {"a", "c"} or {
+        name for _, name in completed_before} == {"a"}
+    calls_before = len(log.read_text().splitlines())
+
+    restarted = subprocess.run([*cmd, "none"], cwd=ROOT, env=env, capture_output=True,
+                               text=True, timeout=60)
+    assert "ALL COMPLETE" in restarted.stdout, restarted.stderr
+    after = [tuple(ln.split()[:2]) for ln in log.read_text().splitlines()[calls_before:]]
+    assert not set(after) & completed_before, "a completed step ran again"
+    assert Counter(name for _, name in after)["b"] == 6  # each lost b ran once more
+    with sqlite3.connect(db) as conn:
+        states = conn.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state").fetchall()
+        lost = conn.execute("SELECT COUNT(*) FROM attempts WHERE outcome = 'lost'").fetchone()
+    assert states == [("complete", 6)]
+    assert lost[0] == 6
+
+
+async def test_newer_schema_is_refused(db_path: Path) -> None:
+    store = SqliteStore(str(db_path))
+    await store.open()
+    await store.close()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("INSERT INTO schema_version (version) VALUES (99)")
+    newer = SqliteStore(str(db_path))
+    with pytest.raises(StoreError, match="newer"):
+        await newer.open()
+    await newer.close()
+
+
+async def test_reopening_keeps_data_and_does_not_remigrate(db_path: Path) -> None:
+    for _ in range(2):
+        store = SqliteStore(str(db_path))
+        await store.open()
+        await store.close()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -1,0 +1,401 @@
+"""The engine end to end on a real SQLite file: ordering, parallelism, retries, operator actions."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from orchestrator.clock import FakeClock
+from orchestrator.engine import Engine
+from orchestrator.errors import (
+    ContextValidationError,
+    InvalidTransitionError,
+    PermanentError,
+    RetryableError,
+    TaskNotFoundError,
+    UnknownTemplateError,
+)
+from orchestrator.handlers import StepInput
+from orchestrator.models import Event, StepState, TaskState
+from orchestrator.retry import RetryPolicy, retry_delay_s
+from tests.orchestrator.conftest import Recorder
+
+
+async def next_event(engine: Engine, task_id: str, type_: str, step: str | None = None,
+                     timeout_s: float = 5) -> Event:
+    """The first event of ``type_`` (for ``step``) at or after now, reading the log then live."""
+    with engine.subscribe(task_id) as sub:
+        for ev in await engine.events(0, 10_000, task_id=task_id):
+            if ev.type == type_ and (step is None or ev.step_name == step):
+                return ev
+        async with asyncio.timeout(timeout_s):
+            while True:
+                ev = await sub.get()
+                if ev.type == type_ and (step is None or ev.step_name == step):
+                    return ev
+
+
+async def test_diamond_runs_in_order_and_passes_dependency_results(
+    engine: Engine, recorder: Recorder
+) -> None:
+    sub = await engine.submit("diamond", {})
+    task = await engine.wait(sub.task_id, timeout_s=5)
+    assert task.state is TaskState.COMPLETE
+    assert task.context == {"n": 1}
+    assert [s.state for s in task.steps] == [StepState.COMPLETE] * 5
+    assert task.step("d").results == {"step": "d", "saw": ["b", "c"]}
+    order = [s for _, s, _ in recorder.calls]
+    assert order[0] == "a" and order[-2:] == ["d", "e"]
+    assert sorted(order[1:3]) == ["b", "c"]
+    assert task.correlation_id.startswith("corr-")
+
+
+async def test_independent_steps_overlap_in_time(engine: Engine, recorder: Recorder) -> None:
+    started = {"b": asyncio.Event(), "c": asyncio.Event()}
+
+    def waits_for(other: str) -> Any:
+        async def handler(inp: StepInput) -> dict[str, Any]:
+            started[inp.step_name].set()
+            # Finishes only once the other branch is running too: proves real overlap.
+            await asyncio.wait_for(started[other].wait(), timeout=2)
+            return {}
+
+        return handler
+
+    recorder.behaviour["b"] = waits_for("c")
+    recorder.behaviour["c"] = waits_for("b")
+    sub = await engine.submit("diamond", {})
+    assert (await engine.wait(sub.task_id, timeout_s=5)).state is TaskState.COMPLETE
+
+
+async def test_correlation_id_from_context_reaches_handlers_and_events(
+    engine: Engine, recorder: Recorder
+) -> None:
+    seen: list[str] = []
+
+    async def record(inp: StepInput) -> None:
+        seen.append(inp.correlation_id)
+
+    recorder.behaviour["a"] = record
+    sub = await engine.submit("diamond", {"correlation_id": "corr-abc"})
+    await engine.wait(sub.task_id, timeout_s=5)
+    assert seen == ["corr-abc"]
+    events = await engine.events(task_id=sub.task_id)
+    assert {e.correlation_id for e in events} == {"corr-abc"}
+    seqs = [e.seq for e in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+async def test_unknown_template_and_bad_context_create_nothing(engine: Engine) -> None:
+    with pytest.raises(UnknownTemplateError):
+        await engine.submit("nope", {})
+    with pytest.raises(ContextValidationError) as info:
+        await engine.submit("diamond", {"n": "x"})
+    assert [d.path for d in info.value.details] == ["/n"]
+    assert await engine.list_tasks() == []
+
+
+async def test_idempotency_key_returns_the_existing_task(engine: Engine) -> None:
+    first = await engine.submit("diamond", {}, idempotency_key="k1")
+    second = await engine.submit("diamond", {"n": 5}, idempotency_key="k1")
+    assert first.created and not second.created
+    assert second.task_id == first.task_id
+    assert second.correlation_id == first.correlation_id
+    assert len(await engine.list_tasks()) == 1
+
+
+async def test_retryable_error_schedules_retry_by_policy(
+    engine: Engine, recorder: Recorder, clock: FakeClock
+) -> None:
+    async def flaky(inp: StepInput) -> None:
+        if inp.attempt == 1:
+            raise RetryableError("try later")
+
+    recorder.behaviour["a"] = flaky
+    sub = await engine.submit("diamond", {})
+    ev = await next_event(engine, sub.task_id, "step.retry_scheduled", "a")
+    # The engine's RNG is seeded with 7 and this is its first draw: full jitter over 1 s.
+    expected = retry_delay_s(RetryPolicy(initial_delay_s=1, max_delay_s=60), 1, random.Random(7))
+    assert ev.data["delay_s"] == pytest.approx(expected, abs=1e-6)
+    assert ev.data["next_attempt_at"] == pytest.approx(clock.now() + expected)
+    task = await engine.get_task(sub.task_id)
+    a = task.step("a")
+    assert a.state is StepState.WAITING_FOR_RETRY
+    assert a.last_error is not None and a.last_error.error_code == "RETRYABLE"
+    assert recorder.count("a") == 1
+    clock.advance(expected + 0.001)
+    done = await engine.wait(sub.task_id, timeout_s=5)
+    assert done.state is TaskState.COMPLETE
+    assert done.step("a").attempts == 2
+
+
+async def test_server_retry_after_wins_clamped_and_unjittered(
+    engine: Engine, recorder: Recorder, clock: FakeClock
+) -> None:
+    async def limited(inp: StepInput) -> None:
+        if inp.attempt == 1:
+            raise RetryableError("429", retry_after_s=7, http_status=429)
+        if inp.attempt == 2:
+            raise RetryableError("429", retry_after_s=600, http_status=429)
+
+    recorder.behaviour["a"] = limited
+    sub = await engine.submit("diamond", {})
+    ev = await next_event(engine, sub.task_id, "step.retry_scheduled", "a")
+    assert ev.data["delay_s"] == 7
+    assert ev.data["error"]["http_status"] == 429
+    clock.advance(7)
+    await next_event(engine, sub.task_id, "step.started", "a")
+    while True:
+        events = [e for e in await engine.events(task_id=sub.task_id)
+                  if e.type == "step.retry_scheduled"]
+        if len(events) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert events[1].data["delay_s"] == 60  # clamped to max_delay_s
+    clock.advance(60)
+    assert (await engine.wait(sub.task_id, timeout_s=5)).state is TaskState.COMPLETE
+
+
+async def test_permanent_error_stops_at_once_and_isolates_failure(
+    engine: Engine, recorder: Recorder
+) -> None:
+    c_done = asyncio.Event()
+
+    async def broken(inp: StepInput) -> None:
+        raise PermanentError("card declined", error_code="PAYMENT_DECLINED", http_status=402)
+
+    async def slow_sibling(inp: StepInput) -> dict[str, Any]:
+        await asyncio.sleep(0.05)
+        c_done.set()
+        return {"ok": True}
+
+    recorder.behaviour["b"] = broken
+    recorder.behaviour["c"] = slow_sibling
+    sub = await engine.submit("diamond", {})
+    task = await engine.wait(sub.task_id, timeout_s=5)
+    assert task.state is TaskState.ERROR
+    assert task.failed_steps == ["b"]
+    assert recorder.count("b") == 1
+    assert task.step("c").state is StepState.COMPLETE  # the sibling ran to its end
+    assert task.step("d").state is StepState.PENDING and recorder.count("d") == 0
+    assert task.step("e").state is StepState.PENDING and recorder.count("e") == 0
+    err = task.step("b").last_error
+    assert err is not None and (err.kind, err.error_code, err.http_status) == (
+        "permanent", "PAYMENT_DECLINED", 402)
+    failed = await next_event(engine, sub.task_id, "task.failed")
+    assert failed.data == {"failed_steps": ["b"]}
+
+
+async def test_attempts_exhausted_ends_in_error(
+    engine: Engine, recorder: Recorder, clock: FakeClock
+) -> None:
+    async def always(inp: StepInput) -> None:
+        raise RuntimeError("boom")  # unclassified: counts as retryable
+
+    recorder.behaviour["b"] = always
+    sub = await engine.submit("diamond", {})
+    for _ in range(2):
+        await next_event(engine, sub.task_id, "step.retry_scheduled", "b")
+        clock.advance(30)
+        await asyncio.sleep(0.05)
+    task = await engine.wait(sub.task_id, timeout_s=5)
+    assert task.state is TaskState.ERROR
+    b = task.step("b")
+    assert (b.state, b.attempts, recorder.count("b")) == (StepState.ERROR, 3, 3)
+    assert b.last_error is not None and b.last_error.error_code == "HANDLER_EXCEPTION"
+    assert "RuntimeError: boom" in b.last_error.message
+    attempts = [a for a in await engine.attempts(sub.task_id) if a.step_name == "b"]
+    assert [a.outcome for a in attempts] == ["failed"] * 3
+
+
+async def test_not_retryable_means_exactly_one_execution(
+    recorder: Recorder, clock: FakeClock, tmp_path: Any
+) -> None:
+    from orchestrator.embedded import open_engine
+    from orchestrator.templates import parse_template
+
+    text = ("name: once\nsteps:\n"
+            "  - {name: a, handler: a, retry: {retryable: false, max_attempts: 5}}\n"
+            "  - {name: b, handler: b, retry: {max_attempts: 1}}\n")
+    template = parse_template(text, recorder.registry.names())
+
+    async def fail(inp: StepInput) -> None:
+        raise RetryableError("nope")
+
+    recorder.behaviour["a"] = fail
+    recorder.behaviour["b"] = fail
+    async with open_engine(tmp_path / "once.db", recorder.registry, [template], clock=clock,
+                           durable=False) as eng:
+        sub = await eng.submit("once", {})
+        task = await eng.wait(sub.task_id, timeout_s=5)
+    assert task.state is TaskState.ERROR
+    assert (recorder.count("a"), recorder.count("b")) == (1, 1)
+    assert task.step("a").max_attempts == 1
+
+
+async def test_timeout_is_retryable_with_timeout_code(
+    recorder: Recorder, clock: FakeClock, tmp_path: Any
+) -> None:
+    from orchestrator.embedded import open_engine
+    from orchestrator.templates import parse_template
+
+    text = ("name: slow\nsteps:\n  - {name: a, handler: a, timeout_s: 0.05, "
+            "retry: {max_attempts: 2, backoff: none}}\n")
+    template = parse_template(text, recorder.registry.names())
+
+    async def hang(inp: StepInput) -> None:
+        if inp.attempt == 1:
+            await asyncio.Event().wait()
+
+    recorder.behaviour["a"] = hang
+    async with open_engine(tmp_path / "slow.db", recorder.registry, [template], clock=clock,
+                           durable=False) as eng:
+        sub = await eng.submit("slow", {})
+        task = await eng.wait(sub.task_id, timeout_s=5)
+        attempts = await eng.attempts(sub.task_id)
+    assert task.state is TaskState.COMPLETE
+    assert attempts[0].error is not None and attempts[0].error.error_code == "TIMEOUT"
+    assert [a.outcome for a in attempts] == ["failed", "completed"]
+
+
+async def test_invalid_results_are_a_permanent_error(engine: Engine, recorder: Recorder) -> None:
+    async def bad(inp: StepInput) -> Any:
+        return ["not", "a", "mapping"]
+
+    recorder.behaviour["a"] = bad
+    sub = await engine.submit("diamond", {})
+    task = await engine.wait(sub.task_id, timeout_s=5)
+    err = task.step("a").last_error
+    assert err is not None and err.error_code == "INVALID_RESULTS"
+    assert recorder.count("a") == 1
+
+
+async def test_cancel_stops_in_flight_and_open_steps(engine: Engine, recorder: Recorder) -> None:
+    b_running = asyncio.Event()
+    b_cancelled = asyncio.Event()
+
+    async def long(inp: StepInput) -> None:
+        b_running.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            b_cancelled.set()
+            raise
+
+    recorder.behaviour["b"] = long
+    recorder.behaviour["c"] = long
+    sub = await engine.submit("diamond", {})
+    await asyncio.wait_for(b_running.wait(), 5)
+    task = await engine.cancel_task(sub.task_id)
+    assert task.state is TaskState.CANCELLED
+    await asyncio.wait_for(b_cancelled.wait(), 5)
+    states = {s.name: s.state for s in task.steps}
+    assert states == {"a": "complete", "b": "cancelled", "c": "cancelled", "d": "cancelled",
+                      "e": "cancelled"}
+    with pytest.raises(InvalidTransitionError):
+        await engine.cancel_task(sub.task_id)
+    assert recorder.count("d") == 0
+    types = [e.type for e in await engine.events(task_id=sub.task_id)]
+    assert types[-1] == "task.cancelled" and types.count("step.cancelled") == 4
+
+
+async def test_operator_retry_of_failed_step_resumes_the_task(
+    engine: Engine, recorder: Recorder
+) -> None:
+    async def fails_first_time(inp: StepInput) -> None:
+        if recorder.count("b") == 1:
+            raise PermanentError("bad data", error_code="BAD")
+
+    recorder.behaviour["b"] = fails_first_time
+    sub = await engine.submit("diamond", {})
+    assert (await engine.wait(sub.task_id, timeout_s=5)).state is TaskState.ERROR
+    with pytest.raises(InvalidTransitionError):
+        await engine.retry_step(sub.task_id, "a")  # complete, not failed
+    await engine.retry_step(sub.task_id, "b")
+    requested = await next_event(engine, sub.task_id, "step.retry_requested", "b")
+    assert requested.data == {"by": "operator"}
+    await next_event(engine, sub.task_id, "task.resumed")
+    done = await engine.wait(sub.task_id, timeout_s=5)
+    assert done.state is TaskState.COMPLETE
+    assert recorder.count("b") == 2 and recorder.count("a") == 1
+
+
+async def test_resolve_manually_lets_dependents_run_with_its_results(
+    engine: Engine, recorder: Recorder
+) -> None:
+    async def broken(inp: StepInput) -> None:
+        raise PermanentError("service gone", error_code="GONE")
+
+    seen: list[Any] = []
+
+    async def d(inp: StepInput) -> None:
+        seen.append(dict(inp.dependency_results))
+
+    recorder.behaviour["b"] = broken
+    recorder.behaviour["d"] = d
+    sub = await engine.submit("diamond", {})
+    assert (await engine.wait(sub.task_id, timeout_s=5)).state is TaskState.ERROR
+    await engine.resolve_step(sub.task_id, "b", {"profile_id": "manual-1"})
+    done = await engine.wait(sub.task_id, timeout_s=5)
+    assert done.state is TaskState.COMPLETE
+    assert done.step("b").state is StepState.RESOLVED_MANUALLY
+    assert seen[0]["b"] == {"profile_id": "manual-1"}
+    with pytest.raises(InvalidTransitionError):
+        await engine.resolve_step(sub.task_id, "e")
+    with pytest.raises(InvalidTransitionError, match="no step"):
+        await engine.resolve_step(sub.task_id, "zzz")
+    with pytest.raises(TaskNotFoundError):
+        await engine.resolve_step("nope", "b")
+
+
+async def test_readiness_explains_each_step(engine: Engine, recorder: Recorder) -> None:
+    gate = asyncio.Event()
+
+    async def blocked(inp: StepInput) -> None:
+        await gate.wait()
+
+    recorder.behaviour["b"] = blocked
+    sub = await engine.submit("diamond", {})
+    await next_event(engine, sub.task_id, "step.completed", "c")
+    ready = {r.name: r for r in await engine.readiness(sub.task_id)}
+    assert ready["a"].reason == "done"
+    assert ready["b"].reason.startswith("running attempt 1 of 3")
+    assert (ready["d"].parents_done, ready["d"].parents_total) == (1, 2)
+    assert ready["d"].reason == "waiting for 1 of 2 dependencies: b"
+    gate.set()
+    await engine.wait(sub.task_id, timeout_s=5)
+
+
+async def test_bottlenecks_report_per_step_statistics(
+    engine: Engine, recorder: Recorder, clock: FakeClock
+) -> None:
+    async def flaky(inp: StepInput) -> None:
+        if inp.attempt == 1:
+            raise RetryableError("flaky")
+
+    recorder.behaviour["c"] = flaky
+    for _ in range(2):
+        sub = await engine.submit("diamond", {})
+        await next_event(engine, sub.task_id, "step.retry_scheduled", "c")
+        clock.advance(60)
+        await engine.wait(sub.task_id, timeout_s=5)
+    stats = {s.step_name: s for s in await engine.bottlenecks()}
+    assert stats["a"].executions == 2 and stats["a"].error_rate == 0
+    assert stats["c"].executions == 4
+    assert stats["c"].retry_rate == pytest.approx(0.5)
+    assert stats["c"].error_rate == pytest.approx(0.5)
+    assert stats["c"].p95_duration_s >= stats["c"].mean_duration_s >= 0
+
+
+async def test_handlers_can_emit_their_own_events(engine: Engine, recorder: Recorder) -> None:
+    async def calls_service(inp: StepInput) -> None:
+        await inp.events.emit("service_call.completed", {"service": "users", "status": 201})
+
+    recorder.behaviour["a"] = calls_service
+    sub = await engine.submit("diamond", {})
+    ev = await next_event(engine, sub.task_id, "service_call.completed")
+    assert (ev.step_name, ev.attempt, ev.data["status"]) == ("a", 1, 201)
+    await engine.wait(sub.task_id, timeout_s=5)
