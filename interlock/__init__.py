@@ -1,0 +1,1 @@
+"""The composition root: wires the orchestrator, mock services and dashboard together."""

@@ -1,0 +1,58 @@
+"""The ``interlock`` command: the engine demo and the benchmark, run for real."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from interlock.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "interlock.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_up_runs_the_demo_to_completion_and_persists(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    result = run_cli("up", "--db", str(db), "--tasks", "3", "--exit-when-done")
+    assert result.returncode == 0, result.stderr
+    assert "task.completed" in result.stdout
+    assert "3 tasks in the database: 3 complete" in result.stdout
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM tasks WHERE state = 'complete'").fetchone() == (
+            3,)
+
+
+@pytest.mark.slow
+def test_bench_json_prints_one_object_with_the_numbers() -> None:
+    result = run_cli("bench", "--json", "--sequential", "20", "--parallel", "200")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in ("concurrency_1", "concurrency_100"):
+        run = data[key]
+        assert run["workflows_per_s"] > 0
+        assert run["p99_ms"] >= run["p50_ms"] > 0
+    assert data["concurrency_100"]["workflows"] == 200
+    assert data["peak_rss_mb"] > 0
+
+
+def test_bad_arguments_exit_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["up", "--tasks", "0"])
+    assert info.value.code == 2
+    assert "expected a number >= 1" in capsys.readouterr().err
+
+
+def test_missing_directory_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    assert main(["up", "--db", str(tmp_path / "nope" / "x.db"), "--exit-when-done"]) == 2
+    assert "does not exist" in capsys.readouterr().err
