@@ -18,7 +18,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.clock import Clock, SystemClock
@@ -87,11 +87,6 @@ class _Running:
     task: asyncio.Task[None]
 
 
-@dataclass(slots=True)
-class _Customizers:
-    by_template: dict[str, list[StepCustomizer]] = field(default_factory=dict)
-
-
 class _StepEvents:
     """The ``events`` a handler gets: appends its own events to the task's log."""
 
@@ -135,7 +130,7 @@ class Engine:
         self._backlog = False
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
-        self._customizers = _Customizers()
+        self._customizers: dict[str, list[StepCustomizer]] = {}
         self._gates: list[StepGate] = []
         self._step_cache: dict[tuple[str, str, str], tuple[NewStep, ...]] = {}
         self._started = False
@@ -180,7 +175,7 @@ class Engine:
 
     def add_customizer(self, template_name: str, customizer: StepCustomizer) -> None:
         """Let ``customizer`` adjust each step of ``template_name`` per task (at submit)."""
-        self._customizers.by_template.setdefault(template_name, []).append(customizer)
+        self._customizers.setdefault(template_name, []).append(customizer)
 
     def add_gate(self, gate: StepGate) -> None:
         """Consult ``gate`` before running each claimed step (e.g. a circuit breaker)."""
@@ -227,7 +222,7 @@ class Engine:
         return Submission(created.task_id, correlation_id, created=True)
 
     def _new_steps(self, template: WorkflowTemplate, context: JSON) -> tuple[NewStep, ...]:
-        customizers = self._customizers.by_template.get(template.name, ())
+        customizers = self._customizers.get(template.name, ())
         if not customizers:
             cached = self._step_cache.get(template.key)
             if cached is None:

@@ -399,3 +399,47 @@ async def test_handlers_can_emit_their_own_events(engine: Engine, recorder: Reco
     ev = await next_event(engine, sub.task_id, "service_call.completed")
     assert (ev.step_name, ev.attempt, ev.data["status"]) == ("a", 1, 201)
     await engine.wait(sub.task_id, timeout_s=5)
+
+
+async def test_a_gate_defers_a_step_without_spending_an_attempt(
+    engine: Engine, recorder: Recorder, clock: FakeClock
+) -> None:
+    deferred: list[str] = []
+
+    async def gate(claim: Any) -> tuple[float, dict[str, Any]] | None:
+        if claim.step_name == "b" and not deferred:
+            deferred.append(claim.task_id)
+            return clock.now() + 30, {"reason": "breaker_open", "service": "billing",
+                                      "delay_s": 30}
+        return None
+
+    engine.add_gate(gate)
+    sub = await engine.submit("diamond", {})
+    ev = await next_event(engine, sub.task_id, "step.deferred", "b")
+    assert ev.data["reason"] == "breaker_open"
+    task = await engine.get_task(sub.task_id)
+    assert task.step("b").state is StepState.WAITING_FOR_RETRY
+    assert task.step("b").attempts == 0  # deferral spends no attempt
+    assert recorder.count("b") == 0
+    clock.advance(30)
+    done = await engine.wait(sub.task_id, timeout_s=5)
+    assert done.state is TaskState.COMPLETE
+    assert done.step("b").attempts == 1
+
+
+async def test_customizer_changes_a_step_for_one_task(engine: Engine, recorder: Recorder) -> None:
+    import dataclasses
+
+    from orchestrator.retry import RetryPolicy as Policy
+    from orchestrator.templates import StepTemplate
+
+    def more_attempts(step: StepTemplate, context: dict[str, Any]) -> StepTemplate:
+        if step.name == "b" and context.get("n") == 9:
+            return dataclasses.replace(step, retry=Policy(max_attempts=5), timeout_s=45)
+        return step
+
+    engine.add_customizer("diamond", more_attempts)
+    special = await engine.submit("diamond", {"n": 9})
+    normal = await engine.submit("diamond", {})
+    assert (await engine.wait(special.task_id, timeout_s=5)).step("b").max_attempts == 5
+    assert (await engine.wait(normal.task_id, timeout_s=5)).step("b").max_attempts == 3

@@ -1,0 +1,1 @@
+"""The Textual TUI that follows the engine live (planned)."""

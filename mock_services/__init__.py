@@ -1,0 +1,1 @@
+"""Four aiohttp mock services with injectable faults (planned: issue 3)."""
