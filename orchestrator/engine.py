@@ -353,7 +353,8 @@ class Engine:
             verdict = await gate(claim)
             if verdict is not None:
                 until, reason = verdict
-                await self.store.defer_step(claim.step_id, self.worker_id, until, reason)
+                await self.store.defer_step(claim.step_id, self.worker_id, until, reason,
+                                            self.clock.now())
                 self._wake.set()
                 return True
         return False
@@ -386,6 +387,7 @@ class Engine:
 
     async def _record_success(self, claim: ClaimedStep, results: JSON, duration_s: float) -> None:
         now = self.clock.now()
+        # Free this step's slot before reserving, so its own dependents can take it.
         self._running.pop(claim.step_id, None)
         reserve = self._reserve(_RESERVE_PER_TRANSITION)
         try:

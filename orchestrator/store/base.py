@@ -141,7 +141,9 @@ class Store(abc.ABC):
     async def claim_ready_steps(self, claim: Claim) -> list[ClaimedStep]: ...
 
     @abc.abstractmethod
-    async def defer_step(self, step_id: int, owner: str, until: float, reason: JSON) -> bool:
+    async def defer_step(
+        self, step_id: int, owner: str, until: float, reason: JSON, now: float
+    ) -> bool:
         """Put a claimed step back to waiting_for_retry without spending the attempt."""
 
     @abc.abstractmethod

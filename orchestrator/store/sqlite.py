@@ -209,8 +209,9 @@ class SqliteStore(Store):
         result: list[ClaimedStep] = await self._write(lambda tx: tr.claim_ready_steps(tx, claim))
         return result
 
-    async def defer_step(self, step_id: int, owner: str, until: float, reason: JSON) -> bool:
-        now = until - float(reason.get("delay_s", 0.0))
+    async def defer_step(
+        self, step_id: int, owner: str, until: float, reason: JSON, now: float
+    ) -> bool:
         result: bool = await self._write(
             lambda tx: tr.defer_step(tx, step_id, owner, until, reason, now))
         return result
@@ -306,9 +307,7 @@ class SqliteStore(Store):
             sql += " WHERE state = ?"
             params = (state.value, limit)
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
-        rows = await self._fetchall(
-            sql, params
-        )
+        rows = await self._fetchall(sql, params)
         return [TaskSummary(r[0], r[1], r[2], r[3], TaskState(r[4]), r[5], r[6], r[7])
                 for r in rows]
 
@@ -330,9 +329,7 @@ class SqliteStore(Store):
             sql += " AND task_id = ?"
             params += (task_id,)
         sql += " ORDER BY seq LIMIT ?"
-        rows = await self._fetchall(
-            sql, (*params, limit)
-        )
+        rows = await self._fetchall(sql, (*params, limit))
         return [_event(tuple(r)) for r in rows]
 
     async def step_readiness(self, task_id: str, now: float) -> list[StepReadiness]:
