@@ -20,11 +20,15 @@ from typing import Any
 from faker import Faker
 
 from interlock.bench import format_report, run_benchmark
+from interlock.service_bench import format_service_report, run_service_benchmark
 from interlock.workflows import builtin_registry, builtin_templates
 from orchestrator.embedded import open_engine
 from orchestrator.engine import Engine, EngineConfig
 from orchestrator.errors import InterlockError
 from orchestrator.models import Event, TaskState
+
+
+BENCHMARKS = ("engine", "services")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,8 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stop once every task has finished (for scripts and CI)")
     up.add_argument("--seed", type=int, default=1, help="seed for Faker and simulated faults")
 
-    bench = sub.add_parser("bench", help="engine benchmark (throughput, latency, memory)")
+    bench = sub.add_parser("bench", help="benchmarks: engine, mock services (and their numbers)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--only", choices=BENCHMARKS, action="append",
+                       help="run only this benchmark (repeatable; default: all)")
+    bench.add_argument("--requests", type=_positive_int, default=6000,
+                       help="requests per server in the services benchmark (default 6000)")
     bench.add_argument("--sequential", type=_positive_int, default=500,
                        help="workflows at concurrency 1 (default 500)")
     bench.add_argument("--parallel", type=_positive_int, default=10_000,
@@ -66,15 +74,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "bench":
-            result = asyncio.run(run_benchmark(args.sequential, args.parallel))
-            print(json.dumps(result) if args.json else format_report(result))
-            return 0
+            return asyncio.run(_bench(args))
         return asyncio.run(_up(args, Path(args.db).resolve()))
     except InterlockError as exc:
         print(f"interlock: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+async def _bench(args: argparse.Namespace) -> int:
+    results: dict[str, Any] = {}
+    for name in args.only or BENCHMARKS:
+        if name == "engine":
+            results[name] = await run_benchmark(args.sequential, args.parallel)
+            report = format_report(results[name])
+        else:
+            results[name] = await run_service_benchmark(args.requests)
+            report = format_service_report(results[name])
+        if not args.json:
+            print(report, "", sep="\n", flush=True)
+    if args.json:
+        print(json.dumps(results))
+    return 0
 
 
 async def _up(args: argparse.Namespace, db: Path) -> int:

@@ -34,9 +34,14 @@ def test_up_runs_the_demo_to_completion_and_persists(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_bench_json_prints_one_object_with_the_numbers() -> None:
-    result = run_cli("bench", "--json", "--sequential", "20", "--parallel", "200")
+    result = run_cli("bench", "--json", "--only", "engine", "--only", "services",
+                     "--sequential", "20", "--parallel", "200", "--requests", "300")
     assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
+    both = json.loads(result.stdout)
+    services = both["services"]
+    assert services["requests_each"] == 300
+    assert services["with_fault_layer_rps"] > 0 and services["without_fault_layer_rps"] > 0
+    data = both["engine"]
     for key in ("concurrency_1", "concurrency_100"):
         run = data[key]
         assert run["workflows_per_s"] > 0

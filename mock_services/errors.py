@@ -1,0 +1,35 @@
+"""Errors raised by the mock services' own Python API (not HTTP responses).
+
+::
+
+    MockServicesError
+    ├── FaultRuleError   a fault rule is invalid; ``problems`` lists each bad field
+    └── PortInUseError   a service could not bind its port
+
+HTTP clients never see these: requests get JSON error responses (see ``validation.ApiError``).
+"""
+
+from __future__ import annotations
+
+
+class MockServicesError(Exception):
+    """Root of the errors the mock services raise on purpose."""
+
+
+class FaultRuleError(MockServicesError):
+    """A fault rule is invalid. ``problems`` holds one ``"field: what is wrong"`` line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid fault rule: " + "; ".join(problems))
+
+
+class PortInUseError(MockServicesError):
+    """A service's port is taken; names the service, the address and how to choose another."""
+
+    def __init__(self, service: str, host: str, port: int) -> None:
+        self.service, self.host, self.port = service, host, port
+        super().__init__(
+            f"{service}: {host}:{port} is already in use (is another Interlock running?); "
+            f"choose another port with --{service}-port or INTERLOCK_{service.upper()}_PORT"
+        )

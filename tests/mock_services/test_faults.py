@@ -1,0 +1,254 @@
+"""Every fault kind seen from a real aiohttp client, and the rules' counting and seeding."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+
+from mock_services.errors import FaultRuleError
+from mock_services.faults import FaultInjector, parse_rule
+from mock_services.runner import RunningServices
+from mock_services.runtime import ServiceConfig
+from tests.mock_services.conftest import Api
+
+USER = {"email": "ada@example.com", "name": "Ada", "plan": "pro"}
+
+
+async def test_error_with_retry_after_has_no_effect(api: Api, services: RunningServices) -> None:
+    await api.fault("users", {"kind": "error", "status": 503, "retry_after_s": 7})
+    async with api.client.post(api.url("users", "/users"), json=USER) as resp:
+        assert resp.status == 503 and resp.headers["Retry-After"] == "7"
+        assert (await resp.json())["error"] == "injected_fault"
+    assert services.data.users.users == {}
+
+
+async def test_rate_limit_lets_limit_through_per_window(api: Api) -> None:
+    await api.fault("users", {"kind": "rate_limit", "limit": 2, "window_s": 10})
+    statuses = []
+    for _ in range(3):
+        async with api.client.get(api.url("users", "/users")) as resp:
+            statuses.append(resp.status)
+            retry_after = resp.headers.get("Retry-After")
+    assert statuses == [200, 200, 429] and retry_after == "10"
+
+
+async def test_latency_delays_then_answers(api: Api) -> None:
+    await api.fault("users", {"kind": "latency", "delay_ms": 120})
+    started = time.perf_counter()
+    status, _ = await api.call("GET", "users", "/users")
+    assert status == 200 and time.perf_counter() - started >= 0.12
+
+
+async def test_hang_hits_the_clients_timeout(api: Api) -> None:
+    await api.fault("users", {"kind": "hang", "hold_ms": 30_000})
+    with pytest.raises(asyncio.TimeoutError):
+        await api.client.get(api.url("users", "/users"), timeout=aiohttp.ClientTimeout(total=0.2))
+
+
+async def test_hang_ends_with_a_dropped_connection(api: Api) -> None:
+    await api.fault("users", {"kind": "hang", "hold_ms": 50})
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await api.client.get(api.url("users", "/users"))
+
+
+async def test_reset_is_a_connection_error_and_changes_nothing(
+    api: Api, services: RunningServices
+) -> None:
+    await api.fault("users", {"kind": "reset"})
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await api.client.post(api.url("users", "/users"), json=USER)
+    assert services.data.users.users == {}
+
+
+async def test_malformed_is_200_with_a_body_that_is_not_json(api: Api) -> None:
+    await api.fault("users", {"kind": "malformed"})
+    async with api.client.get(api.url("users", "/users")) as resp:
+        assert resp.status == 200
+        with pytest.raises(json.JSONDecodeError):
+            await resp.json()
+
+
+async def test_lost_response_creates_the_user_then_fails(
+    api: Api, services: RunningServices
+) -> None:
+    await api.fault("users", {"kind": "lost_response", "times": 1})
+    headers = {"Idempotency-Key": "lost-1"}
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await api.client.post(api.url("users", "/users"), json=USER, headers=headers)
+    assert len(services.data.users.users) == 1
+    async with api.client.post(api.url("users", "/users"), json=USER, headers=headers) as resp:
+        assert resp.status == 201 and resp.headers["Idempotent-Replayed"] == "true"
+    assert len(services.data.users.users) == 1
+
+
+async def test_lost_response_with_a_status_answers_that_status(
+    api: Api, services: RunningServices
+) -> None:
+    await api.fault("users", {"kind": "lost_response", "status": 504})
+    status, body = await api.call("POST", "users", "/users", USER)
+    assert status == 504 and body["error"] == "injected_fault"
+    assert len(services.data.users.users) == 1
+
+
+async def test_down_is_503(api: Api) -> None:
+    await api.fault("billing", {"kind": "down"})
+    status, body = await api.call("GET", "billing", "/profiles/usr_x")
+    assert status == 503 and body["error"] == "service_unavailable"
+    status, _ = await api.call("GET", "users", "/users")  # other services unaffected
+    assert status == 200
+
+
+async def _statuses(api: Api, count: int, method: str = "GET", path: str = "/users") -> list[int]:
+    result = []
+    for _ in range(count):
+        async with api.client.request(method, api.url("users", path)) as resp:
+            result.append(resp.status)
+    return result
+
+
+async def test_after_and_times_fail_twice_then_succeed(api: Api) -> None:
+    await api.fault("users", {"kind": "error", "status": 500, "after": 1, "times": 2})
+    assert await _statuses(api, 5) == [200, 500, 500, 200, 200]
+    _status, rules = await api.call("GET", "users", "/__admin/faults")
+    assert (rules["faults"][0]["seen"], rules["faults"][0]["fired"]) == (5, 2)
+
+
+async def test_match_by_method_and_path_glob(api: Api) -> None:
+    await api.fault("users", {"kind": "error", "status": 502,
+                              "match": {"method": "get", "path": "/users/*"}})
+    assert await _statuses(api, 1, "GET", "/users/usr_1") == [502]
+    assert await _statuses(api, 1, "GET", "/users") == [200]
+    status, _ = await api.call("POST", "users", "/users", USER)
+    assert status == 201
+
+
+async def test_probability_with_a_seed_is_reproducible(
+    api: Api, services: RunningServices
+) -> None:
+    rule = {"kind": "error", "status": 500, "probability": 0.5, "seed": 42}
+    await api.fault("users", rule)
+    first = await _statuses(api, 20)
+    await api.call("POST", "users", "/__admin/reset")
+    await api.fault("users", rule)
+    assert await _statuses(api, 20) == first
+    assert 3 < first.count(500) < 17
+    await api.call("POST", "users", "/__admin/reset")
+    await api.fault("users", {**rule, "seed": 7})
+    assert await _statuses(api, 20) != first
+
+
+def test_each_rule_draws_from_its_own_generator() -> None:
+    alone, crowded = FaultInjector(lambda: 0.0), FaultInjector(lambda: 0.0)
+    alone.add({"kind": "error", "probability": 0.5, "seed": 3, "match": {"path": "/a"}})
+    crowded.add({"kind": "latency", "delay_ms": 1, "probability": 0.5, "seed": 9})
+    crowded.add({"kind": "error", "probability": 0.5, "seed": 3, "match": {"path": "/a"}})
+    pattern = [alone.plan("GET", "/a").terminal is not None for _ in range(30)]
+    assert [crowded.plan("GET", "/a").terminal is not None for _ in range(30)] == pattern
+
+
+@pytest.mark.parametrize(
+    ("rule", "fragment"),
+    [
+        ({"kind": "explode"}, "kind: must be one of"),
+        ({"kind": "error", "status": 200}, "status: 200 is less than the minimum of 400"),
+        ({"kind": "latency"}, "'delay_ms' is a required property"),
+        ({"kind": "rate_limit", "limit": 0}, "limit: 0 is less than the minimum of 1"),
+        ({"kind": "error", "probability": 2}, "probability: 2 is greater than the maximum"),
+        ({"kind": "reset", "delay_ms": 5}, "'reset' rule takes"),
+        ({"kind": "error", "match": {"host": "x"}}, "match: Additional properties"),
+        ([1, 2], "must be a JSON object"),
+    ],
+)
+def test_bad_rules_name_the_field(rule: Any, fragment: str) -> None:
+    with pytest.raises(FaultRuleError) as caught:
+        parse_rule(rule, "r1")
+    assert fragment in str(caught.value)
+
+
+async def test_admin_api_add_get_change_remove_clear(api: Api) -> None:
+    rule = await api.fault("users", {"kind": "error", "status": 500})
+    status, got = await api.call("GET", "users", f"/__admin/faults/{rule['id']}")
+    assert status == 200 and got["status"] == 500
+    status, changed = await api.call("PATCH", "users", f"/__admin/faults/{rule['id']}",
+                                     {"status": 502, "times": 1})
+    assert status == 200 and (changed["status"], changed["times"]) == (502, 1)
+    assert await _statuses(api, 2) == [502, 200]
+    status, removed = await api.call("DELETE", "users", f"/__admin/faults/{rule['id']}")
+    assert status == 200 and removed["removed"] == [rule["id"]]
+    status, body = await api.call("DELETE", "users", f"/__admin/faults/{rule['id']}")
+    assert status == 404 and body["error"] == "fault_not_found"
+    await api.fault("users", {"kind": "down"})
+    await api.fault("users", {"kind": "reset"})
+    status, cleared = await api.call("DELETE", "users", "/__admin/faults")
+    assert len(cleared["removed"]) == 2
+    assert await _statuses(api, 1) == [200]
+
+
+async def test_admin_rejects_bad_input_with_details(api: Api) -> None:
+    status, body = await api.call("POST", "users", "/__admin/faults",
+                                  {"kind": "error", "status": "often"})
+    assert status == 400 and body["error"] == "invalid_fault_rule"
+    assert body["details"] == [{"path": "status", "message": "'often' is not of type 'integer'"}]
+    async with api.client.post(api.url("users", "/__admin/faults"), data=b"{nope") as resp:
+        assert resp.status == 400 and (await resp.json())["error"] == "malformed_json"
+    rule = await api.fault("users", {"kind": "error"})
+    status, body = await api.call("PATCH", "users", f"/__admin/faults/{rule['id']}",
+                                  {"status": 99})
+    assert status == 400 and "status" in body["message"]
+    status, body = await api.call("GET", "users", "/__admin/requests?limit=lots")
+    assert status == 400 and "limit" in body["message"]
+
+
+async def test_reset_journal_and_stats(api: Api, services: RunningServices) -> None:
+    await api.fault("users", {"kind": "error", "status": 500, "times": 1})
+    await _statuses(api, 2)
+    await api.user()
+    _status, stats = await api.call("GET", "users", "/__admin/stats")
+    assert stats["requests"] == 3 and stats["by_status"] == {"500": 1, "200": 1, "201": 1}
+    assert stats["faults_fired"] == {"error": 1} and stats["active_rules"] == 1
+    _status, journal = await api.call("GET", "users", "/__admin/requests?limit=2")
+    assert [r["status"] for r in journal["requests"]] == [200, 201]
+    _status, journal = await api.call("GET", "users", "/__admin/requests")
+    assert journal["requests"][0]["fault"] == "error"
+    await api.call("POST", "users", "/__admin/reset")
+    _status, stats = await api.call("GET", "users", "/__admin/stats")
+    assert (stats["requests"], stats["active_rules"], stats["faults_fired"]) == (0, 0, {})
+    assert services.data.users.users == {}
+
+
+async def test_admin_paths_are_never_faulted(api: Api) -> None:
+    await api.fault("users", {"kind": "down"})
+    status, body = await api.call("GET", "users", "/__admin/faults")
+    assert status == 200 and len(body["faults"]) == 1
+
+
+async def test_fault_header_is_ignored_by_default(api: Api) -> None:
+    header = {"X-Interlock-Fault": json.dumps({"kind": "error", "status": 418})}
+    status, _ = await api.call("GET", "users", "/users", headers=header)
+    assert status == 200
+
+
+@pytest.mark.parametrize("service_config", [ServiceConfig(allow_fault_headers=True)])
+async def test_fault_header_when_enabled(api: Api) -> None:
+    header = {"X-Interlock-Fault": json.dumps({"kind": "error", "status": 418})}
+    status, _ = await api.call("GET", "users", "/users", headers=header)
+    assert status == 418
+    status, body = await api.call("GET", "users", "/users",
+                                  headers={"X-Interlock-Fault": '{"kind": "nope"}'})
+    assert status == 400 and body["error"] == "bad_fault_header"
+
+
+async def test_stop_releases_hanging_requests_quickly(api: Api, services: RunningServices) -> None:
+    await api.fault("users", {"kind": "hang", "hold_ms": 60_000})
+    request = asyncio.create_task(api.client.get(api.url("users", "/users")))
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    await services.stop()
+    assert time.perf_counter() - started < 2
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await request
