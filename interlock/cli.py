@@ -27,7 +27,6 @@ from orchestrator.engine import Engine, EngineConfig
 from orchestrator.errors import InterlockError
 from orchestrator.models import Event, TaskState
 
-
 BENCHMARKS = ("engine", "services")
 
 

@@ -220,3 +220,27 @@ class ClaimedStep:
     dependency_results: dict[str, JSON]
     correlation_id: str
     started_at: float
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"  #: calls flow; consecutive retryable failures are counted
+    OPEN = "open"  #: calls are held back until ``open_until``
+    HALF_OPEN = "half_open"  #: a few probe calls may go; their outcome closes or reopens it
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerView:
+    """One service's circuit breaker as stored (one row per service)."""
+
+    service: str
+    state: BreakerState
+    failures: int  #: consecutive retryable failures (closed), or 0
+    successes: int  #: successful probes so far (half-open)
+    opened_at: float | None
+    open_until: float | None  #: when an open breaker lets the first probe through
+    updated_at: float
+
+    def to_json(self) -> JSON:
+        return {"service": self.service, "state": self.state.value, "failures": self.failures,
+                "successes": self.successes, "opened_at": self.opened_at,
+                "open_until": self.open_until, "updated_at": self.updated_at}

@@ -14,6 +14,7 @@ from typing import Any
 
 from orchestrator.models import (
     AttemptView,
+    BreakerView,
     ClaimedStep,
     ErrorInfo,
     Event,
@@ -175,6 +176,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def record_summary(self, task_id: str, summary: JSON) -> None: ...
+
+    @abc.abstractmethod
+    async def save_breaker(self, breaker: BreakerView, events: Sequence[NewEvent]) -> None:
+        """Write a breaker's row and the events of its transition in one transaction."""
+
+    @abc.abstractmethod
+    async def load_breakers(self) -> list[BreakerView]: ...
 
     # -- reads --------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -22,6 +22,8 @@ import aiosqlite
 from orchestrator.errors import StoreError, TaskNotFoundError
 from orchestrator.models import (
     AttemptView,
+    BreakerState,
+    BreakerView,
     ClaimedStep,
     ErrorInfo,
     Event,
@@ -261,6 +263,29 @@ class SqliteStore(Store):
                             (tr.dumps(summary), task_id))
 
         await self._write(op)
+
+    async def save_breaker(self, breaker: BreakerView, events: Sequence[NewEvent]) -> None:
+        def op(tx: tr.Tx) -> None:
+            b = breaker
+            tx.conn.execute(
+                "INSERT INTO breakers (service, state, failures, successes, opened_at, "
+                "updated_at, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service) DO UPDATE "
+                "SET state = excluded.state, failures = excluded.failures, "
+                "successes = excluded.successes, opened_at = excluded.opened_at, "
+                "updated_at = excluded.updated_at, data = excluded.data",
+                (b.service, b.state.value, b.failures, b.successes, b.opened_at, b.updated_at,
+                 tr.dumps({"open_until": b.open_until})))
+            for ev in events:
+                tx.add_event(ev)
+
+        await self._write(op)
+
+    async def load_breakers(self) -> list[BreakerView]:
+        rows = await self._fetchall(
+            "SELECT service, state, failures, successes, opened_at, updated_at, data "
+            "FROM breakers ORDER BY service")
+        return [BreakerView(r[0], BreakerState(r[1]), r[2], r[3], r[4],
+                            json.loads(r[6]).get("open_until"), r[5]) for r in rows]
 
     # -- reads ----------------------------------------------------------------------------------
     async def get_task(self, task_id: str) -> TaskView:

@@ -1,0 +1,229 @@
+"""The user-registration workflow's handlers: thin business rules over the HTTP step adapter.
+
+``create_user_account → (setup_billing_profile ∥ initialize_preferences) →
+send_welcome_sequence → update_user_status``. The template is ``templates/user_registration.yaml``.
+
+Each create step treats a 409 as a claim to check, not a success: it reads the existing record
+and succeeds (``status: "already_exists"``) only when it matches what this registration asked
+for; otherwise the step fails permanently with a ``*_CONFLICT`` code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+from typing import Any, Final
+
+from orchestrator.engine import Engine
+from orchestrator.errors import PermanentError
+from orchestrator.handlers import HandlerRegistry, StepInput
+from orchestrator.http import ServiceCaller
+from orchestrator.models import JSON, TaskView
+from orchestrator.retry import RetryPolicy
+from orchestrator.templates import StepTemplate, WorkflowTemplate, parse_template
+
+TEMPLATE_NAME: Final = "user_registration"
+BLOCKED_EMAIL_DOMAINS: Final = frozenset({
+    "mailinator.com", "guerrillamail.com", "10minutemail.com", "tempmail.com", "yopmail.com",
+    "trashmail.com", "sharklasers.com",
+})
+BRANCHES: Final = ("setup_billing_profile", "initialize_preferences")
+
+
+def load_registration_template(registry: HandlerRegistry) -> WorkflowTemplate:
+    text = resources.files("interlock").joinpath("templates/user_registration.yaml").read_text()
+    return parse_template(text, registry.names(),
+                          source="interlock/templates/user_registration.yaml")
+
+
+def _without_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _user_id(step: StepInput) -> str:
+    return str(step.dependency_results["create_user_account"]["user_id"])
+
+
+class RegistrationHandlers:
+    """The five handlers, sharing one :class:`ServiceCaller`."""
+
+    def __init__(self, caller: ServiceCaller) -> None:
+        self.caller = caller
+
+    def register(self, registry: HandlerRegistry) -> None:
+        for name in ("create_user_account", "setup_billing_profile", "initialize_preferences",
+                     "send_welcome_sequence", "update_user_status"):
+            registry.register(name, getattr(self, name))
+
+    async def create_user_account(self, step: StepInput) -> JSON:
+        info = step.context["user_info"]
+        domain = info["email"].rsplit("@", 1)[-1].lower()
+        if domain in BLOCKED_EMAIL_DOMAINS:
+            raise PermanentError(f"disposable email domain {domain} is not allowed",
+                                 error_code="BLOCKED_EMAIL_DOMAIN")
+        body = _without_none({k: info.get(k) for k in (
+            "email", "name", "plan", "phone", "company", "source", "referral_code")})
+        resp = await self.caller.call(step, "POST", "/users", body=body, accept={409})
+        if resp.status != 409:
+            return {"user_id": resp.body["id"], "status": "created", "plan": resp.body["plan"]}
+        found = await self.caller.call(step, "GET", f"/users?email={info['email']}")
+        users = found.body.get("users", [])
+        existing = users[0] if users else None
+        if existing is None or not _same_user(existing, info):
+            raise PermanentError(
+                f"{info['email']} is already registered with other details",
+                error_code="USER_CONFLICT", http_status=409)
+        return {"user_id": existing["id"], "status": "already_exists", "plan": existing["plan"]}
+
+    async def setup_billing_profile(self, step: StepInput) -> JSON:
+        info, billing = step.context["user_info"], step.context.get("billing_info", {})
+        user_id = _user_id(step)
+        method = billing.get("payment_method")
+        body = _without_none({
+            "user_id": user_id, "plan": info["plan"],
+            "payment_method": {"type": method} if isinstance(method, str) else method,
+            "billing_address": billing.get("billing_address"),
+            "referral_code": info.get("referral_code"),
+        })
+        resp = await self.caller.call(step, "POST", "/profiles", body=body, accept={409})
+        profile = resp.body
+        status = "created"
+        if resp.status == 409:
+            profile = (await self.caller.call(step, "GET", f"/profiles/{user_id}")).body
+            if profile.get("plan") != info["plan"]:
+                raise PermanentError(
+                    f"user {user_id} already has a {profile.get('plan')} billing profile",
+                    error_code="BILLING_CONFLICT", http_status=409)
+            status = "already_exists"
+        return {"profile_id": profile["id"], "user_id": user_id, "status": status,
+                "plan": profile["plan"],
+                "monthly_price": profile["monthly_price"], "trial_days": profile["trial_days"],
+                "trial_ends_at": profile["trial_ends_at"],
+                "discount_percent": profile["discount_percent"]}
+
+    async def initialize_preferences(self, step: StepInput) -> JSON:
+        user_id = _user_id(step)
+        wanted = dict(step.context.get("preferences", {}))
+        resp = await self.caller.call(step, "POST", "/preferences",
+                                      body={"user_id": user_id, "preferences": wanted},
+                                      accept={409})
+        record, status = resp.body, "created"
+        if resp.status == 409:
+            record = (await self.caller.call(step, "GET", f"/preferences/{user_id}")).body
+            stored = record.get("preferences", {})
+            if any(stored.get(k) != v for k, v in wanted.items()):
+                raise PermanentError(f"user {user_id} already has different preferences",
+                                     error_code="PREFERENCES_CONFLICT", http_status=409)
+            status = "already_exists"
+        return {"user_id": user_id, "status": status, "preferences": record["preferences"]}
+
+    async def send_welcome_sequence(self, step: StepInput) -> JSON:
+        info = step.context["user_info"]
+        billing = step.dependency_results["setup_billing_profile"]
+        prefs = step.dependency_results["initialize_preferences"]["preferences"]
+        channels = welcome_channels(info, prefs)
+        body = {"user_id": _branch_user_id(step), "email": info["email"], "name": info["name"],
+                "plan": info["plan"], "channels": channels,
+                "content": welcome_content(info, billing, prefs)}
+        resp = await self.caller.call(step, "POST", "/welcome", body=body)
+        return {"message_ids": resp.body["message_ids"], "count": resp.body["count"],
+                "channels": channels, "subject": body["content"]["subject"],
+                "user_id": body["user_id"]}
+
+    async def update_user_status(self, step: StepInput) -> JSON:
+        welcome = step.dependency_results["send_welcome_sequence"]
+        user_id = welcome["user_id"]
+        summary = {"plan": step.context["user_info"]["plan"], "messages_sent": welcome["count"],
+                   "channels": welcome["channels"], "task_id": step.task_id}
+        resp = await self.caller.call(step, "PATCH", f"/users/{user_id}",
+                                      body={"status": "active", "registration_summary": summary})
+        return {"user_id": user_id, "status": resp.body["status"], "summary": summary}
+
+
+def _branch_user_id(step: StepInput) -> str:
+    """The welcome step sees only its direct dependencies; both branches carry the user id."""
+    for name in BRANCHES:
+        user_id = step.dependency_results.get(name, {}).get("user_id")
+        if user_id:
+            return str(user_id)
+    raise PermanentError("the welcome step got no user id from its dependencies",
+                         error_code="MISSING_USER_ID")
+
+
+def _same_user(existing: JSON, info: JSON) -> bool:
+    return bool(str(existing.get("email", "")).lower() == str(info["email"]).lower()
+                and existing.get("name") == info["name"] and existing.get("plan") == info["plan"])
+
+
+def welcome_channels(info: JSON, prefs: JSON) -> list[str]:
+    """Email always; SMS for paid plans with a phone; in-app when they want product updates."""
+    channels = ["email"]
+    if info.get("phone") and info["plan"] != "free":
+        channels.append("sms")
+    if prefs.get("product_updates"):
+        channels.append("in_app")
+    return channels
+
+
+def welcome_content(info: JSON, billing: JSON, prefs: JSON) -> JSON:
+    first = info["name"].split()[0]
+    lines = [f"Hi {first}, welcome to Interlock {info['plan'].capitalize()}!"]
+    if billing.get("trial_days"):
+        lines.append(f"Your {billing['trial_days']}-day trial ends {billing['trial_ends_at'][:10]};"
+                     f" then it is {billing['monthly_price']:.2f} USD a month.")
+        if billing.get("discount_percent"):
+            lines.append(f"Your referral saves you {billing['discount_percent']} %.")
+    else:
+        lines.append("Your free plan never expires.")
+    if prefs.get("newsletter"):
+        lines.append("You will get our newsletter; change that any time in settings.")
+    return {"subject": f"Welcome to Interlock, {first}!", "body": "\n".join(lines)}
+
+
+def enterprise_billing(step: StepTemplate, context: JSON) -> StepTemplate:
+    """Runtime customisation: enterprise billing gets 5 attempts and a 45 s timeout."""
+    if step.name != "setup_billing_profile" or context["user_info"]["plan"] != "enterprise":
+        return step
+    retry: RetryPolicy = dataclasses.replace(step.retry, max_attempts=5)
+    return dataclasses.replace(step, retry=retry, timeout_s=45.0)
+
+
+def registration_summary(task: TaskView, service_ms: dict[str, float]) -> JSON:
+    """Timings of a completed registration, and what running the branches in parallel saved."""
+    steps = {s.name: s for s in task.steps}
+    spans = {name: (s.completed_at or 0) - (s.started_at or 0) for name, s in steps.items()
+             if s.started_at is not None and s.completed_at is not None}
+    branch = [spans.get(name, 0.0) for name in BRANCHES]
+    total_s = (task.completed_at or 0) - task.created_at
+    return {
+        "total_duration_ms": round(total_s * 1000, 1),
+        "step_duration_ms": {k: round(v * 1000, 1) for k, v in spans.items()},
+        "service_time_ms": {k: round(v, 1) for k, v in service_ms.items()},
+        "parallel_saved_ms": round((sum(branch) - max(branch)) * 1000, 1),
+        "attempts": {s.name: s.attempts for s in task.steps},
+    }
+
+
+async def record_summary(engine: Engine, task_id: str) -> JSON:
+    """Write the summary of a completed registration onto its task."""
+    task = await engine.get_task(task_id)
+    service_ms: dict[str, float] = {}
+    for event in await engine.events(task_id=task_id, limit=10_000):
+        if event.type in ("service_call.completed", "service_call.failed"):
+            service = str(event.data.get("service"))
+            service_ms[service] = service_ms.get(service, 0.0) + float(
+                event.data.get("duration_ms", 0.0))
+    summary = registration_summary(task, service_ms)
+    await engine.store.record_summary(task_id, summary)
+    return summary
+
+
+async def summarize_completed(engine: Engine) -> None:
+    """Follow the event stream and record a summary for each registration that completes."""
+    with engine.subscribe() as events:
+        async for event in events:
+            if event.type == "task.completed" and event.task_id and (
+                    event.data.get("name", TEMPLATE_NAME) == TEMPLATE_NAME):
+                task = await engine.get_task(event.task_id)
+                if task.name == TEMPLATE_NAME:
+                    await record_summary(engine, event.task_id)
