@@ -1,0 +1,125 @@
+"""The composition root: mock services, the engine with the registration workflow, its HTTP API.
+
+``open_orchestrator`` wires one engine on a SQLite file to the services' URLs: the HTTP step
+adapter, per-service circuit breakers (persisted, consulted as the engine's gate), the
+enterprise customisation and the summary recorder. ``run_api`` serves the API on a port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from aiohttp import web
+
+from interlock.registration import (
+    TEMPLATE_NAME,
+    RegistrationHandlers,
+    enterprise_billing,
+    load_registration_template,
+    summarize_completed,
+)
+from interlock.workflows import BENCH_DIAMOND, noop
+from orchestrator.api import create_api
+from orchestrator.breaker import BreakerConfig, CircuitBreakers
+from orchestrator.clock import Clock
+from orchestrator.embedded import open_engine
+from orchestrator.engine import Engine, EngineConfig
+from orchestrator.errors import InterlockError
+from orchestrator.handlers import HandlerRegistry
+from orchestrator.http import ServiceCaller
+from orchestrator.templates import parse_template
+
+DEFAULT_API_PORT: Final = 8700
+SERVICE_PORTS: Final = {"users": 8701, "billing": 8702, "preferences": 8703, "notifications": 8704}
+
+
+class PortInUseError(InterlockError):
+    def __init__(self, what: str, host: str, port: int) -> None:
+        super().__init__(f"{what}: {host}:{port} is already in use (is another Interlock "
+                         f"running?); choose another port")
+
+
+def service_urls_from_env(host: str = "127.0.0.1") -> dict[str, str]:
+    """Service URLs: ``INTERLOCK_<SERVICE>_URL``, else ``INTERLOCK_<SERVICE>_PORT``, else the
+    default port."""
+    urls = {}
+    for service, port in SERVICE_PORTS.items():
+        key = service.upper()
+        chosen = os.environ.get(f"INTERLOCK_{key}_PORT", str(port))
+        urls[service] = os.environ.get(f"INTERLOCK_{key}_URL", f"http://{host}:{chosen}")
+    return urls
+
+
+@dataclass
+class Orchestrator:
+    engine: Engine
+    caller: ServiceCaller
+    breakers: CircuitBreakers
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def open_orchestrator(
+    db: str | Path,
+    service_urls: Mapping[str, str],
+    *,
+    config: EngineConfig | None = None,
+    clock: Clock | None = None,
+    breaker_config: BreakerConfig | None = None,
+    breaker_configs: Mapping[str, BreakerConfig] | None = None,
+    durable: bool = True,
+) -> AsyncIterator[Orchestrator]:
+    caller = ServiceCaller(service_urls)
+    handlers = RegistrationHandlers(caller)
+    registry = HandlerRegistry()
+    handlers.register(registry)
+    registry.register("noop", noop)
+    templates = [load_registration_template(registry),
+                 parse_template(BENCH_DIAMOND, registry.names(), source="<builtin bench_diamond>")]
+    try:
+        async with open_engine(db, registry, templates, config=config, clock=clock,
+                               durable=durable, start=False) as engine:
+            breakers = CircuitBreakers(engine.store, engine.clock, breaker_configs,
+                                       breaker_config)
+            await breakers.load()
+            caller.breakers = breakers
+            engine.add_gate(breakers.gate)
+            engine.add_customizer(TEMPLATE_NAME, enterprise_billing)
+            orchestrator = Orchestrator(engine, caller, breakers)
+            orchestrator._tasks.append(asyncio.create_task(summarize_completed(engine)))
+            await engine.start()
+            try:
+                yield orchestrator
+            finally:
+                for task in orchestrator._tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+    finally:
+        await caller.close()
+
+
+@contextlib.asynccontextmanager
+async def run_api(orchestrator: Orchestrator, host: str = "127.0.0.1",
+                  port: int = DEFAULT_API_PORT) -> AsyncIterator[str]:
+    """Serve the orchestrator API; yields its base URL."""
+    runner = web.AppRunner(create_api(orchestrator.engine, orchestrator.breakers),
+                           access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError("orchestrator API", host, port) from None
+            raise
+        yield f"http://{host}:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
