@@ -21,6 +21,7 @@ from orchestrator.engine import Engine
 from orchestrator.errors import (
     ContextValidationError,
     InvalidTransitionError,
+    StepNotFoundError,
     TaskNotFoundError,
     UnknownTemplateError,
 )
@@ -234,10 +235,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ContextValidationError as exc:
         details = [{"path": d.path, "message": d.message} for d in exc.details]
         return _error(400, "invalid_context", str(exc), details)
-    except (UnknownTemplateError, TaskNotFoundError) as exc:
+    except (UnknownTemplateError, TaskNotFoundError, StepNotFoundError) as exc:
         return _error(404, "not_found", str(exc))
-    except KeyError as exc:  # an unknown step name in an operator action
-        return _error(404, "not_found", str(exc).strip("'\""))
     except InvalidTransitionError as exc:
         return _error(409, "invalid_transition", str(exc))
     except web.HTTPException as exc:

@@ -322,6 +322,10 @@ class Engine:
         self._wake.set()
 
     def _start_claimed(self, claimed: Iterable[ClaimedStep]) -> None:
+        if not self._started:
+            # Claimed while stopping (a completion claims its dependents): leave them leased;
+            # a restart of this worker id reclaims them at once.
+            return
         for claim in claimed:
             task = asyncio.create_task(self._execute(claim), name=f"step-{claim.step_name}")
             self._running[claim.step_id] = _Running(claim, task)

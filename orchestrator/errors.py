@@ -8,6 +8,7 @@
     ├── UnknownTemplateError     no template with that name / namespace / version
     ├── TaskNotFoundError        no task with that id
     ├── InvalidTransitionError   an operator action that the current state does not allow
+    │   └── StepNotFoundError    the task has no step of that name
     ├── StoreError               the database is unusable (schema too new, closed store)
     └── StepError                raised by handlers to tell the engine how a step failed
         ├── RetryableError       try again later (backoff, or the server's Retry-After)
@@ -100,6 +101,10 @@ class InvalidTransitionError(InterlockError):
     def __init__(self, message: str, *, current_state: str | None = None) -> None:
         self.current_state = current_state
         super().__init__(message)
+
+
+class StepNotFoundError(InvalidTransitionError):
+    """An operator action names a step the task does not have."""
 
 
 class StoreError(InterlockError):

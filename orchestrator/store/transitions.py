@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.dag import blocked_by_failure
-from orchestrator.errors import InvalidTransitionError, TaskNotFoundError
+from orchestrator.errors import InvalidTransitionError, StepNotFoundError, TaskNotFoundError
 from orchestrator.models import ClaimedStep, ErrorInfo, ErrorKind, StepState, TaskState
 from orchestrator.store.base import (
     Claim,
@@ -598,4 +598,4 @@ def _step_or_raise(task: TaskRow, name: str) -> StepRow:
     try:
         return task.by_name(name)
     except KeyError:
-        raise InvalidTransitionError(f"task {task.id} has no step {name!r}") from None
+        raise StepNotFoundError(f"task {task.id} has no step {name!r}") from None

@@ -1,0 +1,138 @@
+"""The orchestrator HTTP API over real HTTP; every response is checked against /openapi.json."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from jsonschema import Draft202012Validator
+
+from interlock.sandbox import Orchestrator, run_api
+from mock_services.payloads import RegistrationFaker
+from mock_services.runner import RunningServices
+from tests.e2e.conftest import add_fault
+
+
+class Client:
+    def __init__(self, base: str, session: aiohttp.ClientSession, spec: dict[str, Any]) -> None:
+        self.base, self.session, self.spec = base, session, spec
+        self.checked = 0
+
+    async def call(self, method: str, path: str, template: str | None = None,
+                   body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+        async with self.session.request(method, self.base + path, json=body, data=raw) as resp:
+            data = await resp.json()
+            assert resp.content_type == "application/json"
+        operation = self.spec["paths"].get(template or path.split("?")[0], {}).get(method.lower())
+        if operation is not None:
+            declared = operation["responses"].get(str(resp.status))
+            assert declared is not None, f"{method} {path}: status {resp.status} not described"
+            schema = declared["content"]["application/json"]["schema"]
+            validator = Draft202012Validator({**schema, "components": self.spec["components"]})
+            errors = [e.message for e in validator.iter_errors(data)]
+            assert not errors, f"{method} {path} -> {resp.status}: {errors}"
+            self.checked += 1
+        return resp.status, data
+
+
+@pytest.fixture
+async def api(orch: Orchestrator) -> AsyncIterator[Client]:
+    async with run_api(orch, port=0) as base, aiohttp.ClientSession() as session:
+        async with session.get(base + "/openapi.json") as resp:
+            spec = await resp.json()
+        Draft202012Validator.check_schema({"$defs": spec["components"]["schemas"]})
+        yield Client(base, session, spec)
+
+
+async def _complete(api: Client, task_id: str, after: int = 0) -> dict[str, Any]:
+    url = f"{api.base}/events/stream?task_id={task_id}&after={after}"
+    async with api.session.get(url) as resp:
+        async for line in resp.content:
+            if json.loads(line)["type"] in ("task.completed", "task.failed"):
+                break
+    _, task = await api.call("GET", f"/tasks/{task_id}", "/tasks/{task_id}")
+    return dict(task)
+
+
+async def test_submit_watch_and_read_a_registration(api: Client, fake: RegistrationFaker) -> None:
+    context = fake.registration("pro")
+    body = {"name": "user_registration", "namespace": "microservices", "context": context,
+            "idempotency_key": "signup-1"}
+    status, sub = await api.call("POST", "/tasks", body=body)
+    assert status == 201 and sub["created"] is True
+    status, again = await api.call("POST", "/tasks", body=body)
+    assert status == 200 and again["task_id"] == sub["task_id"] and again["created"] is False
+    task = await _complete(api, sub["task_id"])
+    assert task["state"] == "complete"
+    assert [s["name"] for s in task["steps"]] == [
+        "create_user_account", "setup_billing_profile", "initialize_preferences",
+        "send_welcome_sequence", "update_user_status"]
+    status, listed = await api.call("GET", "/tasks?state=complete&limit=5")
+    assert [t["task_id"] for t in listed["tasks"]] == [sub["task_id"]]
+    status, attempts = await api.call("GET", f"/tasks/{sub['task_id']}/attempts",
+                                      "/tasks/{task_id}/attempts")
+    assert len(attempts["attempts"]) == 5
+    status, events = await api.call("GET", "/events?after=0")
+    types = {e["type"] for e in events["events"]}
+    assert {"task.created", "service_call.started", "service_call.completed",
+            "task.completed"} <= types
+    status, later = await api.call("GET", f"/events?after={events['last_seq']}")
+    assert later["events"] == [] or later["events"][0]["seq"] > events["last_seq"]
+    for path in ("/breakers", "/analytics/bottlenecks", "/health"):
+        status, _ = await api.call("GET", path)
+        assert status == 200
+    assert api.checked >= 10
+
+
+async def test_errors_are_json_and_described(api: Client) -> None:
+    status, body = await api.call("POST", "/tasks", body={
+        "name": "user_registration", "context": {"user_info": {"email": "x", "name": ""}}})
+    assert status == 400 and {d["path"] for d in body["details"]} == {
+        "/user_info/email", "/user_info/name"}
+    status, body = await api.call("POST", "/tasks", body={"name": "nope", "context": {}})
+    assert status == 404
+    status, body = await api.call("POST", "/tasks", raw=b"{not json")
+    assert status == 400 and body["error"] == "malformed_json"
+    status, body = await api.call("POST", "/tasks", body={"context": {}})
+    assert status == 400 and body["details"] == [{"path": "name", "message": "required"}]
+    status, body = await api.call("GET", "/tasks/missing", "/tasks/{task_id}")
+    assert status == 404
+    status, body = await api.call("GET", "/tasks?state=sleeping")
+    assert status == 400 and "state must be one of" in body["message"]
+    status, body = await api.call("GET", "/nowhere")
+    assert status == 404 and body["error"] == "not_found"
+
+
+async def test_operator_actions(
+    api: Client, services: RunningServices, fake: RegistrationFaker,
+    admin: aiohttp.ClientSession,
+) -> None:
+    await add_fault(admin, services, "billing", {"kind": "down"})
+    _, sub = await api.call("POST", "/tasks", body={"name": "user_registration",
+                                                     "context": fake.registration("pro")})
+    task = await _complete(api, sub["task_id"])
+    assert task["state"] == "error"
+    step = "/tasks/{task_id}/steps/{step}/retry"
+    status, body = await api.call(
+        "POST", f"/tasks/{sub['task_id']}/steps/create_user_account/retry", step)
+    assert status == 409 and body["error"] == "invalid_transition"
+    async with admin.delete(f"{services.urls['billing']}/__admin/faults"):
+        pass
+    _, seen = await api.call("GET", f"/events?task_id={sub['task_id']}")
+    status, body = await api.call(
+        "POST", f"/tasks/{sub['task_id']}/steps/setup_billing_profile/retry", step)
+    assert status == 200
+    task = await _complete(api, sub["task_id"], seen["last_seq"])
+    assert task["state"] == "complete"
+    _, other = await api.call("POST", "/tasks", body={"name": "user_registration",
+                                                       "context": fake.registration()})
+    status, body = await api.call("POST", f"/tasks/{other['task_id']}/cancel",
+                                  "/tasks/{task_id}/cancel")
+    assert status in (200, 409)
+    status, body = await api.call(
+        "POST", f"/tasks/{sub['task_id']}/steps/no_such_step/resolve",
+        "/tasks/{task_id}/steps/{step}/resolve", body={"results": {}})
+    assert status == 404
