@@ -49,11 +49,28 @@ async def _serve_pair() -> None:
 async def _pair_process() -> AsyncIterator[dict[str, str]]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "interlock.service_bench", stdout=asyncio.subprocess.PIPE)
+    async with _child(proc) as urls:
+        yield urls
+
+
+@contextlib.asynccontextmanager
+async def services_process() -> AsyncIterator[dict[str, str]]:
+    """The four mock services in a child process on free ports; yields their URLs."""
+    ports = [f"--{s}-port=0" for s in ("users", "billing", "preferences", "notifications")]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mock_services", *ports, stdout=asyncio.subprocess.PIPE)
+    async with _child(proc) as urls:
+        yield urls
+
+
+@contextlib.asynccontextmanager
+async def _child(proc: asyncio.subprocess.Process) -> AsyncIterator[dict[str, str]]:
+    """Read the child's first line (its URLs as JSON); terminate it on exit."""
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
         if not line:
-            raise RuntimeError("the benchmark's services process exited before it listened")
+            raise RuntimeError("the services process exited before it listened")
         yield dict(json.loads(line))
     finally:
         if proc.returncode is None:

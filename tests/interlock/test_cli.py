@@ -1,4 +1,4 @@
-"""The ``interlock`` command: the engine demo and the benchmark, run for real."""
+"""The ``interlock`` command: the sandbox, the client commands and the benchmark, for real."""
 
 from __future__ import annotations
 
@@ -21,9 +21,11 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_up_runs_the_demo_to_completion_and_persists(tmp_path: Path) -> None:
-    db = tmp_path / "demo.db"
-    result = run_cli("up", "--db", str(db), "--tasks", "3", "--exit-when-done")
+def test_up_runs_the_sandbox_to_completion_and_persists(tmp_path: Path) -> None:
+    db = tmp_path / "sandbox.db"
+    ports = [f"--{s}-port=0" for s in ("api", "users", "billing", "preferences",
+                                       "notifications")]
+    result = run_cli("up", "--db", str(db), "--fake", "3", "--exit-when-done", *ports)
     assert result.returncode == 0, result.stderr
     assert "task.completed" in result.stdout
     assert "3 tasks in the database: 3 complete" in result.stdout
@@ -35,12 +37,14 @@ def test_up_runs_the_demo_to_completion_and_persists(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_bench_json_prints_one_object_with_the_numbers() -> None:
     result = run_cli("bench", "--json", "--only", "engine", "--only", "services",
-                     "--sequential", "20", "--parallel", "200", "--requests", "300")
+                     "--only", "registration", "--sequential", "20", "--parallel", "200",
+                     "--requests", "300", "--registrations", "40")
     assert result.returncode == 0, result.stderr
     both = json.loads(result.stdout)
     services = both["services"]
     assert services["requests_each"] == 300
     assert services["with_fault_layer_rps"] > 0 and services["without_fault_layer_rps"] > 0
+    assert both["registration"]["registrations_per_s"] > 0
     data = both["engine"]
     for key in ("concurrency_1", "concurrency_100"):
         run = data[key]
@@ -52,7 +56,7 @@ def test_bench_json_prints_one_object_with_the_numbers() -> None:
 
 def test_bad_arguments_exit_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        main(["up", "--tasks", "0"])
+        main(["submit", "--fake", "0"])
     assert info.value.code == 2
     assert "expected a number >= 1" in capsys.readouterr().err
 

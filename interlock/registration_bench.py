@@ -1,0 +1,71 @@
+"""End-to-end registrations per second: the services in their own process, the engine here.
+
+Each registration is the full diamond over HTTP on loopback (6 service calls, 5 durable step
+transitions, service-call events). ``concurrency`` registrations are in flight at once; latency
+is submit → ``task.completed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from interlock.registration import TEMPLATE_NAME
+from interlock.sandbox import open_orchestrator
+from interlock.service_bench import services_process
+from mock_services.payloads import RegistrationFaker
+from orchestrator.engine import EngineConfig
+from orchestrator.models import TaskState
+
+
+async def run_registration_benchmark(registrations: int = 2000, concurrency: int = 100
+                                     ) -> dict[str, Any]:
+    fake = RegistrationFaker(seed=42)
+    contexts = [fake.registration() for _ in range(registrations + 50)]
+    latencies: list[float] = []
+    async with services_process() as urls:
+        with tempfile.TemporaryDirectory(prefix="interlock-regbench-") as tmp:
+            config = EngineConfig(max_concurrency=1000, worker_id="regbench")
+            async with open_orchestrator(Path(tmp) / "bench.db", urls, config=config) as orch:
+                queue = iter(contexts)
+
+                async def worker(record: bool) -> None:
+                    for context in queue:
+                        started = time.perf_counter()
+                        sub = await orch.engine.submit(TEMPLATE_NAME, context)
+                        state = await orch.engine.wait_for_end(sub.task_id)
+                        if state is not TaskState.COMPLETE:
+                            raise RuntimeError(f"a benchmark registration ended {state}")
+                        if record:
+                            latencies.append(time.perf_counter() - started)
+
+                warm = iter(contexts[:50])
+                queue = warm
+                await asyncio.gather(*(worker(False) for _ in range(10)))
+                queue = iter(contexts[50:])
+                started = time.perf_counter()
+                await asyncio.gather(*(worker(True) for _ in range(concurrency)))
+                seconds = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "benchmark": "registration_end_to_end",
+        "registrations": registrations, "concurrency": concurrency,
+        "seconds": round(seconds, 2),
+        "registrations_per_s": round(registrations / seconds, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
+        "target_registrations_per_s": 200,
+    }
+
+
+def format_registration_report(result: dict[str, Any]) -> str:
+    return (
+        f"Registration end to end — {result['registrations']} registrations, "
+        f"{result['concurrency']} in flight, services in their own process\n"
+        f"{result['registrations_per_s']:.1f} registrations/s; p50 {result['p50_ms']:.1f} ms, "
+        f"p99 {result['p99_ms']:.1f} ms (target >= {result['target_registrations_per_s']}/s)"
+    )

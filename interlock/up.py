@@ -1,0 +1,129 @@
+"""``interlock up``: the sandbox headless — services, engine and API — until Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from interlock.registration import TEMPLATE_NAME
+from interlock.sandbox import SERVICE_PORTS, Orchestrator, open_orchestrator, run_api
+from interlock.sandbox import service_urls_from_env as urls_from_env
+from mock_services.payloads import RegistrationFaker
+from mock_services.runner import RunningServices, start_services
+from orchestrator.engine import EngineConfig
+from orchestrator.models import Event, TaskState
+
+#: Event types worth a line on the console (service calls and starts would drown the rest).
+PRINTED = ("task.", "step.failed", "step.retry_scheduled", "step.deferred", "breaker.")
+
+
+async def run_up(args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    services: RunningServices | None = None
+    if not args.orchestrator_only:
+        ports = {s: getattr(args, f"{s}_port") for s in SERVICE_PORTS}
+        services = await start_services(ports, host=args.host)
+        for name, url in services.urls.items():
+            print(f"{name:<14} {url}   (faults: {url}/__admin/faults)", flush=True)
+    try:
+        if args.services_only:
+            print("mock services running; Ctrl-C stops", flush=True)
+            await stop.wait()
+            return 0
+        urls = services.urls if services else urls_from_env(args.host)
+        if services is None:
+            await _warn_unreachable(urls)
+        return await _orchestrate(args, urls, stop)
+    finally:
+        if services is not None:
+            await services.stop()
+
+
+async def _orchestrate(args: argparse.Namespace, urls: dict[str, str], stop: asyncio.Event
+                       ) -> int:
+    db = Path(args.db)  # resolved, and its directory checked, by the CLI
+    # A stable worker id per file: a restart reclaims this worker's interrupted steps at once.
+    config = EngineConfig(worker_id=f"interlock-up:{db}", lease_s=15)
+    async with open_orchestrator(db, urls, config=config) as orch, \
+            run_api(orch, args.host, args.api_port) as api_url:
+        print(f"{'orchestrator':<14} {api_url}   (state: {db})", flush=True)
+        background = [] if args.quiet else [asyncio.create_task(_print_events(orch))]
+        fake = RegistrationFaker(args.seed)
+        for _ in range(args.fake):
+            await orch.engine.submit(TEMPLATE_NAME, fake.registration())
+        waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+        if args.exit_when_done:
+            waiters.append(asyncio.create_task(_wait_unfinished(orch)))
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in [*background, *waiters]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await _print_summary(orch)
+    return 0
+
+
+async def _warn_unreachable(urls: dict[str, str]) -> None:
+    timeout = aiohttp.ClientTimeout(total=2)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for name, url in urls.items():
+            try:
+                async with session.get(f"{url}/__admin/stats") as resp:
+                    await resp.read()
+            except (aiohttp.ClientError, TimeoutError):
+                print(f"warning: {name} at {url} is unreachable; its steps will retry (and its "
+                      "circuit breaker open) until it is up", file=sys.stderr, flush=True)
+
+
+async def _wait_unfinished(orch: Orchestrator) -> None:
+    engine = orch.engine
+    while True:
+        unfinished = [*await engine.list_tasks(TaskState.IN_PROGRESS, 10_000),
+                      *await engine.list_tasks(TaskState.PENDING, 10_000)]
+        if not unfinished:
+            return
+        for task in unfinished:
+            await engine.wait_for_end(task.task_id)
+
+
+async def _print_events(orch: Orchestrator) -> None:
+    with orch.engine.subscribe() as events:
+        async for event in events:
+            if event.type.startswith(PRINTED):
+                print(describe(event), flush=True)
+
+
+def describe(event: Event) -> str:
+    task = (event.task_id or "")[:8]
+    step = f" {event.step_name}" if event.step_name else ""
+    attempt = f" #{event.attempt}" if event.attempt else ""
+    extra = ""
+    data: dict[str, Any] = event.data
+    if "error" in data and isinstance(data["error"], dict):
+        extra = f"  {data['error'].get('error_code')}: {str(data['error'].get('message'))[:80]}"
+    if "delay_s" in data:
+        extra += f"  (again in {data['delay_s']:.2f} s)"
+    if "failed_steps" in data:
+        extra = f"  failed: {', '.join(data['failed_steps'])}"
+    if event.type.startswith("breaker."):
+        extra = f"  {data.get('service')}: {data.get('from')} -> {data.get('to')}"
+    return f"{event.seq:>6} {task:<8} {event.type:<22}{step}{attempt}{extra}"
+
+
+async def _print_summary(orch: Orchestrator) -> None:
+    tasks = await orch.engine.list_tasks(limit=100_000)
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    print(f"\n{len(tasks)} tasks in the database: {summary or 'none'}", flush=True)
