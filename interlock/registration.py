@@ -222,8 +222,7 @@ async def summarize_completed(engine: Engine) -> None:
     """Follow the event stream and record a summary for each registration that completes."""
     with engine.subscribe() as events:
         async for event in events:
-            if event.type == "task.completed" and event.task_id and (
-                    event.data.get("name", TEMPLATE_NAME) == TEMPLATE_NAME):
+            if event.type == "task.completed" and event.task_id:
                 task = await engine.get_task(event.task_id)
                 if task.name == TEMPLATE_NAME:
                     await record_summary(engine, event.task_id)
