@@ -14,11 +14,10 @@ import dataclasses
 from importlib import resources
 from typing import Any, Final
 
-from orchestrator.engine import Engine
 from orchestrator.errors import PermanentError
 from orchestrator.handlers import HandlerRegistry, StepInput
 from orchestrator.http import ServiceCaller
-from orchestrator.models import JSON, TaskView
+from orchestrator.models import JSON
 from orchestrator.retry import RetryPolicy
 from orchestrator.templates import StepTemplate, WorkflowTemplate, parse_template
 
@@ -186,43 +185,3 @@ def enterprise_billing(step: StepTemplate, context: JSON) -> StepTemplate:
         return step
     retry: RetryPolicy = dataclasses.replace(step.retry, max_attempts=5)
     return dataclasses.replace(step, retry=retry, timeout_s=45.0)
-
-
-def registration_summary(task: TaskView, service_ms: dict[str, float]) -> JSON:
-    """Timings of a completed registration, and what running the branches in parallel saved."""
-    steps = {s.name: s for s in task.steps}
-    spans = {name: (s.completed_at or 0) - (s.started_at or 0) for name, s in steps.items()
-             if s.started_at is not None and s.completed_at is not None}
-    branch = [spans.get(name, 0.0) for name in BRANCHES]
-    total_s = (task.completed_at or 0) - task.created_at
-    return {
-        "total_duration_ms": round(total_s * 1000, 1),
-        "step_duration_ms": {k: round(v * 1000, 1) for k, v in spans.items()},
-        "service_time_ms": {k: round(v, 1) for k, v in service_ms.items()},
-        "parallel_saved_ms": round((sum(branch) - max(branch)) * 1000, 1),
-        "attempts": {s.name: s.attempts for s in task.steps},
-    }
-
-
-async def record_summary(engine: Engine, task_id: str) -> JSON:
-    """Write the summary of a completed registration onto its task."""
-    task = await engine.get_task(task_id)
-    service_ms: dict[str, float] = {}
-    for event in await engine.events(task_id=task_id, limit=10_000):
-        if event.type in ("service_call.completed", "service_call.failed"):
-            service = str(event.data.get("service"))
-            service_ms[service] = service_ms.get(service, 0.0) + float(
-                event.data.get("duration_ms", 0.0))
-    summary = registration_summary(task, service_ms)
-    await engine.store.record_summary(task_id, summary)
-    return summary
-
-
-async def summarize_completed(engine: Engine) -> None:
-    """Follow the event stream and record a summary for each registration that completes."""
-    with engine.subscribe() as events:
-        async for event in events:
-            if event.type == "task.completed" and event.task_id:
-                task = await engine.get_task(event.task_id)
-                if task.name == TEMPLATE_NAME:
-                    await record_summary(engine, event.task_id)

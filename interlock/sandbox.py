@@ -2,17 +2,16 @@
 
 ``open_orchestrator`` wires one engine on a SQLite file to the services' URLs: the HTTP step
 adapter, per-service circuit breakers (persisted, consulted as the engine's gate), the
-enterprise customisation and the summary recorder. ``run_api`` serves the API on a port.
+enterprise customisation. ``run_api`` serves the API on a port.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import os
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -23,7 +22,6 @@ from interlock.registration import (
     RegistrationHandlers,
     enterprise_billing,
     load_registration_template,
-    summarize_completed,
 )
 from interlock.workflows import BENCH_DIAMOND, noop
 from orchestrator.api import create_api
@@ -62,7 +60,6 @@ class Orchestrator:
     engine: Engine
     caller: ServiceCaller
     breakers: CircuitBreakers
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
@@ -92,16 +89,8 @@ async def open_orchestrator(
             caller.breakers = breakers
             engine.add_gate(breakers.gate)
             engine.add_customizer(TEMPLATE_NAME, enterprise_billing)
-            orchestrator = Orchestrator(engine, caller, breakers)
-            orchestrator._tasks.append(asyncio.create_task(summarize_completed(engine)))
             await engine.start()
-            try:
-                yield orchestrator
-            finally:
-                for task in orchestrator._tasks:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            yield Orchestrator(engine, caller, breakers)
     finally:
         await caller.close()
 

@@ -88,7 +88,11 @@ class _Running:
 
 
 class _StepEvents:
-    """The ``events`` a handler gets: appends its own events to the task's log."""
+    """The ``events`` a handler gets: appends its own events to the task's log.
+
+    ``emit`` queues the event without waiting for its commit (a service call should not wait
+    for the disk to be observed); it still commits before the step's own outcome.
+    """
 
     def __init__(self, engine: Engine, claim: ClaimedStep) -> None:
         self._engine = engine
@@ -96,7 +100,7 @@ class _StepEvents:
 
     async def emit(self, event_type: str, data: JSON) -> None:
         c = self._claim
-        await self._engine.store.append_events([NewEvent(
+        self._engine.store.post_events([NewEvent(
             type=event_type, task_id=c.task_id, step_name=c.step_name,
             correlation_id=c.correlation_id, attempt=c.attempt, data=data,
             at=self._engine.clock.now(),
@@ -132,7 +136,8 @@ class Engine:
         self._loops: list[asyncio.Task[None]] = []
         self._customizers: dict[str, list[StepCustomizer]] = {}
         self._gates: list[StepGate] = []
-        self._step_cache: dict[tuple[str, str, str], tuple[NewStep, ...]] = {}
+        self._step_cache: dict[tuple[str, str, str],
+                               tuple[WorkflowTemplate, tuple[NewStep, ...]]] = {}
         self._started = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -222,20 +227,21 @@ class Engine:
         return Submission(created.task_id, correlation_id, created=True)
 
     def _new_steps(self, template: WorkflowTemplate, context: JSON) -> tuple[NewStep, ...]:
+        cached = self._step_cache.get(template.key)
+        if cached is None or cached[0] is not template:
+            cached = (template, tuple(_new_step(s) for s in template.steps))
+            self._step_cache[template.key] = cached
         customizers = self._customizers.get(template.name, ())
         if not customizers:
-            cached = self._step_cache.get(template.key)
-            if cached is None:
-                cached = tuple(_new_step(s) for s in template.steps)
-                self._step_cache[template.key] = cached
-            return cached
+            return cached[1]
         steps = []
-        for step in template.steps:
+        for step, plain in zip(template.steps, cached[1], strict=True):
+            customized = step
             for customize in customizers:
-                step = customize(step, context)
-            steps.append(_new_step(step))
+                customized = customize(customized, context)
+            # An untouched step reuses its prepared NewStep (and the store's cached encodings).
+            steps.append(plain if customized is step else _new_step(customized))
         return tuple(steps)
-
 
     async def wait(self, task_id: str, timeout_s: float | None = None) -> TaskView:
         """Wait until the task is complete, error or cancelled, and return it."""
@@ -244,14 +250,21 @@ class Engine:
 
     async def wait_for_end(self, task_id: str, timeout_s: float | None = None) -> TaskState:
         """Wait until the task is complete, error or cancelled; return that state (cheap)."""
+        # The bus carries this process's commits; another engine on the same database may end
+        # the task, so the state is re-read every poll interval as well.
         with self.bus.subscribe(task_id) as sub:
-            state = await self.store.task_state(task_id)
-            if state in TERMINAL_TASK_STATES:
-                return state
             async with asyncio.timeout(timeout_s):
-                while (event := await sub.get()).type not in TASK_END_EVENTS:
-                    pass
-        return _END_STATES[event.type]
+                while True:
+                    state = await self.store.task_state(task_id)
+                    if state in TERMINAL_TASK_STATES:
+                        return state
+                    try:
+                        async with asyncio.timeout(self.config.poll_interval_s):
+                            while (event := await sub.get()).type not in TASK_END_EVENTS:
+                                pass
+                    except TimeoutError:
+                        continue
+                    return _END_STATES[event.type]
 
     def subscribe(self, task_id: str | None = None) -> Subscription:
         """Live events from this process's engine, in commit order."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -37,10 +37,10 @@ class RetryPolicy:
         return self.max_attempts if self.retryable else 1
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["backoff"] = self.backoff.value
-        data["jitter"] = self.jitter.value
-        return data
+        return {"retryable": self.retryable, "max_attempts": self.max_attempts,
+                "backoff": self.backoff.value, "initial_delay_s": self.initial_delay_s,
+                "max_delay_s": self.max_delay_s, "multiplier": self.multiplier,
+                "jitter": self.jitter.value}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RetryPolicy:

@@ -80,14 +80,27 @@ class WorkflowTemplate:
             )
         prepared = copy.deepcopy(context)
         apply_defaults(self.input_schema, prepared)
-        validator = jsonschema.Draft202012Validator(
-            self.input_schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-        )
-        details = [_detail(err) for err in validator.iter_errors(prepared)]
+        details = [_detail(err) for err in _validator(self.input_schema).iter_errors(prepared)]
         if details:
             details.sort(key=lambda d: d.path)
             raise ContextValidationError(self.name, details)
         return prepared
+
+
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], jsonschema.Draft202012Validator]] = {}
+
+
+def _validator(schema: Mapping[str, Any]) -> jsonschema.Draft202012Validator:
+    """One validator per schema object (templates are immutable and few)."""
+    hit = _VALIDATORS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    if len(_VALIDATORS) > 256:
+        _VALIDATORS.clear()
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
 
 
 def _detail(error: jsonschema.ValidationError) -> ValidationDetail:

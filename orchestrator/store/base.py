@@ -148,7 +148,17 @@ class Store(abc.ABC):
         """Put a claimed step back to waiting_for_retry without spending the attempt."""
 
     @abc.abstractmethod
-    async def append_events(self, events: Sequence[NewEvent]) -> None: ...
+    async def append_events(self, events: Sequence[NewEvent]) -> None:
+        """Write events and wait for their commit."""
+
+    @abc.abstractmethod
+    def post_events(self, events: Sequence[NewEvent]) -> None:
+        """Queue events for the next commit without waiting for it.
+
+        They commit before any write queued after them (a handler's events always precede its
+        step's completion). For observations such as ``service_call.*``, where waiting for the
+        disk would only delay the call being observed.
+        """
 
     # -- leases -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -173,9 +183,6 @@ class Store(abc.ABC):
     async def resolve_step(
         self, task_id: str, step_name: str, results: JSON, now: float, claim: Claim | None
     ) -> list[ClaimedStep]: ...
-
-    @abc.abstractmethod
-    async def record_summary(self, task_id: str, summary: JSON) -> None: ...
 
     @abc.abstractmethod
     async def save_breaker(self, breaker: BreakerView, events: Sequence[NewEvent]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -48,6 +49,7 @@ from orchestrator.store.base import (
     Transition,
 )
 
+log = logging.getLogger("interlock.store")
 T = TypeVar("T")
 JSON = dict[str, Any]
 Op = Callable[[tr.Tx], Any]
@@ -73,7 +75,7 @@ class SqliteStore(Store):
         self.durable = durable
         self.busy_timeout_s = busy_timeout_s
         self._db: aiosqlite.Connection | None = None
-        self._queue: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._queue: list[tuple[Op, asyncio.Future[Any] | None]] = []
         self._writer: asyncio.Task[None] | None = None
         self._listeners: list[EventListener] = []
         self._static = tr.StaticCache()
@@ -159,10 +161,14 @@ class SqliteStore(Store):
 
     async def _write(self, op: Op) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._enqueue(op, future)
+        return await future
+
+    def _enqueue(self, op: Op, future: asyncio.Future[Any] | None) -> None:
+        """Queue ``op`` for the next batch; ``future`` (if any) gets its outcome."""
         self._queue.append((op, future))
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
-        return await future
 
     async def _drain(self) -> None:
         try:
@@ -173,8 +179,7 @@ class SqliteStore(Store):
                         partial(_apply_batch, [b[0] for b in batch], self._static))
                 except BaseException as exc:  # the whole batch failed (disk, lock timeout)
                     for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                        _settle(future, False, exc)
                     if not isinstance(exc, Exception):
                         raise
                     continue
@@ -185,12 +190,7 @@ class SqliteStore(Store):
                     for listener in self._listeners:
                         listener(published)
                 for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-                    if future.done():
-                        continue
-                    if ok:
-                        future.set_result(value)
-                    else:
-                        future.set_exception(value)
+                    _settle(future, ok, value)
         finally:
             self._writer = None
 
@@ -219,11 +219,10 @@ class SqliteStore(Store):
         return result
 
     async def append_events(self, events: Sequence[NewEvent]) -> None:
-        def op(tx: tr.Tx) -> None:
-            for ev in events:
-                tx.add_event(ev)
+        await self._write(partial(tr.add_events, events=events))
 
-        await self._write(op)
+    def post_events(self, events: Sequence[NewEvent]) -> None:
+        self._enqueue(partial(tr.add_events, events=events), None)
 
     async def renew_leases(self, owner: str, step_ids: Sequence[int], until: float) -> int:
         if not step_ids:
@@ -256,13 +255,6 @@ class SqliteStore(Store):
         result: list[ClaimedStep] = await self._write(
             lambda tx: tr.resolve_step(tx, task_id, step_name, results, now, claim))
         return result
-
-    async def record_summary(self, task_id: str, summary: JSON) -> None:
-        def op(tx: tr.Tx) -> None:
-            tx.conn.execute("UPDATE tasks SET summary = ? WHERE id = ?",
-                            (tr.dumps(summary), task_id))
-
-        await self._write(op)
 
     async def save_breaker(self, breaker: BreakerView, events: Sequence[NewEvent]) -> None:
         def op(tx: tr.Tx) -> None:
@@ -427,6 +419,18 @@ def _run_ops(
             conn.execute("ROLLBACK")
         raise
     return outcomes, events
+
+
+def _settle(future: asyncio.Future[Any] | None, ok: bool, value: Any) -> None:
+    """Hand an operation's outcome to its waiter; a queued-only write has none, so log it."""
+    if future is None:
+        if not ok:
+            log.error("queued events could not be written: %s", value)
+    elif not future.done():
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 def _statements(script: str) -> list[str]:

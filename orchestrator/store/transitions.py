@@ -73,6 +73,7 @@ class StaticTask:
     correlation_id: str
     context: str  #: JSON text; parsed afresh for each handler so none can alter another's copy
     steps: tuple[StaticStep, ...]
+    created_at: float
 
 
 class StaticCache:
@@ -247,7 +248,8 @@ class Tx:
 
     def _load_static(self, task_id: str) -> StaticTask:
         row = one(self.conn,
-            "SELECT id, name, correlation_id, context FROM tasks WHERE id = ?", (task_id,)
+            "SELECT id, name, correlation_id, context, created_at FROM tasks WHERE id = ?",
+            (task_id,),
         )
         if row is None:
             raise TaskNotFoundError(task_id)
@@ -257,7 +259,7 @@ class Tx:
         ).fetchall()
         parsed = [(r[0], r[1], r[2], json.loads(r[3]), r[4], json.loads(r[5]), r[6],
                    json.loads(r[7])) for r in steps]
-        static = StaticTask(row[0], row[1], row[2], row[3], _static_steps(parsed))
+        static = StaticTask(row[0], row[1], row[2], row[3], _static_steps(parsed), row[4])
         self.cache.put(static)
         return static
 
@@ -334,21 +336,76 @@ class Tx:
                 return
         failed_steps = [n for n, st in states.items() if st == StepState.ERROR]
         new_state = TaskState.ERROR if failed_steps else TaskState.COMPLETE
+        summary = self.task_summary(task, now)
         self.conn.execute(
-            "UPDATE tasks SET state = ?, completed_at = ? WHERE id = ? AND state = ?",
-            (new_state.value, now, task.id, task.state),
+            "UPDATE tasks SET state = ?, completed_at = ?, summary = ? WHERE id = ? AND state = ?",
+            (new_state.value, now, dumps(summary), task.id, task.state),
         )
         task.state = new_state
         if failed_steps:
-            self.event(now, "task.failed", task, data={"failed_steps": failed_steps})
+            self.event(now, "task.failed", task,
+                       data={"failed_steps": failed_steps, "summary": summary})
         else:
-            self.event(now, "task.completed", task)
+            self.event(now, "task.completed", task, data={"summary": summary})
+
+    def task_summary(self, task: TaskRow, now: float) -> JSON:
+        """Timings of a task that just ended, written in the same commit as its end.
+
+        A step's span runs from the start of its first attempt to its completion (retries and
+        backoff included). The critical path is the longest chain of spans through the DAG;
+        ``parallel_saved_ms`` is what running independent steps one after another would have
+        added (the sum of all spans minus the critical path). Service time sums the durations
+        of the ``service_call.*`` events that steps emitted, per service.
+        """
+        rows = self.conn.execute(
+            "SELECT name, started_at, completed_at, attempts FROM steps WHERE task_id = ? "
+            "ORDER BY position",
+            (task.id,)).fetchall()
+        first: dict[str, float] = dict(self.conn.execute(
+            "SELECT step_name, MIN(started_at) FROM attempts WHERE task_id = ? "
+            "GROUP BY step_name", (task.id,)).fetchall())
+        for a in self.attempts:  # attempts of this batch, not yet inserted
+            if a[0] == task.id:
+                first[a[2]] = min(first.get(a[2], a[5]), a[5])
+        spans: dict[str, float] = {}
+        for name, started_at, completed_at, _ in rows:
+            start = first.get(name, started_at)
+            if start is not None and completed_at is not None:
+                spans[name] = max(0.0, completed_at - start)
+        finish: dict[str, float] = {}
+        for st in task.static.steps:  # topological order
+            if st.name in spans:
+                finish[st.name] = spans[st.name] + max(
+                    (finish.get(d, 0.0) for d in st.depends_on), default=0.0)
+        critical = max(finish.values(), default=0.0)
+        service_ms: dict[str, float] = {}
+        calls = [json.loads(r[0]) for r in self.conn.execute(
+            "SELECT data FROM events WHERE task_id = ? AND type IN "
+            "('service_call.completed', 'service_call.failed')", (task.id,))]
+        calls += [e[6] for e in self.events
+                  if e[2] == task.id and e[1] in ("service_call.completed", "service_call.failed")]
+        for call in calls:
+            service = str(call.get("service"))
+            service_ms[service] = service_ms.get(service, 0.0) + float(
+                call.get("duration_ms") or 0.0)
+        return {
+            "total_duration_ms": _ms(now - task.static.created_at),
+            "step_duration_ms": {name: _ms(span) for name, span in spans.items()},
+            "attempts": {r[0]: r[3] for r in rows},
+            "service_time_ms": {k: round(v, 1) for k, v in sorted(service_ms.items())},
+            "critical_path_ms": _ms(critical),
+            "parallel_saved_ms": _ms(sum(spans.values()) - critical),
+        }
 
 
 _ACTIVE = (TaskState.PENDING, TaskState.IN_PROGRESS)
 #: Step states in which a step may still run (without an operator).
 _OPEN = (StepState.PENDING, StepState.IN_PROGRESS, StepState.WAITING_FOR_RETRY)
 _FAILED = (StepState.ERROR, StepState.CANCELLED)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
 
 
 def _due(step: StepRow, now: float) -> bool:
@@ -385,7 +442,7 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
     static = StaticTask(new.task_id, new.name, new.correlation_id, context, _static_steps([
         (first + i, s.name, s.handler, s.depends_on, s.max_attempts, s.retry, s.timeout_s,
          s.handler_config) for i, s in enumerate(new.steps)
-    ]))
+    ]), new.now)
     tx.cache.put(static)
     task = TaskRow(static, TaskState.PENDING, [
         StepRow(st, StepState.PENDING, len(st.depends_on), 0, None, None) for st in static.steps
@@ -394,6 +451,11 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
                                                   "namespace": new.namespace})
     return CreatedTask(task_id=new.task_id, created=True,
                        claimed=tx.claim_ready_in_task(task, claim))
+
+
+def add_events(tx: Tx, events: Iterable[NewEvent]) -> None:
+    for ev in events:
+        tx.add_event(ev)
 
 
 def complete_step(tx: Tx, done: StepSuccess, claim: Claim | None) -> Transition:

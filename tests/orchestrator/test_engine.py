@@ -186,7 +186,10 @@ async def test_permanent_error_stops_at_once_and_isolates_failure(
     assert err is not None and (err.kind, err.error_code, err.http_status) == (
         "permanent", "PAYMENT_DECLINED", 402)
     failed = await next_event(engine, sub.task_id, "task.failed")
-    assert failed.data == {"failed_steps": ["b"]}
+    assert failed.data["failed_steps"] == ["b"]
+    assert failed.data["summary"] == task.summary
+    assert task.summary is not None and task.summary["attempts"] == {
+        "a": 1, "b": 1, "c": 1, "d": 0, "e": 0}
 
 
 async def test_attempts_exhausted_ends_in_error(
@@ -399,6 +402,46 @@ async def test_handlers_can_emit_their_own_events(engine: Engine, recorder: Reco
     ev = await next_event(engine, sub.task_id, "service_call.completed")
     assert (ev.step_name, ev.attempt, ev.data["status"]) == ("a", 1, 201)
     await engine.wait(sub.task_id, timeout_s=5)
+
+
+async def test_the_summary_is_written_with_the_completion(
+    engine: Engine, recorder: Recorder, clock: FakeClock
+) -> None:
+    """Timeline on the fake clock: a 1 s; b 2 s and c 5 s side by side; d 0.5 s; e 0 s."""
+    b_done = asyncio.Event()
+
+    def takes(seconds: float, calls: tuple[tuple[str, float], ...] = ()) -> Any:
+        async def handler(inp: StepInput) -> None:
+            if inp.step_name == "c":
+                await asyncio.wait_for(b_done.wait(), 5)  # both started at t=1; b ends first
+                seconds_left = seconds - 2
+            else:
+                seconds_left = seconds
+            clock.advance(seconds_left)
+            for service, ms in calls:
+                await inp.events.emit("service_call.completed",
+                                      {"service": service, "duration_ms": ms})
+            if inp.step_name == "b":
+                b_done.set()
+
+        return handler
+
+    recorder.behaviour.update(a=takes(1), b=takes(2, (("billing", 1500.0),)),
+                              c=takes(5, (("prefs", 200.0), ("prefs", 300.5))),
+                              d=takes(0.5), e=takes(0))
+    sub = await engine.submit("diamond", {})
+    task = await engine.wait(sub.task_id, timeout_s=5)
+    assert task.state is TaskState.COMPLETE
+    assert task.summary == {
+        "total_duration_ms": 6500.0,
+        "step_duration_ms": {"a": 1000.0, "b": 2000.0, "c": 5000.0, "d": 500.0, "e": 0.0},
+        "attempts": {"a": 1, "b": 1, "c": 1, "d": 1, "e": 1},
+        "service_time_ms": {"billing": 1500.0, "prefs": 500.5},
+        "critical_path_ms": 6500.0,  # a + c + d + e
+        "parallel_saved_ms": 2000.0,  # b ran inside c's time
+    }
+    completed = await next_event(engine, sub.task_id, "task.completed")
+    assert completed.data == {"summary": task.summary}
 
 
 async def test_a_gate_defers_a_step_without_spending_an_attempt(
