@@ -97,6 +97,9 @@ async def _access_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await handler(request)
     except ConnectionDroppedError:
         raise asyncio.CancelledError from None  # aiohttp closes quietly on cancellation
+    except ConnectionResetError:  # the client went away before its request was read
+        _log.info("client went away during %s %s", request.method, request.path)
+        raise asyncio.CancelledError from None
     except Exception:
         _log.exception("unhandled error in %s %s", request.method, request.path)
         response = web.json_response(
@@ -138,6 +141,10 @@ async def _fault_middleware(request: web.Request, handler: Handler) -> web.Strea
     if plan.fired:
         request[FAULTS_FIRED] = ",".join(plan.fired)
     if plan.delay_ms > 0:
+        # A slow service has the whole request before it is slow: read the body first, so a
+        # client that gives up (or dies) meanwhile leaves the work done and its answer lost.
+        if request.body_exists:
+            await request.read()
         await asyncio.sleep(plan.delay_ms / 1000)
     if plan.terminal is None:
         return await handler(request)

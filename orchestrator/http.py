@@ -11,6 +11,8 @@ answer                                 becomes
 401, 403                               permanent ``AUTH_ERROR``
 402                                    permanent ``PAYMENT_REQUIRED``
 404                                    permanent ``RESOURCE_NOT_FOUND``
+409 with ``Retry-After``                retryable ``HTTP_409`` (the same request is still
+                                       being processed: an idempotency key in flight)
 409 not accepted by the caller         permanent ``CONFLICT``
 408, 429, 5xx                          retryable ``HTTP_<status>``, with ``Retry-After``
 connection error / reset               retryable ``CONNECTION_ERROR``
@@ -22,11 +24,13 @@ Every call sends ``X-Correlation-ID`` (the task's) and, for writes, an ``Idempot
 from task, step and purpose, the same on every attempt: a retry after a lost response is
 replayed by the service instead of run twice. Every call emits ``service_call.started`` and
 ``service_call.completed`` / ``service_call.failed`` events, and tells the service's circuit
-breaker how it went (retryable failures count against it; 4xx answers and 429 do not).
+breaker how it went (5xx, 408, timeouts and connection errors count against it; other 4xx
+answers, 429 and an in-flight 409 do not: the service answered and is healthy).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Collection, Mapping
@@ -78,6 +82,11 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 def classify(status: int, body_text: str, retry_after: str | None) -> StepError:
     """The step error for a non-success HTTP status."""
     message = f"HTTP {status}: {body_text[:300]}"
+    if status == 409 and retry_after is not None:
+        # A conflict that says when to come back is transient, e.g. the first request with this
+        # Idempotency-Key is still running: after a lost response, the retry can outrun it.
+        return RetryableError(message, retry_after_s=parse_retry_after(retry_after),
+                              error_code="HTTP_409", http_status=status)
     if status in _PERMANENT:
         return PermanentError(message, error_code=_PERMANENT[status], http_status=status)
     if status in (408, 429) or status >= 500:
@@ -159,14 +168,16 @@ class ServiceCaller:
         try:
             async with self._client().request(
                 method, url, json=body, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                timeout=_timeout(timeout_s),
             ) as resp:
-                text = await resp.text()
-                if not (200 <= resp.status < 300 or resp.status in accept):
-                    raise classify(resp.status, text, resp.headers.get("Retry-After"))
+                raw = await resp.read()
+                retry_after = resp.headers.get("Retry-After")
+                if not _accepted(resp.status, accept, retry_after):
+                    text = raw.decode("utf-8", "replace")
+                    raise classify(resp.status, text, retry_after)
                 try:
-                    parsed = json.loads(text) if text else None
-                except json.JSONDecodeError:
+                    parsed = json.loads(raw) if raw else None
+                except (json.JSONDecodeError, UnicodeDecodeError):
                     raise RetryableError(f"HTTP {resp.status} with a body that is not JSON",
                                          error_code="MALFORMED_RESPONSE",
                                          http_status=resp.status) from None
@@ -184,13 +195,26 @@ class ServiceCaller:
         retryable = isinstance(exc, RetryableError)
         error = {"error_code": exc.error_code, "message": str(exc), "http_status": exc.http_status}
         if self.breakers is not None:
-            if retryable and exc.http_status != 429:
+            status = exc.http_status
+            if retryable and (status is None or status >= 500 or status == 408):
                 await self.breakers.record_failure(service, error)
             else:
                 self.breakers.release(service)
         await step.events.emit("service_call.failed", {
             **where, "status": exc.http_status, "duration_ms": _ms_since(started),
             "retryable": retryable, **error})
+
+
+def _accepted(status: int, accept: Collection[int], retry_after: str | None) -> bool:
+    """2xx, or a status the caller handles itself (never an in-flight 409: that is transient)."""
+    if 200 <= status < 300:
+        return True
+    return status in accept and not (status == 409 and retry_after is not None)
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(total_s: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total_s)
 
 
 def _ms_since(started: float) -> float:
