@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import random
@@ -21,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator import codec
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import StepError
 from orchestrator.events import EventBus, Subscription
@@ -513,7 +513,7 @@ def _checked_results(results: Any) -> JSON | _Failure:
         return _Failure(ErrorInfo(ErrorKind.PERMANENT, "INVALID_RESULTS",
                                   f"a handler must return a JSON object or None, not {kind}"))
     try:
-        json.dumps(results)
+        codec.dumps(results)
     except (TypeError, ValueError) as exc:
         return _Failure(ErrorInfo(ErrorKind.PERMANENT, "INVALID_RESULTS",
                                   f"handler results are not JSON-serialisable: {exc}"))

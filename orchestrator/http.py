@@ -31,7 +31,6 @@ answers, 429 and an in-flight 409 do not: the service answered and is healthy).
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from orchestrator import codec
 from orchestrator.breaker import CircuitBreakers
 from orchestrator.errors import PermanentError, RetryableError, StepError
 from orchestrator.handlers import StepInput
@@ -118,7 +118,8 @@ class ServiceCaller:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections)
-            self._session = aiohttp.ClientSession(connector=connector)
+            self._session = aiohttp.ClientSession(connector=connector,
+                                                  json_serialize=codec.dumps)
         return self._session
 
     def base_url(self, step: StepInput) -> str:
@@ -176,8 +177,8 @@ class ServiceCaller:
                     text = raw.decode("utf-8", "replace")
                     raise classify(resp.status, text, retry_after)
                 try:
-                    parsed = json.loads(raw) if raw else None
-                except (json.JSONDecodeError, UnicodeDecodeError):
+                    parsed = codec.loads(raw) if raw else None
+                except codec.JSONDecodeError:
                     raise RetryableError(f"HTTP {resp.status} with a body that is not JSON",
                                          error_code="MALFORMED_RESPONSE",
                                          http_status=resp.status) from None

@@ -10,7 +10,6 @@ rolls back alone and reports its own error.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from orchestrator import codec
 from orchestrator.errors import StoreError, TaskNotFoundError
 from orchestrator.models import (
     AttemptView,
@@ -277,7 +277,7 @@ class SqliteStore(Store):
             "SELECT service, state, failures, successes, opened_at, updated_at, data "
             "FROM breakers ORDER BY service")
         return [BreakerView(r[0], BreakerState(r[1]), r[2], r[3], r[4],
-                            json.loads(r[6]).get("open_until"), r[5]) for r in rows]
+                            codec.loads(r[6]).get("open_until"), r[5]) for r in rows]
 
     # -- reads ----------------------------------------------------------------------------------
     async def get_task(self, task_id: str) -> TaskView:
@@ -302,10 +302,10 @@ class SqliteStore(Store):
             raise TaskNotFoundError(task_id)
         return TaskView(
             task_id=row[0], name=row[1], namespace=row[2], version=row[3],
-            state=TaskState(row[4]), correlation_id=row[5], context=json.loads(row[6]),
+            state=TaskState(row[4]), correlation_id=row[5], context=codec.loads(row[6]),
             created_at=row[7], completed_at=row[8], idempotency_key=row[9],
             steps=tuple(_step_view(s) for s in step_rows),
-            summary=json.loads(row[10]) if row[10] else None,
+            summary=codec.loads(row[10]) if row[10] else None,
         )
 
     async def task_state(self, task_id: str) -> TaskState:
@@ -439,18 +439,18 @@ def _statements(script: str) -> list[str]:
 
 
 def _loads(text: str | None) -> Any:
-    return json.loads(text) if text else None
+    return codec.loads(text) if text else None
 
 
 def _event(row: tuple[Any, ...]) -> Event:
     seq, at, type_, task_id, step_name, corr, attempt, data = row
     return Event(seq, at, type_, task_id, step_name, corr, attempt,
-                 json.loads(data) if isinstance(data, str) else data)
+                 codec.loads(data) if isinstance(data, str) else data)
 
 
 def _step_view(s: Any) -> StepView:
     return StepView(
-        name=s[0], handler=s[1], state=StepState(s[2]), depends_on=tuple(json.loads(s[3])),
+        name=s[0], handler=s[1], state=StepState(s[2]), depends_on=tuple(codec.loads(s[3])),
         attempts=s[4], max_attempts=s[5], results=_loads(s[6]),
         last_error=ErrorInfo.from_json(_loads(s[7])), next_attempt_at=s[8], started_at=s[9],
         completed_at=s[10],
@@ -488,7 +488,7 @@ def _bottleneck(key: tuple[str, str], items: list[tuple[float, str, str | None]]
     durations = sorted(d for d, _, _ in items)
     n = len(items)
     failed = [e for _, outcome, e in items if outcome != "completed"]
-    retried = sum(1 for e in failed if e and json.loads(e).get("kind") == "retryable")
+    retried = sum(1 for e in failed if e and codec.loads(e).get("kind") == "retryable")
     p95_index = min(n - 1, max(0, round(0.95 * n + 0.5) - 1))
     return StepBottleneck(
         workflow=key[0], step_name=key[1], executions=n,

@@ -7,13 +7,13 @@ compare-and-swap on the expected state; events and attempt rows are collected on
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator import codec
 from orchestrator.dag import blocked_by_failure
 from orchestrator.errors import InvalidTransitionError, StepNotFoundError, TaskNotFoundError
 from orchestrator.models import ClaimedStep, ErrorInfo, ErrorKind, StepState, TaskState
@@ -45,8 +45,7 @@ def one(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> Any
         cur.close()
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=False)
+dumps = codec.dumps
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,8 +256,8 @@ class Tx:
             "SELECT id, name, handler, depends_on, max_attempts, retry, timeout_s, "
             "handler_config FROM steps WHERE task_id = ? ORDER BY position", (task_id,)
         ).fetchall()
-        parsed = [(r[0], r[1], r[2], json.loads(r[3]), r[4], json.loads(r[5]), r[6],
-                   json.loads(r[7])) for r in steps]
+        parsed = [(r[0], r[1], r[2], codec.loads(r[3]), r[4], codec.loads(r[5]), r[6],
+                   codec.loads(r[7])) for r in steps]
         static = StaticTask(row[0], row[1], row[2], row[3], _static_steps(parsed), row[4])
         self.cache.put(static)
         return static
@@ -286,14 +285,14 @@ class Tx:
         self.event(claim.now, "step.started", task, step.name, step.attempts,
                    {"worker_id": claim.owner})
         dep_results = {
-            d: json.loads(task.by_name(d).results or "{}") for d in step.depends_on
+            d: codec.loads(task.by_name(d).results or "{}") for d in step.depends_on
         }
         st = step.static
         return ClaimedStep(
             step_id=st.id, task_id=task.id, task_name=task.name, step_name=st.name,
             handler=st.handler, attempt=step.attempts, max_attempts=st.max_attempts,
             timeout_s=st.timeout_s, retry=st.retry, handler_config=st.handler_config,
-            context=json.loads(task.static.context), dependency_results=dep_results,
+            context=codec.loads(task.static.context), dependency_results=dep_results,
             correlation_id=task.correlation_id, started_at=claim.now,
         )
 
@@ -379,7 +378,7 @@ class Tx:
                     (finish.get(d, 0.0) for d in st.depends_on), default=0.0)
         critical = max(finish.values(), default=0.0)
         service_ms: dict[str, float] = {}
-        calls = [json.loads(r[0]) for r in self.conn.execute(
+        calls = [codec.loads(r[0]) for r in self.conn.execute(
             "SELECT data FROM events WHERE task_id = ? AND type IN "
             "('service_call.completed', 'service_call.failed')", (task.id,))]
         calls += [e[6] for e in self.events

@@ -1,0 +1,31 @@
+"""JSON for the hot paths (the store's columns, HTTP bodies, the event stream): orjson.
+
+The standard library's ``json`` costs about 7 us to encode a registration context here; orjson
+about 0.6 us, and it decodes three times as fast. Every task transition encodes and decodes
+several documents, so this is a measurable share of the engine's time. Behaviour kept from
+``json``: non-string keys become strings. Differences: NaN and infinities encode as ``null``
+(``json`` would write invalid JSON), and integers beyond 64 bits are refused with a TypeError.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+JSONDecodeError = orjson.JSONDecodeError  #: a subclass of ``json.JSONDecodeError``
+_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text (raises TypeError for what JSON cannot hold)."""
+    return orjson.dumps(value, option=_OPTIONS).decode()
+
+
+def dumpb(value: Any) -> bytes:
+    """Compact JSON as UTF-8 bytes, for a request or response body."""
+    return orjson.dumps(value, option=_OPTIONS)
+
+
+def loads(data: str | bytes) -> Any:
+    return orjson.loads(data)
