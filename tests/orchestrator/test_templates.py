@@ -155,6 +155,23 @@ def test_invalid_json_schema_is_rejected() -> None:
     assert "invalid JSON Schema" in str(info.value)
 
 
+def test_the_schema_draft_follows_dollar_schema() -> None:
+    draft7 = ("name: t\ninput_schema:\n  $schema: 'http://json-schema.org/draft-07/schema#'\n"
+              "  properties: {n: {type: integer, exclusiveMinimum: 0}}\n"
+              "steps:\n  - {name: a, handler: noop}\n")
+    template = parse_template(draft7, HANDLERS, source="d7.yaml")
+    assert template.prepare_context({"n": 1}) == {"n": 1}
+    with pytest.raises(ContextValidationError, match="/n"):
+        template.prepare_context({"n": 0})
+    # exclusiveMinimum: true is a draft-4 boolean: draft 7 rejects it as a schema.
+    bad = draft7.replace("exclusiveMinimum: 0", "exclusiveMinimum: true")
+    with pytest.raises(TemplateError, match="invalid JSON Schema"):
+        parse_template(bad, HANDLERS, source="d7.yaml")
+    unknown = draft7.replace("draft-07", "draft-99")
+    with pytest.raises(TemplateError, match=r"unknown \$schema"):
+        parse_template(unknown, HANDLERS, source="d99.yaml")
+
+
 def test_yaml_syntax_error_reports_the_line() -> None:
     text = "name: t\nsteps:\n  - {name: a, handler: noop\n  - name: b\n"
     with pytest.raises(TemplateError) as info:
