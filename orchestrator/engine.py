@@ -251,20 +251,23 @@ class Engine:
     async def wait_for_end(self, task_id: str, timeout_s: float | None = None) -> TaskState:
         """Wait until the task is complete, error or cancelled; return that state (cheap)."""
         # The bus carries this process's commits; another engine on the same database may end
-        # the task, so the state is re-read every poll interval as well.
+        # the task, so the state is also re-read every poll interval. No nested cancel scopes:
+        # Subscription.wait returns on a timer, so a late event can never be cancelled away.
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
         with self.bus.subscribe(task_id) as sub:
-            async with asyncio.timeout(timeout_s):
-                while True:
-                    state = await self.store.task_state(task_id)
-                    if state in TERMINAL_TASK_STATES:
-                        return state
-                    try:
-                        async with asyncio.timeout(self.config.poll_interval_s):
-                            while (event := await sub.get()).type not in TASK_END_EVENTS:
-                                pass
-                    except TimeoutError:
-                        continue
-                    return _END_STATES[event.type]
+            while True:
+                state = await self.store.task_state(task_id)
+                if state in TERMINAL_TASK_STATES:
+                    return state
+                next_read = loop.time() + self.config.poll_interval_s
+                while (now := loop.time()) < next_read:
+                    if deadline is not None and now >= deadline:
+                        raise TimeoutError(f"task {task_id} did not end within {timeout_s} s")
+                    await sub.wait(min(next_read, deadline or next_read) - now)
+                    while (event := sub.get_nowait()) is not None:
+                        if event.type in TASK_END_EVENTS:
+                            return _END_STATES[event.type]
 
     def subscribe(self, task_id: str | None = None) -> Subscription:
         """Live events from this process's engine, in commit order."""

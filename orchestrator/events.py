@@ -41,6 +41,20 @@ class Subscription:
             await self._ready.wait()
         return self._buffer.popleft()
 
+    async def wait(self, timeout_s: float) -> None:
+        """Return once an event is buffered (or the subscription closed), or after ``timeout_s``.
+
+        A timer, not a cancellation, ends the wait: nothing raised, nothing lost.
+        """
+        if self._buffer or self.closed:
+            return
+        self._ready.clear()
+        timer = asyncio.get_running_loop().call_later(max(0.0, timeout_s), self._ready.set)
+        try:
+            await self._ready.wait()
+        finally:
+            timer.cancel()
+
     def get_nowait(self) -> Event | None:
         return self._buffer.popleft() if self._buffer else None
 

@@ -21,6 +21,7 @@ from orchestrator.errors import (
 from orchestrator.handlers import StepInput
 from orchestrator.models import Event, StepState, TaskState
 from orchestrator.retry import RetryPolicy, retry_delay_s
+from orchestrator.store.sqlite import SqliteStore
 from tests.orchestrator.conftest import Recorder
 
 
@@ -486,3 +487,29 @@ async def test_customizer_changes_a_step_for_one_task(engine: Engine, recorder: 
     normal = await engine.submit("diamond", {})
     assert (await engine.wait(special.task_id, timeout_s=5)).step("b").max_attempts == 5
     assert (await engine.wait(normal.task_id, timeout_s=5)).step("b").max_attempts == 3
+
+
+async def test_wait_gives_up_after_its_timeout_and_sees_ends_by_other_writers(
+    engine: Engine, recorder: Recorder, db_path: Any
+) -> None:
+    release = asyncio.Event()
+
+    async def held(inp: StepInput) -> None:
+        await release.wait()
+
+    recorder.behaviour["a"] = held
+    sub = await engine.submit("diamond", {})
+    with pytest.raises(TimeoutError):
+        await engine.wait_for_end(sub.task_id, timeout_s=0.05)
+    # Another writer ends the task (as a second engine on the file would): the waiter notices
+    # by re-reading the state, with no event on this engine's bus.
+    waiting = asyncio.create_task(engine.wait_for_end(sub.task_id, timeout_s=5))
+    await asyncio.sleep(0.05)
+    other = SqliteStore(str(db_path))
+    await other.open()
+    try:
+        await other.cancel_task(sub.task_id, 0.0)
+    finally:
+        await other.close()
+    assert await waiting is TaskState.CANCELLED
+    release.set()
