@@ -176,6 +176,8 @@ class Tx:
         self.cache = cache
         self.events: list[tuple[Any, ...]] = []
         self.attempts: list[tuple[Any, ...]] = []
+        #: data of this batch's service_call.completed/failed events by task (for summaries)
+        self.service_calls: dict[str, list[JSON]] = {}
 
     # -- bookkeeping --------------------------------------------------------------------------
     def mark(self) -> tuple[int, int]:
@@ -184,6 +186,9 @@ class Tx:
     def rollback_to(self, mark: tuple[int, int]) -> None:
         del self.events[mark[0]:]
         del self.attempts[mark[1]:]
+        self.service_calls = {}
+        for row in self.events:
+            self._note_service_call(row[1], row[2], row[6])
 
     def event(
         self, at: float, type_: str, task: TaskRow | None, step: str | None = None,
@@ -197,6 +202,11 @@ class Tx:
     def add_event(self, ev: NewEvent) -> None:
         self.events.append((ev.at, ev.type, ev.task_id, ev.step_name, ev.correlation_id,
                             ev.attempt, ev.data))
+        self._note_service_call(ev.type, ev.task_id, ev.data)
+
+    def _note_service_call(self, type_: str, task_id: str | None, data: JSON) -> None:
+        if task_id is not None and type_ in _SERVICE_CALL_ENDS:
+            self.service_calls.setdefault(task_id, []).append(data)
 
     def attempt_row(
         self, task: TaskRow, step: str, attempt: int, worker: str, started_at: float,
@@ -357,20 +367,18 @@ class Tx:
         of the ``service_call.*`` events that steps emitted, per service.
         """
         rows = self.conn.execute(
-            "SELECT name, started_at, completed_at, attempts FROM steps WHERE task_id = ? "
-            "ORDER BY position",
+            "SELECT s.name, COALESCE((SELECT MIN(a.started_at) FROM attempts a "
+            "WHERE a.task_id = s.task_id AND a.step_name = s.name), s.started_at), "
+            "s.completed_at, s.attempts FROM steps s WHERE s.task_id = ? ORDER BY s.position",
             (task.id,)).fetchall()
-        first: dict[str, float] = dict(self.conn.execute(
-            "SELECT step_name, MIN(started_at) FROM attempts WHERE task_id = ? "
-            "GROUP BY step_name", (task.id,)).fetchall())
-        for a in self.attempts:  # attempts of this batch, not yet inserted
-            if a[0] == task.id:
-                first[a[2]] = min(first.get(a[2], a[5]), a[5])
+        pending = [(a[2], a[5]) for a in self.attempts if a[0] == task.id]  # not yet inserted
         spans: dict[str, float] = {}
-        for name, started_at, completed_at, _ in rows:
-            start = first.get(name, started_at)
-            if start is not None and completed_at is not None:
-                spans[name] = max(0.0, completed_at - start)
+        for name, first_start, completed_at, _ in rows:
+            for step_name, started_at in pending:
+                if step_name == name and (first_start is None or started_at < first_start):
+                    first_start = started_at
+            if first_start is not None and completed_at is not None:
+                spans[name] = max(0.0, completed_at - first_start)
         finish: dict[str, float] = {}
         for st in task.static.steps:  # topological order
             if st.name in spans:
@@ -381,8 +389,7 @@ class Tx:
         calls = [codec.loads(r[0]) for r in self.conn.execute(
             "SELECT data FROM events WHERE task_id = ? AND type IN "
             "('service_call.completed', 'service_call.failed')", (task.id,))]
-        calls += [e[6] for e in self.events
-                  if e[2] == task.id and e[1] in ("service_call.completed", "service_call.failed")]
+        calls += self.service_calls.get(task.id, ())
         for call in calls:
             service = str(call.get("service"))
             service_ms[service] = service_ms.get(service, 0.0) + float(
@@ -398,6 +405,7 @@ class Tx:
 
 
 _ACTIVE = (TaskState.PENDING, TaskState.IN_PROGRESS)
+_SERVICE_CALL_ENDS = frozenset({"service_call.completed", "service_call.failed"})
 #: Step states in which a step may still run (without an operator).
 _OPEN = (StepState.PENDING, StepState.IN_PROGRESS, StepState.WAITING_FOR_RETRY)
 _FAILED = (StepState.ERROR, StepState.CANCELLED)
