@@ -178,6 +178,9 @@ class SqliteStore(Store):
                     outcomes, events = await self._run(
                         partial(_apply_batch, [b[0] for b in batch], self._static))
                 except BaseException as exc:  # the whole batch failed (disk, lock timeout)
+                    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                        exc = StoreError(f"the database stayed locked by another writer for "
+                                         f"{self.busy_timeout_s:g} s")
                     for _, future in batch:
                         _settle(future, False, exc)
                     if not isinstance(exc, Exception):

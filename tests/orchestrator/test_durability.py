@@ -18,7 +18,7 @@ import pytest
 from orchestrator.clock import FakeClock
 from orchestrator.embedded import open_engine
 from orchestrator.engine import EngineConfig
-from orchestrator.errors import StoreError
+from orchestrator.errors import StoreError, TaskNotFoundError
 from orchestrator.handlers import StepInput
 from orchestrator.models import StepState, TaskState
 from orchestrator.store.sqlite import SqliteStore
@@ -179,3 +179,43 @@ async def test_reopening_keeps_data_and_does_not_remigrate(db_path: Path) -> Non
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_a_writer_in_another_process_is_waited_for_without_blocking_the_loop(
+    db_path: Path,
+) -> None:
+    store = SqliteStore(str(db_path), busy_timeout_s=5)
+    await store.open()
+    other = sqlite3.connect(str(db_path), isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.005)
+
+        ticking = asyncio.create_task(ticker())
+        write = asyncio.create_task(store.cancel_task("no-such-task", 0.0))
+        await asyncio.sleep(0.2)
+        assert not write.done()
+        assert ticks >= 10  # the loop kept running while the write waited
+        other.execute("ROLLBACK")
+        with pytest.raises(TaskNotFoundError):  # the write ran once unlocked
+            await asyncio.wait_for(write, 5)
+        ticking.cancel()
+
+        impatient = SqliteStore(str(db_path), busy_timeout_s=0.1)
+        await impatient.open()
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StoreError, match=r"locked by another writer for 0\.1 s"):
+                await impatient.cancel_task("no-such-task", 0.0)
+        finally:
+            other.execute("ROLLBACK")
+            await impatient.close()
+    finally:
+        other.close()
+        await store.close()
