@@ -9,7 +9,6 @@ ready in the same commit, so a workflow advances with one commit per transition.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -524,11 +523,17 @@ def _checked_results(results: Any) -> JSON | _Failure:
 
 
 async def _first_of(*awaitables: Any) -> None:
+    """Wait until one of ``awaitables`` is done; cancel and reap the others.
+
+    Reaping uses ``asyncio.wait``, which never raises the reaped tasks' cancellation: a
+    ``suppress(CancelledError)`` around it would also swallow a cancellation of *this* task
+    arriving at that moment, and the scheduler loop would never stop (seen as a rare hang of
+    ``Engine.stop``).
+    """
     tasks = [asyncio.ensure_future(a) for a in awaitables]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in tasks:
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.wait(tasks)
