@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from orchestrator.clock import FakeClock
-from orchestrator.engine import Engine
+from orchestrator.engine import Engine, _first_of
 from orchestrator.errors import (
     ContextValidationError,
     InvalidTransitionError,
@@ -513,3 +513,23 @@ async def test_wait_gives_up_after_its_timeout_and_sees_ends_by_other_writers(
         await other.close()
     assert await waiting is TaskState.CANCELLED
     release.set()
+
+
+async def test_the_schedulers_wait_never_swallows_its_own_cancellation() -> None:
+    """Engine.stop cancels the scheduler; if that lands while the scheduler reaps its wait
+    tasks, it must still stop (swallowing it once hung Engine.stop for good)."""
+    async def slow_to_die() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.05)  # cleanup that takes a moment
+            raise
+
+    async def quick() -> None:
+        return None
+
+    outer = asyncio.create_task(_first_of(quick(), slow_to_die()))
+    await asyncio.sleep(0.01)  # quick() is done; outer is now reaping slow_to_die()
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
