@@ -115,6 +115,10 @@ def describe(event: Event) -> str:
         extra += f"  (again in {data['delay_s']:.2f} s)"
     if "failed_steps" in data:
         extra = f"  failed: {', '.join(data['failed_steps'])}"
+    summary = data.get("summary")
+    if event.type == "task.completed" and isinstance(summary, dict):
+        extra = (f"  {summary.get('total_duration_ms')} ms, "
+                 f"{summary.get('parallel_saved_ms')} ms saved by running branches in parallel")
     if event.type.startswith("breaker."):
         extra = f"  {data.get('service')}: {data.get('from')} -> {data.get('to')}"
     return f"{event.seq:>6} {task:<8} {event.type:<22}{step}{attempt}{extra}"
