@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
+import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,25 +55,57 @@ async def run_up(args: argparse.Namespace) -> int:
 async def _orchestrate(args: argparse.Namespace, urls: dict[str, str], stop: asyncio.Event
                        ) -> int:
     db = Path(args.db)  # resolved, and its directory checked, by the CLI
-    # A stable worker id per file: a restart reclaims this worker's interrupted steps at once.
-    config = EngineConfig(worker_id=f"interlock-up:{db}", lease_s=15)
-    async with open_orchestrator(db, urls, config=config) as orch, \
-            run_api(orch, args.host, args.api_port) as api_url:
-        print(f"{'orchestrator':<14} {api_url}   (state: {db})", flush=True)
-        background = [] if args.quiet else [asyncio.create_task(_print_events(orch))]
-        fake = RegistrationFaker(args.seed)
-        for _ in range(args.fake):
-            await orch.engine.submit(TEMPLATE_NAME, fake.registration())
-        waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
-        if args.exit_when_done:
-            waiters.append(asyncio.create_task(_wait_unfinished(orch)))
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for task in [*background, *waiters]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await _print_summary(orch)
+    with _worker_identity(db) as worker_id:
+        config = EngineConfig(worker_id=worker_id, lease_s=15)
+        async with open_orchestrator(db, urls, config=config) as orch, \
+                run_api(orch, args.host, args.api_port) as api_url:
+            print(f"{'orchestrator':<14} {api_url}   (state: {db})", flush=True)
+            await _run_until_done(args, orch, stop)
     return 0
+
+
+@contextlib.contextmanager
+def _worker_identity(db: Path) -> Iterator[str]:
+    """The worker id for this process: stable per database file, so a restart after a crash
+    reclaims the steps it was running at once (not after their leases expire).
+
+    Only one process may use that id at a time: a second ``interlock up`` on the same file would
+    otherwise "reclaim" the first one's running steps. The id is held by an exclusive lock on
+    ``<db>.worker.lock``; a second process gets an id of its own and shares the work through the
+    database, as any two engines on one file do.
+    """
+    lock_path = Path(f"{db}.worker.lock")
+    with lock_path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another orchestrator holds {lock_path}; this one joins it as a second "
+                  "worker on the same database", flush=True)
+            yield f"interlock-up:{db}:{os.getpid()}"
+            return
+        try:
+            yield f"interlock-up:{db}"
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+async def _run_until_done(args: argparse.Namespace, orch: Orchestrator, stop: asyncio.Event
+                          ) -> None:
+    """Submit the ``--fake`` registrations, then run until stopped (or, with
+    ``--exit-when-done``, until nothing is unfinished) and print the tally."""
+    background = [] if args.quiet else [asyncio.create_task(_print_events(orch))]
+    fake = RegistrationFaker(args.seed)
+    for _ in range(args.fake):
+        await orch.engine.submit(TEMPLATE_NAME, fake.registration())
+    waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+    if args.exit_when_done:
+        waiters.append(asyncio.create_task(_wait_unfinished(orch)))
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for task in [*background, *waiters]:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await _print_summary(orch)
 
 
 async def _warn_unreachable(urls: dict[str, str]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from interlock.cli import main
-from interlock.up import describe
+from interlock.up import _worker_identity, describe
 from orchestrator.models import Event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,3 +82,16 @@ def test_the_event_lines_up_prints() -> None:
                                                "parallel_saved_ms": 30.0}}).endswith(
         "120.5 ms, 30.0 ms saved by running branches in parallel")
     assert line("task.failed", {"failed_steps": ["a", "b"]}).endswith("failed: a, b")
+
+
+def test_a_second_orchestrator_on_one_file_gets_its_own_worker_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "shared.db"
+    with _worker_identity(db) as first:
+        assert first == f"interlock-up:{db}"  # stable: a restart reclaims its own steps at once
+        with _worker_identity(db) as second:
+            assert second != first and second.startswith(f"interlock-up:{db}:")
+        assert "joins it as a second worker" in capsys.readouterr().out
+    with _worker_identity(db) as again:  # released: the next process is the stable worker
+        assert again == first
