@@ -259,14 +259,13 @@ class Engine:
                 state = await self.store.task_state(task_id)
                 if state in TERMINAL_TASK_STATES:
                     return state
-                next_read = loop.time() + self.config.poll_interval_s
-                while (now := loop.time()) < next_read:
-                    if deadline is not None and now >= deadline:
-                        raise TimeoutError(f"task {task_id} did not end within {timeout_s} s")
-                    await sub.wait(min(next_read, deadline or next_read) - now)
-                    while (event := sub.get_nowait()) is not None:
-                        if event.type in TASK_END_EVENTS:
-                            return _END_STATES[event.type]
+                now = loop.time()
+                if deadline is not None and now >= deadline:
+                    raise TimeoutError(f"task {task_id} did not end within {timeout_s} s")
+                until = now + self.config.poll_interval_s
+                ended = await _end_within(sub, until if deadline is None else min(until, deadline))
+                if ended is not None:
+                    return ended
 
     def subscribe(self, task_id: str | None = None) -> Subscription:
         """Live events from this process's engine, in commit order."""
@@ -520,6 +519,17 @@ def _checked_results(results: Any) -> JSON | _Failure:
         return _Failure(ErrorInfo(ErrorKind.PERMANENT, "INVALID_RESULTS",
                                   f"handler results are not JSON-serialisable: {exc}"))
     return dict(results)
+
+
+async def _end_within(sub: Subscription, until: float) -> TaskState | None:
+    """The task's end state if its end event arrives before loop time ``until``, else None."""
+    loop = asyncio.get_running_loop()
+    while (now := loop.time()) < until:
+        await sub.wait(until - now)
+        while (event := sub.get_nowait()) is not None:
+            if event.type in TASK_END_EVENTS:
+                return _END_STATES[event.type]
+    return None
 
 
 async def _first_of(*awaitables: Any) -> None:

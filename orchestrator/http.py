@@ -82,9 +82,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 def classify(status: int, body_text: str, retry_after: str | None) -> StepError:
     """The step error for a non-success HTTP status."""
     message = f"HTTP {status}: {body_text[:300]}"
-    if status == 409 and retry_after is not None:
-        # A conflict that says when to come back is transient, e.g. the first request with this
-        # Idempotency-Key is still running: after a lost response, the retry can outrun it.
+    if _transient_conflict(status, retry_after):
         return RetryableError(message, retry_after_s=parse_retry_after(retry_after),
                               error_code="HTTP_409", http_status=status)
     if status in _PERMANENT:
@@ -206,11 +204,17 @@ class ServiceCaller:
             "retryable": retryable, **error})
 
 
+def _transient_conflict(status: int, retry_after: str | None) -> bool:
+    """A 409 that says when to come back, e.g. the first request with this Idempotency-Key is
+    still running (after a lost response, the retry can outrun it): retryable, never accepted."""
+    return status == 409 and retry_after is not None
+
+
 def _accepted(status: int, accept: Collection[int], retry_after: str | None) -> bool:
-    """2xx, or a status the caller handles itself (never an in-flight 409: that is transient)."""
+    """2xx, or a status the caller handles itself."""
     if 200 <= status < 300:
         return True
-    return status in accept and not (status == 409 and retry_after is not None)
+    return status in accept and not _transient_conflict(status, retry_after)
 
 
 @functools.lru_cache(maxsize=64)
