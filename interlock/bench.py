@@ -40,8 +40,7 @@ async def _run(engine: Engine, workflows: int, concurrency: int) -> RunResult:
     async def worker() -> None:
         for _ in queue:
             started = time.perf_counter()
-            sub = await engine.submit("bench_diamond", {}, namespace="bench")
-            state = await engine.wait_for_end(sub.task_id)
+            _, state = await engine.run("bench_diamond", {}, namespace="bench")
             if state is not TaskState.COMPLETE:
                 raise RuntimeError(f"benchmark task ended {state}")
             latencies.append(time.perf_counter() - started)

@@ -37,8 +37,7 @@ async def run_registration_benchmark(registrations: int = 2000, concurrency: int
                 async def worker(record: bool) -> None:
                     for context in queue:
                         started = time.perf_counter()
-                        sub = await orch.engine.submit(TEMPLATE_NAME, context)
-                        state = await orch.engine.wait_for_end(sub.task_id)
+                        _, state = await orch.engine.run(TEMPLATE_NAME, context)
                         if state is not TaskState.COMPLETE:
                             raise RuntimeError(f"a benchmark registration ended {state}")
                         if record:

@@ -200,6 +200,35 @@ class Engine:
         idempotency_key: str | None = None,
     ) -> Submission:
         """Validate ``context`` against the template and create a task (idempotent per key)."""
+        return await self._submit(str(uuid.uuid4()), name, context, namespace, version,
+                                  idempotency_key)
+
+    async def run(
+        self,
+        name: str,
+        context: Any,
+        *,
+        namespace: str | None = None,
+        version: str | None = None,
+        idempotency_key: str | None = None,
+        timeout_s: float | None = None,
+    ) -> tuple[Submission, TaskState]:
+        """Submit a task and wait until it ends; return the submission and the end state.
+
+        Cheaper than ``submit`` then ``wait_for_end``: it listens for the task's events before
+        the task exists, so it needs no read to learn whether the task has already ended.
+        """
+        task_id = str(uuid.uuid4())
+        with self.bus.subscribe(task_id) as sub:
+            submission = await self._submit(task_id, name, context, namespace, version,
+                                            idempotency_key)
+            if submission.created:
+                return submission, await self._wait(sub, task_id, timeout_s, read_first=False)
+        # The key named an existing task: wait for that one.
+        return submission, await self.wait_for_end(submission.task_id, timeout_s)
+
+    async def _submit(self, task_id: str, name: str, context: Any, namespace: str | None,
+                      version: str | None, idempotency_key: str | None) -> Submission:
         template = self.catalog.find(name, namespace, version)
         prepared = template.prepare_context(context)
         correlation_id = str(prepared.get("correlation_id") or f"corr-{uuid.uuid4().hex}")
@@ -207,7 +236,7 @@ class Engine:
         roots = sum(1 for s in steps if not s.depends_on)
         now = self.clock.now()
         task = NewTask(
-            task_id=str(uuid.uuid4()), name=template.name, namespace=template.namespace,
+            task_id=task_id, name=template.name, namespace=template.namespace,
             version=template.version, correlation_id=correlation_id, context=prepared,
             idempotency_key=idempotency_key, steps=steps, now=now,
         )
@@ -249,23 +278,31 @@ class Engine:
 
     async def wait_for_end(self, task_id: str, timeout_s: float | None = None) -> TaskState:
         """Wait until the task is complete, error or cancelled; return that state (cheap)."""
+        with self.bus.subscribe(task_id) as sub:
+            return await self._wait(sub, task_id, timeout_s, read_first=True)
+
+    async def _wait(self, sub: Subscription, task_id: str, timeout_s: float | None, *,
+                    read_first: bool) -> TaskState:
         # The bus carries this process's commits; another engine on the same database may end
         # the task, so the state is also re-read every poll interval. No nested cancel scopes:
         # Subscription.wait returns on a timer, so a late event can never be cancelled away.
+        # ``read_first=False`` only when ``sub`` was open before the task was created.
         loop = asyncio.get_running_loop()
         deadline = None if timeout_s is None else loop.time() + timeout_s
-        with self.bus.subscribe(task_id) as sub:
-            while True:
+        read = read_first
+        while True:
+            if read:
                 state = await self.store.task_state(task_id)
                 if state in TERMINAL_TASK_STATES:
                     return state
-                now = loop.time()
-                if deadline is not None and now >= deadline:
-                    raise TimeoutError(f"task {task_id} did not end within {timeout_s} s")
-                until = now + self.config.poll_interval_s
-                ended = await _end_within(sub, until if deadline is None else min(until, deadline))
-                if ended is not None:
-                    return ended
+            read = True
+            now = loop.time()
+            if deadline is not None and now >= deadline:
+                raise TimeoutError(f"task {task_id} did not end within {timeout_s} s")
+            until = now + self.config.poll_interval_s
+            ended = await _end_within(sub, until if deadline is None else min(until, deadline))
+            if ended is not None:
+                return ended
 
     def subscribe(self, task_id: str | None = None) -> Subscription:
         """Live events from this process's engine, in commit order."""

@@ -69,7 +69,6 @@ async def add_fault(session: aiohttp.ClientSession, services: RunningServices, s
 
 
 async def register(orch: Orchestrator, context: JSON, timeout_s: float = 20) -> TaskView:
-    sub = await orch.engine.submit(TEMPLATE_NAME, context)
-    state = await orch.engine.wait_for_end(sub.task_id, timeout_s)
+    sub, state = await orch.engine.run(TEMPLATE_NAME, context, timeout_s=timeout_s)
     assert state in (TaskState.COMPLETE, TaskState.ERROR), state
     return await orch.engine.get_task(sub.task_id)

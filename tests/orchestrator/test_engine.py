@@ -515,6 +515,55 @@ async def test_wait_gives_up_after_its_timeout_and_sees_ends_by_other_writers(
     release.set()
 
 
+async def test_run_submits_and_waits_without_reading_the_state(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    real = engine.store.task_state
+
+    async def counted(task_id: str) -> TaskState:
+        reads.append(task_id)
+        return await real(task_id)
+
+    monkeypatch.setattr(engine.store, "task_state", counted)
+    sub, state = await engine.run("diamond", {}, idempotency_key="k-1", timeout_s=5)
+    assert sub.created and state is TaskState.COMPLETE
+    assert (await engine.get_task(sub.task_id)).state is TaskState.COMPLETE
+    assert reads == []  # it listened before the task existed, so the end event sufficed
+    # The same key names the finished task: no second task, and its end state at once.
+    again, state = await engine.run("diamond", {}, idempotency_key="k-1", timeout_s=5)
+    assert (again.task_id, again.created, state) == (sub.task_id, False, TaskState.COMPLETE)
+
+
+async def test_run_gives_up_after_its_timeout_and_sees_ends_by_other_writers(
+    engine: Engine, recorder: Recorder, db_path: Any
+) -> None:
+    release = asyncio.Event()
+    started: asyncio.Queue[str] = asyncio.Queue()
+
+    async def held(inp: StepInput) -> None:
+        started.put_nowait(inp.task_id)
+        await release.wait()
+
+    recorder.behaviour["a"] = held
+    with pytest.raises(TimeoutError):
+        await engine.run("diamond", {}, timeout_s=0.05)
+    await started.get()
+    running = asyncio.create_task(engine.run("diamond", {}, timeout_s=5))
+    task_id = await asyncio.wait_for(started.get(), 5)
+    # Another writer ends it (as a second engine on the file would): no event on this bus,
+    # so run() notices by re-reading the state after a poll interval.
+    other = SqliteStore(str(db_path))
+    await other.open()
+    try:
+        await other.cancel_task(task_id, 0.0)
+    finally:
+        await other.close()
+    sub, state = await running
+    assert (sub.task_id, state) == (task_id, TaskState.CANCELLED)
+    release.set()
+
+
 async def test_the_schedulers_wait_never_swallows_its_own_cancellation() -> None:
     """Engine.stop cancels the scheduler; if that lands while the scheduler reaps its wait
     tasks, it must still stop (swallowing it once hung Engine.stop for good)."""
