@@ -12,13 +12,16 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from interlock.bench import format_report, run_benchmark
+from interlock.machine import OtherCpu, read_machine
 from interlock.registration_bench import format_registration_report, run_registration_benchmark
 from interlock.sandbox import DEFAULT_API_PORT, SERVICE_PORTS, service_urls_from_env
 from interlock.service_bench import format_service_report, run_service_benchmark
@@ -251,19 +254,25 @@ async def _fault(session: aiohttp.ClientSession, args: argparse.Namespace) -> in
 
 
 async def _bench(args: argparse.Namespace) -> int:
-    results: dict[str, Any] = {}
+    reading = await asyncio.to_thread(read_machine, tempfile.gettempdir())
+    results: dict[str, Any] = {"machine": asdict(reading)}
+    if not args.json:
+        print(reading.describe(), "", sep="\n", flush=True)
     for name in args.only or BENCHMARKS:
-        if name == "engine":
-            results[name] = await run_benchmark(args.sequential, args.parallel)
-            report = format_report(results[name])
-        elif name == "services":
-            results[name] = await run_service_benchmark(args.requests)
-            report = format_service_report(results[name])
-        else:
-            results[name] = await run_registration_benchmark(args.registrations)
-            report = format_registration_report(results[name])
+        with OtherCpu() as others:
+            if name == "engine":
+                results[name] = await run_benchmark(args.sequential, args.parallel)
+                report = format_report(results[name])
+            elif name == "services":
+                results[name] = await run_service_benchmark(args.requests)
+                report = format_service_report(results[name])
+            else:
+                results[name] = await run_registration_benchmark(args.registrations)
+                report = format_registration_report(results[name])
+        results[name]["other_processes_cores"] = (
+            None if others.cores_used is None else round(others.cores_used, 2))
         if not args.json:
-            print(report, "", sep="\n", flush=True)
+            print(report, others.describe(), "", sep="\n", flush=True)
     if args.json:
         print(json.dumps(results))
     return 0

@@ -54,6 +54,9 @@ def test_bench_json_prints_one_object_with_the_numbers() -> None:
         assert run["p99_ms"] >= run["p50_ms"] > 0
     assert data["concurrency_100"]["workflows"] == 200
     assert data["peak_rss_mb"] > 0
+    assert both["machine"]["python_ms"] > 0 and both["machine"]["fdatasync_us"] > 0
+    assert all(both[name]["other_processes_cores"] >= 0
+               for name in ("engine", "services", "registration"))
 
 
 def test_bad_arguments_exit_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:

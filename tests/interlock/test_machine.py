@@ -1,0 +1,36 @@
+"""The machine readings printed beside benchmark numbers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from interlock.machine import OtherCpu, read_machine
+
+BURN = "import time\nend = time.process_time() + {s}\nwhile time.process_time() < end: pass"
+
+
+def test_readings_are_plausible(tmp_path: object) -> None:
+    reading = read_machine(str(tmp_path))
+    assert reading.python_ms > 0 and reading.fdatasync_us > 0
+    assert 0 < reading.parallel_efficiency_pct <= 100
+    assert "reference workload" in reading.describe()
+
+
+def test_cpu_of_other_processes_is_counted_and_our_children_are_not() -> None:
+    with OtherCpu() as ours:
+        subprocess.run([sys.executable, "-c", BURN.format(s=0.4)], check=True)
+    assert ours.cores_used is not None and ours.cores_used < 0.3
+
+    # A process still running when the block ends is not (yet) ours: it shows as another's.
+    stranger = subprocess.Popen([sys.executable, "-c", BURN.format(s=5)])
+    try:
+        time.sleep(0.3)  # let it start burning
+        with OtherCpu() as others:
+            time.sleep(0.5)
+    finally:
+        stranger.kill()
+        stranger.wait()
+    assert others.cores_used is not None and others.cores_used > 0.5
+    assert "warning" in others.describe()
