@@ -24,6 +24,7 @@ from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import StepError
 from orchestrator.events import EventBus, Subscription
 from orchestrator.handlers import HandlerRegistry, StepInput
+from orchestrator.ids import new_task_id
 from orchestrator.models import (
     TERMINAL_TASK_STATES,
     AttemptView,
@@ -200,7 +201,7 @@ class Engine:
         idempotency_key: str | None = None,
     ) -> Submission:
         """Validate ``context`` against the template and create a task (idempotent per key)."""
-        return await self._submit(str(uuid.uuid4()), name, context, namespace, version,
+        return await self._submit(new_task_id(), name, context, namespace, version,
                                   idempotency_key)
 
     async def run(
@@ -218,7 +219,7 @@ class Engine:
         Cheaper than ``submit`` then ``wait_for_end``: it listens for the task's events before
         the task exists, so it needs no read to learn whether the task has already ended.
         """
-        task_id = str(uuid.uuid4())
+        task_id = new_task_id()
         with self.bus.subscribe(task_id) as sub:
             submission = await self._submit(task_id, name, context, namespace, version,
                                             idempotency_key)

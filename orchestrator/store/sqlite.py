@@ -2,9 +2,11 @@
 
 Writes are queued and applied in batches: while one batch commits, the next one gathers, so under
 load many transitions share one durable commit and when idle a single transition commits at once.
-A batch runs as one function on aiosqlite's database thread (one hop from the event loop per
-batch, not per statement); each operation in it runs in a savepoint, so one failing operation
-rolls back alone and reports its own error.
+Writes have a connection of their own. A batch of one or two operations (the engine is idle) is
+applied right on the event loop: nothing else is waiting, and the two thread hops would cost more
+than the commit's fsync. A larger batch runs as one function on a writer thread, so the loop keeps
+serving while it commits. Reads go through aiosqlite's connection and thread. If an operation of a
+batch fails, the batch is replayed with a savepoint per operation, so only that one is lost.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from importlib import resources
 from typing import Any, TypeVar
@@ -60,6 +64,8 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 MAX_BATCH = 512
+#: Batches up to this size are applied on the event loop (see the module docstring).
+INLINE_MAX_OPS = 2
 
 
 class SqliteStore(Store):
@@ -75,6 +81,8 @@ class SqliteStore(Store):
         self.durable = durable
         self.busy_timeout_s = busy_timeout_s
         self._db: aiosqlite.Connection | None = None
+        self._wconn: sqlite3.Connection | None = None  #: the write connection
+        self._wthread: ThreadPoolExecutor | None = None
         self._queue: list[tuple[Op, asyncio.Future[Any] | None]] = []
         self._writer: asyncio.Task[None] | None = None
         self._listeners: list[EventListener] = []
@@ -98,10 +106,24 @@ class SqliteStore(Store):
             self._migrate(conn)
 
         await self._run(configure)
+        # No busy timeout on the write connection: an inline BEGIN must never block the loop
+        # (see _begin); batches are only ever used by one thread at a time (_drain).
+        wconn = sqlite3.connect(self.path, timeout=0, isolation_level=None,
+                                check_same_thread=False)
+        wconn.execute(f"PRAGMA synchronous = {synchronous}").fetchall()
+        self._wconn = wconn
+        self._wthread = ThreadPoolExecutor(max_workers=1,
+                                           thread_name_prefix="interlock-sqlite-writer")
 
     async def close(self) -> None:
         if self._writer is not None:
             await asyncio.shield(self._writer)
+        if self._wthread is not None:
+            self._wthread.shutdown(wait=True)
+            self._wthread = None
+        if self._wconn is not None:
+            self._wconn.close()
+            self._wconn = None
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()
@@ -148,9 +170,8 @@ class SqliteStore(Store):
     async def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """Run a query to completion in one hop to the database thread.
 
-        aiosqlite's cursor API takes three hops (execute, fetch, close); a write batch queued
-        between them would begin while this read's snapshot is open, and fail with
-        SQLITE_BUSY_SNAPSHOT once another connection has committed. One hop cannot interleave.
+        aiosqlite's cursor API takes three hops (execute, fetch, close), and a read snapshot
+        left open between them would hold back WAL checkpoints. One hop leaves nothing open.
         """
         rows: list[Any] = await self._run(lambda conn: conn.execute(sql, params).fetchall())
         return rows
@@ -175,8 +196,7 @@ class SqliteStore(Store):
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 try:
-                    outcomes, events = await self._run(
-                        partial(_apply_batch, [b[0] for b in batch], self._static))
+                    outcomes, events = await self._commit([b[0] for b in batch])
                 except BaseException as exc:  # the whole batch failed (disk, lock timeout)
                     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                         exc = StoreError(f"the database stayed locked by another writer for "
@@ -196,6 +216,19 @@ class SqliteStore(Store):
                     _settle(future, ok, value)
         finally:
             self._writer = None
+
+    async def _commit(self, ops: list[Op]) -> tuple[list[tuple[bool, Any]], list[Any]]:
+        """Apply one batch: small ones on the loop, others on the writer thread."""
+        if self._wconn is None or self._wthread is None:
+            raise StoreError("the store is not open")
+        if len(ops) <= INLINE_MAX_OPS:
+            try:
+                return _apply_batch(ops, self._static, self._wconn, wait_s=0.0)
+            except _WriteLockBusyError:
+                pass  # another process is writing: wait for its lock off the loop
+        return await asyncio.get_running_loop().run_in_executor(
+            self._wthread,
+            partial(_apply_batch, ops, self._static, self._wconn, wait_s=self.busy_timeout_s))
 
     # -- hot path -------------------------------------------------------------------------------
     async def create_task(self, task: NewTask, claim: Claim | None) -> CreatedTask:
@@ -371,30 +404,60 @@ class SqliteStore(Store):
 
 
 def _apply_batch(
-    ops: list[Op], cache: tr.StaticCache, conn: sqlite3.Connection
+    ops: list[Op], cache: tr.StaticCache, conn: sqlite3.Connection, *, wait_s: float
 ) -> tuple[list[tuple[bool, Any]], list[tuple[Any, ...]]]:
     """Apply ``ops`` in one transaction and commit once.
 
     Operations check their preconditions before writing, so the fast path runs them without
     savepoints. If one still raises, the transaction is rolled back and the batch replayed with a
-    savepoint per operation, so only the failing one is lost.
+    savepoint per operation, so only the failing one is lost. ``wait_s``: how long to wait for
+    another process's write lock (0: raise ``_WriteLockBusyError`` at once).
     """
     try:
-        return _run_ops(ops, cache, conn, isolate=False)
+        return _run_ops(ops, cache, conn, isolate=False, wait_s=wait_s)
     except _OpFailedError:
-        return _run_ops(ops, cache, conn, isolate=True)
+        return _run_ops(ops, cache, conn, isolate=True, wait_s=wait_s)
 
 
 class _OpFailedError(Exception):
     pass
 
 
+class _WriteLockBusyError(Exception):
+    """Another connection holds the write lock and we were told not to wait."""
+
+
+def _begin(conn: sqlite3.Connection, wait_s: float) -> None:
+    """BEGIN IMMEDIATE, retrying while another process writes, for up to ``wait_s``.
+
+    This is SQLite's own busy handler, moved here so that the loop's inline batches can refuse
+    to wait at all while the writer thread's batches wait as long as configured.
+    """
+    deadline = time.monotonic() + wait_s
+    pause = 0.001
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            if wait_s <= 0:
+                raise _WriteLockBusyError from exc
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
+
+
 def _run_ops(
-    ops: list[Op], cache: tr.StaticCache, conn: sqlite3.Connection, *, isolate: bool
+    ops: list[Op], cache: tr.StaticCache, conn: sqlite3.Connection, *, isolate: bool,
+    wait_s: float,
 ) -> tuple[list[tuple[bool, Any]], list[tuple[Any, ...]]]:
     tx = tr.Tx(conn, cache)
     outcomes: list[tuple[bool, Any]] = []
-    conn.execute("BEGIN IMMEDIATE")
+    _begin(conn, wait_s)
     try:
         for op in ops:
             if not isolate:

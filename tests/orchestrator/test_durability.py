@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,6 +22,7 @@ from orchestrator.engine import EngineConfig
 from orchestrator.errors import StoreError, TaskNotFoundError
 from orchestrator.handlers import StepInput
 from orchestrator.models import StepState, TaskState
+from orchestrator.store.base import NewEvent
 from orchestrator.store.sqlite import SqliteStore
 from tests.orchestrator.conftest import Recorder, diamond
 
@@ -221,4 +223,35 @@ async def test_a_writer_in_another_process_is_waited_for_without_blocking_the_lo
             await impatient.close()
     finally:
         other.close()
+        await store.close()
+
+
+async def test_an_idle_write_commits_on_the_loop_and_a_busy_batch_on_the_writer_thread(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestrator.store.sqlite as sqlite_store
+
+    seen: list[tuple[int, bool]] = []  # (operations, ran on the loop's thread)
+    real = sqlite_store._apply_batch
+    loop_thread = threading.get_ident()
+
+    def spy(ops: list[Any], *args: Any, **kwargs: Any) -> Any:
+        seen.append((len(ops), threading.get_ident() == loop_thread))
+        return real(ops, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite_store, "_apply_batch", spy)
+    store = SqliteStore(str(db_path))
+    await store.open()
+    try:
+        def event(n: int) -> NewEvent:
+            return NewEvent(type="demo.tick", task_id=None, step_name=None,
+                            correlation_id=None, attempt=None, data={"n": n}, at=float(n))
+
+        await store.append_events([event(0)])
+        for n in range(1, 10):  # queued together before the writer runs: one batch
+            store.post_events([event(n)])
+        await store.append_events([event(10)])
+        assert seen == [(1, True), (10, False)]
+        assert [e.data["n"] for e in await store.list_events(0, 100)] == list(range(11))
+    finally:
         await store.close()
