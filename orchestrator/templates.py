@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import jsonschema
 import yaml
 
+from orchestrator import schema_fast
 from orchestrator.dag import find_cycle, topological_order
 from orchestrator.errors import (
     ContextValidationError,
@@ -80,6 +81,8 @@ class WorkflowTemplate:
             )
         prepared = copy.deepcopy(context)
         apply_defaults(self.input_schema, prepared)
+        if schema_fast.accepts(self.input_schema, prepared):
+            return prepared
         details = [_detail(err) for err in _validator(self.input_schema).iter_errors(prepared)]
         if details:
             details.sort(key=lambda d: d.path)
