@@ -21,6 +21,8 @@ from typing import Any
 import aiohttp
 
 from interlock.bench import format_report, run_benchmark
+from interlock.loop import loop_name
+from interlock.loop import run as run_loop
 from interlock.machine import OtherCpu, read_machine
 from interlock.registration_bench import format_registration_report, run_registration_benchmark
 from interlock.sandbox import DEFAULT_API_PORT, SERVICE_PORTS, service_urls_from_env
@@ -139,12 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"interlock: directory {db.parent} does not exist", file=sys.stderr)
                 return 2
             args.db = str(db)
-            return asyncio.run(run_up(args))
+            return run_loop(run_up(args))
         if args.command == "bench":
-            return asyncio.run(_bench(args))
+            return run_loop(_bench(args))
         if args.command == "submit" and not (args.fake or args.context):
             parser.error("submit needs a JSON context or --fake N")
-        return asyncio.run(_client_command(args))
+        return run_loop(_client_command(args))
     except (InterlockError, MockServicesError) as exc:
         print(f"interlock: {exc}", file=sys.stderr)
         return 2
@@ -255,9 +257,9 @@ async def _fault(session: aiohttp.ClientSession, args: argparse.Namespace) -> in
 
 async def _bench(args: argparse.Namespace) -> int:
     reading = await asyncio.to_thread(read_machine, tempfile.gettempdir())
-    results: dict[str, Any] = {"machine": asdict(reading)}
+    results: dict[str, Any] = {"machine": asdict(reading), "event_loop": loop_name()}
     if not args.json:
-        print(reading.describe(), "", sep="\n", flush=True)
+        print(reading.describe(), f"event loop: {loop_name()}", "", sep="\n", flush=True)
     for name in args.only or BENCHMARKS:
         with OtherCpu() as others:
             if name == "engine":

@@ -21,6 +21,7 @@ from interlock.sandbox import service_urls_from_env as urls_from_env
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices, start_services
 from orchestrator.engine import EngineConfig
+from orchestrator.ids import short_id
 from orchestrator.models import Event, TaskState
 
 #: Event types worth a line on the console (service calls and starts would drown the rest).
@@ -139,7 +140,7 @@ async def _print_events(orch: Orchestrator) -> None:
 
 
 def describe(event: Event) -> str:
-    task = (event.task_id or "")[:8]
+    task = short_id(event.task_id or "")
     step = f" {event.step_name}" if event.step_name else ""
     attempt = f" #{event.attempt}" if event.attempt else ""
     extra = ""

@@ -23,3 +23,9 @@ def new_task_id() -> str:
     value = (value & ~_VERSION_MASK) | (0x7 << 76)
     value = (value & ~_VARIANT_MASK) | (0x2 << 62)
     return str(uuid.UUID(int=value))
+
+
+def short_id(task_id: str) -> str:
+    """Eight characters to tell tasks apart in a log line: the *last* eight, because the first
+    ones of a UUIDv7 are its timestamp and tasks created together share them."""
+    return task_id[-8:]

@@ -79,7 +79,7 @@ def test_the_event_lines_up_prints() -> None:
 
     assert line("step.failed", {"error": {"error_code": "HTTP_503", "message": "down"}},
                 "setup_billing_profile") == (
-        "    42 abcdef12 step.failed            setup_billing_profile #2  HTTP_503: down")
+        "    42 ef123456 step.failed            setup_billing_profile #2  HTTP_503: down")
     assert line("step.retry_scheduled", {"delay_s": 1.5}, "x").endswith("(again in 1.50 s)")
     assert line("task.completed", {"summary": {"total_duration_ms": 120.5,
                                                "parallel_saved_ms": 30.0}}).endswith(

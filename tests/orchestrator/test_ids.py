@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from orchestrator.ids import new_task_id
+from orchestrator.ids import new_task_id, short_id
 
 
 def test_ids_are_version_7_uuids_and_unique() -> None:
@@ -25,3 +25,9 @@ def test_ids_sort_by_creation_time() -> None:
     assert first < second
     millis = uuid.UUID(first).int >> 80
     assert abs(millis / 1000 - before) < 1
+
+
+def test_short_ids_of_tasks_created_together_differ() -> None:
+    ids = [new_task_id() for _ in range(50)]
+    assert len({short_id(i) for i in ids}) == 50
+    assert all(len(short_id(i)) == 8 and i.endswith(short_id(i)) for i in ids)
