@@ -1,0 +1,27 @@
+"""The interlock command's event loop: uvloop where installed, and a 1 ms GIL switch interval."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from interlock.loop import SWITCH_INTERVAL_S, loop_name, run
+
+
+async def loop_module() -> str:
+    return type(asyncio.get_running_loop()).__module__
+
+
+def test_runs_on_uvloop_unless_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = sys.getswitchinterval()
+    try:
+        assert loop_name() == "uvloop"
+        assert run(loop_module()).startswith("uvloop")
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
+        monkeypatch.setenv("INTERLOCK_UVLOOP", "0")
+        assert loop_name() == "asyncio"
+        assert run(loop_module()).startswith("asyncio")
+    finally:
+        sys.setswitchinterval(before)
