@@ -7,6 +7,11 @@ drafts 4, 6 and 7. So it is used one way only: when it *accepts*, the context is
 rejects (or the schema is not one it can compile safely), ``jsonschema`` runs as before and lists
 every failing path, and its verdict is the one that counts. Formats are checked by jsonschema's
 own format checker in both, so the two agree on what an ``email`` is.
+
+fastjsonschema turns the schema into Python source. Template schemas have already passed
+jsonschema's metaschema check when they reach it (so every keyword has its proper type), and it
+writes every value from the schema into that source through ``repr`` and sanitises key names;
+a schema cannot smuggle code in.
 """
 
 from __future__ import annotations
