@@ -146,3 +146,18 @@ def _machine_busy_s() -> float | None:
     values = [int(v) for v in fields[1:8]]
     busy = values[0] + values[1] + values[2] + sum(values[5:7])
     return busy / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int | None = None) -> float | None:
+    """CPU seconds (user + system, all threads) a process has used: this one if ``pid`` is None,
+    else a child or other process read from ``/proc`` (None where that is unavailable)."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the command name (which may hold spaces) start at its closing parenthesis.
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -55,14 +56,20 @@ async def _pair_process() -> AsyncIterator[dict[str, str]]:
         yield urls
 
 
+@dataclass(frozen=True, slots=True)
+class ServicesChild:
+    urls: dict[str, str]
+    pid: int
+
+
 @contextlib.asynccontextmanager
-async def services_process() -> AsyncIterator[dict[str, str]]:
-    """The four mock services in a child process on free ports; yields their URLs."""
+async def services_process() -> AsyncIterator[ServicesChild]:
+    """The four mock services in a child process on free ports."""
     ports = [f"--{s}-port=0" for s in ("users", "billing", "preferences", "notifications")]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "mock_services", *ports, stdout=asyncio.subprocess.PIPE)
     async with _child(proc) as urls:
-        yield urls
+        yield ServicesChild(urls, proc.pid)
 
 
 @contextlib.asynccontextmanager

@@ -47,6 +47,8 @@ def test_bench_json_prints_one_object_with_the_numbers() -> None:
     assert services["requests_each"] == 300
     assert services["with_fault_layer_rps"] > 0 and services["without_fault_layer_rps"] > 0
     assert both["registration"]["registrations_per_s"] > 0
+    assert both["registration"]["engine_cpu_ms_per_registration"] > 0
+    assert both["registration"]["services_cpu_ms_per_registration"] > 0
     data = both["engine"]
     for key in ("concurrency_1", "concurrency_100"):
         run = data[key]

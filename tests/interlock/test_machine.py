@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from interlock.machine import OtherCpu, read_machine
+from interlock.machine import OtherCpu, process_cpu_s, read_machine
 
 BURN = "import time\nend = time.process_time() + {s}\nwhile time.process_time() < end: pass"
 
@@ -34,3 +34,17 @@ def test_cpu_of_other_processes_is_counted_and_our_children_are_not() -> None:
         stranger.wait()
     assert others.cores_used is not None and others.cores_used > 0.5
     assert "warning" in others.describe()
+
+
+def test_process_cpu_reads_this_process_and_a_child() -> None:
+    burn_then_wait = BURN.format(s=0.3) + "\ntime.sleep(5)"
+    child = subprocess.Popen([sys.executable, "-c", burn_then_wait])
+    try:
+        time.sleep(1.0)
+        used = process_cpu_s(child.pid)
+        assert used is not None and 0.2 < used < 2
+    finally:
+        child.kill()
+        child.wait()
+    own = process_cpu_s()
+    assert own is not None and own > 0
