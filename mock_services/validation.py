@@ -15,6 +15,8 @@ from typing import Any
 from aiohttp import web
 from jsonschema import Draft7Validator
 
+from orchestrator import schema_fast
+
 JSON = dict[str, Any]
 
 
@@ -47,6 +49,7 @@ class ApiError(Exception):
 def schema_validator(schema: JSON) -> Draft7Validator:
     """Bodies are checked with draft 7: everything these schemas use, at half the cost of
     2020-12 (body validation was a fifth of a service's CPU time under load)."""
+    schema = {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
     Draft7Validator.check_schema(schema)
     return Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
 
@@ -71,6 +74,10 @@ async def read_any_json(request: web.Request) -> Any:
 
 
 def check(body: object, validator: Draft7Validator) -> None:
+    # The compiled check accepts valid bodies at a fraction of the cost; jsonschema still judges
+    # (and describes) everything it does not accept, as for the orchestrator's task contexts.
+    if schema_fast.accepts(validator.schema, body):
+        return
     details = []
     for error in sorted(validator.iter_errors(body), key=lambda e: list(e.path)):
         path = ".".join(str(p) for p in error.path)

@@ -30,8 +30,10 @@ _DRAFTS = {
 _COMPILED: dict[int, tuple[Mapping[str, Any], Callable[[Any], Any] | None]] = {}
 
 
-def accepts(schema: Mapping[str, Any], instance: Any) -> bool:
+def accepts(schema: Mapping[str, Any] | bool, instance: Any) -> bool:
     """True if ``instance`` certainly satisfies ``schema``; False means "ask jsonschema"."""
+    if not isinstance(schema, Mapping):  # a boolean schema: nothing to gain
+        return False
     check = _compiled(schema)
     if check is None:
         return False

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from mock_services.runner import RunningServices
+from mock_services.services.users import CREATE_USER
+from mock_services.validation import ApiError, check
+from orchestrator import schema_fast
 from tests.mock_services.conftest import Api, Ticker
 
 
@@ -185,3 +188,13 @@ async def test_correlation_id_is_echoed_or_made(api: Api) -> None:
         assert resp.headers["X-Correlation-ID"] == "cid-given"
     async with api.client.get(api.url("users", "/users")) as resp:
         assert resp.headers["X-Correlation-ID"].startswith("cid-")
+
+
+def test_bodies_take_the_compiled_fast_path_and_rejections_still_list_every_field() -> None:
+    good = {"email": "ada@example.com", "name": "Ada", "plan": "pro"}
+    assert schema_fast.accepts(CREATE_USER.schema, good)
+    check(good, CREATE_USER)
+    with pytest.raises(ApiError) as info:
+        check({"email": "not-an-email", "name": "", "extra": 1}, CREATE_USER)
+    assert info.value.status == 422
+    assert {d["path"] for d in info.value.details or []} == {"", "email", "name"}
