@@ -1,6 +1,6 @@
 """End-to-end registrations per second: the services in their own process, the engine here.
 
-Each registration is the full diamond over HTTP on loopback (6 service calls, 5 durable step
+Each registration is the full diamond over HTTP on loopback (5 service calls, 5 durable step
 transitions, service-call events). ``concurrency`` registrations are in flight at once; latency
 is submit → ``task.completed``.
 """

@@ -17,7 +17,7 @@ a schema cannot smuggle code in.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import fastjsonschema
 import jsonschema
@@ -27,7 +27,28 @@ _DRAFTS = {
     f"http://json-schema.org/draft-{n:02d}/schema" for n in (4, 6, 7)
 }
 
-_COMPILED: dict[int, tuple[Mapping[str, Any], Callable[[Any], Any] | None]] = {}
+T = TypeVar("T")
+
+
+def per_schema(build: Callable[[Mapping[str, Any]], T]) -> Callable[[Mapping[str, Any]], T]:
+    """Memoise ``build`` per schema object (by identity: schemas are dicts, not hashable).
+
+    The entry keeps the schema itself, so its id cannot be reused by another object while the
+    entry lives; templates are few, so the memo is simply emptied if it ever grows past 256.
+    """
+    memo: dict[int, tuple[Mapping[str, Any], T]] = {}
+
+    def cached(schema: Mapping[str, Any]) -> T:
+        hit = memo.get(id(schema))
+        if hit is not None and hit[0] is schema:
+            return hit[1]
+        value = build(schema)
+        if len(memo) > 256:
+            memo.clear()
+        memo[id(schema)] = (schema, value)
+        return value
+
+    return cached
 
 
 def accepts(schema: Mapping[str, Any] | bool, instance: Any) -> bool:
@@ -44,18 +65,8 @@ def accepts(schema: Mapping[str, Any] | bool, instance: Any) -> bool:
     return True
 
 
+@per_schema
 def _compiled(schema: Mapping[str, Any]) -> Callable[[Any], Any] | None:
-    hit = _COMPILED.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
-    check = _compile(schema)
-    if len(_COMPILED) > 256:
-        _COMPILED.clear()
-    _COMPILED[id(schema)] = (schema, check)
-    return check
-
-
-def _compile(schema: Mapping[str, Any]) -> Callable[[Any], Any] | None:
     """The compiled check, or None for a schema only jsonschema should handle.
 
     Only drafts 4/6/7 named in ``$schema``, and only schemas whose every ``$ref`` is local:

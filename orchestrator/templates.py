@@ -90,9 +90,6 @@ class WorkflowTemplate:
         return prepared
 
 
-_VALIDATORS: dict[int, tuple[Mapping[str, Any], Any]] = {}
-
-
 def _validator_class(schema: Mapping[str, Any]) -> Any:
     """The draft the schema names in ``$schema`` (2020-12 when it names none), or None.
 
@@ -105,17 +102,11 @@ def _validator_class(schema: Mapping[str, Any]) -> Any:
     return jsonschema.validators.validator_for(schema, default=known)
 
 
+@schema_fast.per_schema
 def _validator(schema: Mapping[str, Any]) -> Any:
     """One validator per schema object (templates are immutable and few)."""
-    hit = _VALIDATORS.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
     cls = _validator_class(schema)
-    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
-    if len(_VALIDATORS) > 256:
-        _VALIDATORS.clear()
-    _VALIDATORS[id(schema)] = (schema, validator)
-    return validator
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
 def _detail(error: jsonschema.ValidationError) -> ValidationDetail:
