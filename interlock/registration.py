@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from importlib import resources
 from typing import Any, Final
+from urllib.parse import quote
 
 from orchestrator.errors import PermanentError
 from orchestrator.handlers import HandlerRegistry, StepInput
@@ -65,7 +66,7 @@ class RegistrationHandlers:
         resp = await self.caller.call(step, "POST", "/users", body=body, accept={409})
         if resp.status != 409:
             return {"user_id": resp.body["id"], "status": "created", "plan": resp.body["plan"]}
-        found = await self.caller.call(step, "GET", f"/users?email={info['email']}")
+        found = await self.caller.call(step, "GET", f"/users?email={_query(info['email'])}")
         users = found.body.get("users", [])
         existing = users[0] if users else None
         if existing is None or not _same_user(existing, info):
@@ -185,3 +186,9 @@ def enterprise_billing(step: StepTemplate, context: JSON) -> StepTemplate:
         return step
     retry: RetryPolicy = dataclasses.replace(step.retry, max_attempts=5)
     return dataclasses.replace(step, retry=retry, timeout_s=45.0)
+
+
+def _query(value: str) -> str:
+    """A query-string value, percent-encoded: a raw ``+`` (a tagged address) would read as a
+    space on the service's side."""
+    return quote(value, safe="@")

@@ -10,6 +10,7 @@
     ├── InvalidTransitionError   an operator action that the current state does not allow
     │   └── StepNotFoundError    the task has no step of that name
     ├── StoreError               the database is unusable (schema too new, closed store)
+    ├── ExchangeError            an HTTP exchange with a service got no complete answer
     └── StepError                raised by handlers to tell the engine how a step failed
         ├── RetryableError       try again later (backoff, or the server's Retry-After)
         └── PermanentError       stop; record why (error_code)
@@ -109,6 +110,11 @@ class StepNotFoundError(InvalidTransitionError):
 
 class StoreError(InterlockError):
     """The database cannot be used: closed, or written by a newer schema version."""
+
+
+class ExchangeError(InterlockError):
+    """No complete HTTP answer: no connection, a reset, an early close, or bytes that are not
+    HTTP. The service call adapter turns it into a retryable ``CONNECTION_ERROR``."""
 
 
 class StepError(InterlockError):

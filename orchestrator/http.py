@@ -15,10 +15,17 @@ answer                                 becomes
                                        being processed: an idempotency key in flight)
 409 not accepted by the caller         permanent ``CONFLICT``
 408, 429, 5xx                          retryable ``HTTP_<status>``, with ``Retry-After``
+3xx (redirects are not followed)       permanent ``HTTP_<status>``
 connection error / reset               retryable ``CONNECTION_ERROR``
+an answer that is not HTTP             retryable ``CONNECTION_ERROR``
 no answer within the request timeout   retryable ``REQUEST_TIMEOUT``
 a 2xx body that is not JSON            retryable ``MALFORMED_RESPONSE``
+a URL or header HTTP cannot carry      permanent ``INVALID_REQUEST``
 =====================================  ===========================================
+
+The calls go through :class:`~orchestrator.httpclient.HttpClient`, a keep-alive HTTP/1.1 pool
+that costs a third of what aiohttp's client did per request (the module says why and what it
+leaves out).
 
 Every call sends ``X-Correlation-ID`` (the task's) and, for writes, an ``Idempotency-Key`` made
 from task, step and purpose, the same on every attempt: a retry after a lost response is
@@ -30,7 +37,6 @@ answers, 429 and an in-flight 409 do not: the service answered and is healthy).
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -38,12 +44,11 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
-import aiohttp
-
 from orchestrator import codec
 from orchestrator.breaker import CircuitBreakers
-from orchestrator.errors import PermanentError, RetryableError, StepError
+from orchestrator.errors import ExchangeError, PermanentError, RetryableError, StepError
 from orchestrator.handlers import StepInput
+from orchestrator.httpclient import HttpClient
 
 DEFAULT_REQUEST_TIMEOUT_S: Final = 10.0
 _PERMANENT: Final = {400: "CLIENT_VALIDATION_ERROR", 422: "CLIENT_VALIDATION_ERROR",
@@ -106,19 +111,17 @@ class ServiceCaller:
         self.urls = dict(urls or {})  #: service → base URL; wins over handler_config["url"]
         self.breakers = breakers
         self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._http: HttpClient | None = None
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections)
-            self._session = aiohttp.ClientSession(connector=connector,
-                                                  json_serialize=codec.dumps)
-        return self._session
+    def _client(self) -> HttpClient:
+        if self._http is None:
+            self._http = HttpClient(max_connections=self._max_connections)
+        return self._http
 
     def base_url(self, step: StepInput) -> str:
         service = step.handler_config.get("service")
@@ -164,30 +167,28 @@ class ServiceCaller:
 
     async def _send(self, method: str, url: str, body: Any, headers: dict[str, str],
                     timeout_s: float, accept: Collection[int]) -> ServiceResponse:
+        data = None if body is None else codec.dumpb(body)
         try:
-            async with self._client().request(
-                method, url, json=body, headers=headers,
-                timeout=_timeout(timeout_s),
-            ) as resp:
-                raw = await resp.read()
-                retry_after = resp.headers.get("Retry-After")
-                if not _accepted(resp.status, accept, retry_after):
-                    text = raw.decode("utf-8", "replace")
-                    raise classify(resp.status, text, retry_after)
-                try:
-                    parsed = codec.loads(raw) if raw else None
-                except codec.JSONDecodeError:
-                    raise RetryableError(f"HTTP {resp.status} with a body that is not JSON",
-                                         error_code="MALFORMED_RESPONSE",
-                                         http_status=resp.status) from None
-                return ServiceResponse(resp.status, parsed, dict(resp.headers), 0.0,
-                                       resp.headers.get("Idempotent-Replayed") == "true")
+            resp = await self._client().request(method, url, headers=headers, body=data,
+                                                timeout_s=timeout_s)
         except TimeoutError:
             raise RetryableError(f"no answer from {url} within {timeout_s:g} s",
                                  error_code="REQUEST_TIMEOUT") from None
-        except aiohttp.ClientError as exc:
-            raise RetryableError(f"{type(exc).__name__}: {exc}",
-                                 error_code="CONNECTION_ERROR") from None
+        except ExchangeError as exc:
+            raise RetryableError(str(exc), error_code="CONNECTION_ERROR") from None
+        except ValueError as exc:  # a URL or header that HTTP cannot carry: no retry mends it
+            raise PermanentError(str(exc), error_code="INVALID_REQUEST") from None
+        retry_after = resp.headers.get("Retry-After")
+        if not _accepted(resp.status, accept, retry_after):
+            raise classify(resp.status, resp.body.decode("utf-8", "replace"), retry_after)
+        try:
+            parsed = codec.loads(resp.body) if resp.body else None
+        except codec.JSONDecodeError:
+            raise RetryableError(f"HTTP {resp.status} with a body that is not JSON",
+                                 error_code="MALFORMED_RESPONSE",
+                                 http_status=resp.status) from None
+        return ServiceResponse(resp.status, parsed, resp.headers, 0.0,
+                               resp.headers.get("Idempotent-Replayed") == "true")
 
     async def _failed(self, step: StepInput, service: str, where: dict[str, Any],
                       exc: StepError, started: float) -> None:
@@ -215,11 +216,6 @@ def _accepted(status: int, accept: Collection[int], retry_after: str | None) -> 
     if 200 <= status < 300:
         return True
     return status in accept and not _transient_conflict(status, retry_after)
-
-
-@functools.lru_cache(maxsize=64)
-def _timeout(total_s: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=total_s)
 
 
 def _ms_since(started: float) -> float:

@@ -55,10 +55,10 @@ async def caller(base_url: str) -> AsyncIterator[ServiceCaller]:
     await c.close()
 
 
-def step_input(events: Events | None = None) -> StepInput:
+def step_input(events: Events | None = None, correlation_id: str = "corr-1") -> StepInput:
     return StepInput(task_id="t1", task_name="wf", step_name="s1", context={},
                      dependency_results={}, handler_config={"service": "svc"},
-                     correlation_id="corr-1", attempt=2, max_attempts=3,
+                     correlation_id=correlation_id, attempt=2, max_attempts=3,
                      events=events or Events())
 
 
@@ -72,6 +72,7 @@ async def failure(caller: ServiceCaller, path: str, **kwargs: Any) -> StepError:
     (400, "CLIENT_VALIDATION_ERROR"), (422, "CLIENT_VALIDATION_ERROR"), (401, "AUTH_ERROR"),
     (403, "AUTH_ERROR"), (402, "PAYMENT_REQUIRED"), (404, "RESOURCE_NOT_FOUND"),
     (409, "CONFLICT"), (418, "HTTP_418"),
+    (302, "HTTP_302"), (307, "HTTP_307"),  # redirects are not followed
 ])
 async def test_client_errors_are_permanent(caller: ServiceCaller, status: int, code: str
                                            ) -> None:
@@ -115,6 +116,13 @@ async def test_connection_refused_is_retryable() -> None:
     assert isinstance(err, RetryableError) and err.error_code == "CONNECTION_ERROR"
 
 
+async def test_a_header_http_cannot_carry_is_permanent(caller: ServiceCaller) -> None:
+    with pytest.raises(PermanentError) as info:
+        await caller.call(step_input(correlation_id="c\r\nX-Admin: yes"), "GET", "/status/200")
+    assert info.value.error_code == "INVALID_REQUEST"
+    assert "X-Correlation-ID" in str(info.value)
+
+
 async def test_headers_and_events(caller: ServiceCaller) -> None:
     events = Events()
     resp = await caller.call(step_input(events), "POST", "/status/201", body={},
@@ -126,6 +134,7 @@ async def test_headers_and_events(caller: ServiceCaller) -> None:
     done = events.seen[1][1]
     assert (done["service"], done["method"], done["status"]) == ("svc", "POST", 201)
     assert done["duration_ms"] >= 0 and done["replayed"] is False
+    assert resp.headers["content-type"] == resp.headers["Content-Type"]  # either case
 
 
 def test_retry_after_parsing() -> None:
