@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
+import trustme
 from aiohttp import web
 
 from orchestrator.errors import ExchangeError
@@ -288,3 +290,54 @@ async def test_a_closed_client_refuses_requests(server: tuple[str, Seen]) -> Non
     await c.close()
     with pytest.raises(RuntimeError, match="closed"):
         await c.request("GET", f"{url}/x", timeout_s=5)
+
+
+async def tls_answer(request: web.Request) -> web.Response:
+    return web.json_response({"tls": request.secure})
+
+
+async def test_https_with_a_trusted_certificate_and_refusal_of_an_untrusted_one() -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    app = web.Application()
+    app.router.add_get("/", tls_answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context).start()
+    url = f"https://127.0.0.1:{runner.addresses[0][1]}/"
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    try:
+        async with HttpClient(ssl_context=trusting) as c:
+            assert (await c.request("GET", url, timeout_s=5)).body == b'{"tls": true}'
+        async with HttpClient() as c:  # the system's trust store has never heard of this CA
+            with pytest.raises(ExchangeError, match="certificate verify failed"):
+                await c.request("GET", url, timeout_s=5)
+    finally:
+        await runner.cleanup()
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_an_ipv6_address_is_bracketed_in_the_host_header(client: HttpClient) -> None:
+    app = web.Application()
+    app[SEEN] = seen = Seen()
+    app.router.add_route("*", "/{tail:.*}", echo)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "::1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        assert (await client.request("GET", f"http://[::1]:{port}/v6", timeout_s=5)).status == 201
+    finally:
+        await runner.cleanup()
+    assert seen.requests[0]["headers"]["Host"] == f"[::1]:{port}"
