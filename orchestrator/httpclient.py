@@ -17,7 +17,8 @@ URL as aiohttp does it (yarl); headers checked for CR/LF/NUL so nothing can be i
 
 What it does not, on purpose: follow redirects (a service URL that redirects is misconfigured:
 the 3xx comes back as it is), retry (the engine owns retries, and a lost response must show as
-a failed attempt), cookies, proxies, compression (it asks for none), HTTP/2.
+a failed attempt), cookies, proxies, HTTP/2. It asks for no compression; a gzip or deflate body
+sent anyway is decoded, any other encoding is an ``ExchangeError``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import asyncio
 import re
 import ssl
 import time
+import zlib
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -216,7 +218,7 @@ class HttpClient:
                 finished = True
             finally:
                 self._release(origin, conn, reuse=finished)
-        return response
+        return _decoded(response)
 
     async def _acquire(self, origin: _Origin) -> _Connection:
         idle = self._idle.get(origin)
@@ -282,6 +284,23 @@ def _request_bytes(method: str, url: URL, origin: _Origin, headers: Mapping[str,
         parts.append("Content-Length: 0\r\n")
     parts.append("\r\n")
     return "".join(parts).encode()
+
+
+def _decoded(response: HttpResponse) -> HttpResponse:
+    """The body as sent, had the server not compressed it unasked (gzip or deflate)."""
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity") or not response.body:
+        return response
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise ExchangeError(f"the answer is {encoding}-encoded, which this client cannot decode")
+    try:  # wbits 47: a gzip or zlib header, found out from the data; -15: raw deflate
+        body = zlib.decompress(response.body, wbits=47)
+    except zlib.error:
+        try:
+            body = zlib.decompress(response.body, wbits=-15)
+        except zlib.error as exc:
+            raise ExchangeError(f"the {encoding} body is corrupt ({exc})") from None
+    return HttpResponse(response.status, response.headers, body)
 
 
 _ssl_context: ssl.SSLContext | None = None

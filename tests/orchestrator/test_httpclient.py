@@ -7,9 +7,11 @@ aiohttp server never would (interim answers, read-until-close bodies, garbage, r
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 import ssl
 import struct
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -18,6 +20,7 @@ import pytest
 import trustme
 from aiohttp import web
 
+from orchestrator import httpclient
 from orchestrator.errors import ExchangeError
 from orchestrator.httpclient import HttpClient
 
@@ -135,6 +138,16 @@ async def test_keep_alive_reuses_one_connection(server: tuple[str, Seen],
     assert len(set(seen.ports)) == 1
 
 
+async def test_a_connection_idle_too_long_is_not_reused(
+    server: tuple[str, Seen], client: HttpClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, seen = server
+    monkeypatch.setattr(httpclient, "IDLE_EXPIRY_S", 0.0)
+    for _ in range(2):
+        assert (await client.request("GET", f"{url}/x", timeout_s=5)).status == 201
+    assert len(set(seen.ports)) == 2
+
+
 async def test_connection_close_is_honoured(server: tuple[str, Seen], client: HttpClient) -> None:
     url, seen = server
     for _ in range(2):
@@ -231,7 +244,24 @@ async def test_a_body_framed_by_the_connection_closing() -> None:
     assert resp.body == b'{"until": "close"}'
 
 
+@pytest.mark.parametrize(("encoding", "encode"), [
+    ("gzip", gzip.compress),
+    ("deflate", zlib.compress),  # zlib-wrapped, as the RFC says
+    ("deflate", lambda data: zlib.compress(data, wbits=-15)),  # raw, as some servers send it
+])
+async def test_a_body_compressed_unasked_is_decoded(
+    encoding: str, encode: Callable[[bytes], bytes],
+) -> None:
+    body = encode(b'{"compressed": true}')
+    resp = await answer_raw(b"HTTP/1.1 200 OK\r\nContent-Encoding: " + encoding.encode()
+                            + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+                            + body)
+    assert resp.body == b'{"compressed": true}'
+
+
 @pytest.mark.parametrize("payload", [
+    b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\nxx",  # unknown
+    b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\nxx",  # corrupt
     b"",  # closed without a word
     b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}",  # closed before the announced body
     b"HTTP/1.1 200 OK\r\nContent-Le",  # closed inside the headers
