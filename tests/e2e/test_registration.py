@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import aiohttp
 import pytest
 
+from interlock.registration import TEMPLATE_NAME
 from interlock.sandbox import Orchestrator
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices
-from orchestrator.models import StepState, TaskState
+from orchestrator.models import JSON, StepState, TaskState
+from orchestrator.templates import StepTemplate
 from tests.e2e.conftest import add_fault, register
 
 PRICE = {"free": 0.0, "pro": 29.99, "enterprise": 99.99}
@@ -58,6 +63,41 @@ async def test_billing_fails_twice_then_succeeds(
                 if a.step_name == "setup_billing_profile"]
     assert [a.outcome for a in attempts] == ["failed", "failed", "completed"]
     assert attempts[0].error is not None and attempts[0].error.error_code == "HTTP_503"
+
+
+def short_request_timeouts(step: StepTemplate, context: JSON) -> StepTemplate:
+    """A hung call gives up after 0.2 s instead of the template's 10 s."""
+    return dataclasses.replace(step, handler_config={**step.handler_config,
+                                                     "request_timeout_s": 0.2})
+
+
+@pytest.mark.parametrize(("service", "step_name", "fault", "error_code"), [
+    ("users", "create_user_account", {"kind": "reset"}, "CONNECTION_ERROR"),
+    ("billing", "setup_billing_profile", {"kind": "malformed"}, "MALFORMED_RESPONSE"),
+    ("preferences", "initialize_preferences", {"kind": "hang", "hold_ms": 600},
+     "REQUEST_TIMEOUT"),
+    ("notifications", "send_welcome_sequence", {"kind": "lost_response"}, "CONNECTION_ERROR"),
+    ("notifications", "send_welcome_sequence", {"kind": "lost_response", "status": 502},
+     "HTTP_502"),
+])
+async def test_each_wire_fault_costs_one_attempt_and_is_named(
+    orch: Orchestrator, services: RunningServices, fake: RegistrationFaker,
+    admin: aiohttp.ClientSession, service: str, step_name: str, fault: dict[str, Any],
+    error_code: str,
+) -> None:
+    orch.engine.add_customizer(TEMPLATE_NAME, short_request_timeouts)
+    await add_fault(admin, services, service,
+                    {**fault, "times": 1, "match": {"method": "POST"}})
+    task = await register(orch, fake.registration("pro"))
+    assert task.state is TaskState.COMPLETE
+    attempts = [a for a in await orch.engine.attempts(task.task_id) if a.step_name == step_name]
+    assert [a.outcome for a in attempts] == ["failed", "completed"]
+    assert attempts[0].error is not None and attempts[0].error.error_code == error_code
+    data = services.data
+    welcome_emails = [m for m in data.notifications.messages
+                      if m["kind"] == "welcome" and m["channel"] == "email"]
+    assert (len(data.users.users), len(data.billing), len(data.preferences),
+            len(welcome_emails)) == (1, 1, 1, 1)
 
 
 async def test_billing_down_for_good_isolates_the_failure(
