@@ -90,6 +90,11 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    @property
+    def usable(self) -> bool:
+        """Open at both ends as far as this side knows: safe to send the next request on."""
+        return not self.closed and self.transport is not None and not self.transport.is_closing()
+
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports behave as asyncio.Transport without subclassing it
@@ -225,7 +230,7 @@ class HttpClient:
         now = time.monotonic()
         while idle:
             conn = idle.pop()
-            if not conn.closed and now - conn.idle_since < IDLE_EXPIRY_S:
+            if conn.usable and now - conn.idle_since < IDLE_EXPIRY_S:
                 return conn
             self._forget(conn)
         return await self._connect(origin)
@@ -247,7 +252,7 @@ class HttpClient:
 
     def _release(self, origin: _Origin, conn: _Connection, *, reuse: bool) -> None:
         pool = self._idle.setdefault(origin, deque())
-        if reuse and conn.keep_alive and not conn.closed and not self._closed \
+        if reuse and conn.keep_alive and conn.usable and not self._closed \
                 and len(pool) < self._max_idle:
             conn.idle_since = time.monotonic()
             pool.append(conn)
