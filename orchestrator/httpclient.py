@@ -122,7 +122,8 @@ class _Connection(asyncio.Protocol):
         if self._headers_done and self._reads_until_close():
             self._complete(keep_alive=False)
         elif exc is not None:
-            self._fail(f"the connection was lost before a complete answer ({exc!r})")
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            self._fail(f"the connection was lost before a complete answer ({reason})")
         else:
             self._fail("the service closed the connection before a complete answer")
 
