@@ -8,7 +8,8 @@ import sys
 CORE = ["orchestrator.engine", "orchestrator.dag", "orchestrator.retry", "orchestrator.models",
         "orchestrator.templates", "orchestrator.errors", "orchestrator.clock",
         "orchestrator.handlers", "orchestrator.events", "orchestrator.store.base"]
-FORBIDDEN = ["aiohttp", "aiosqlite", "sqlite3", "textual", "mock_services", "dashboard"]
+FORBIDDEN = ["aiohttp", "httptools", "orchestrator.httpclient", "aiosqlite", "sqlite3", "textual",
+             "mock_services", "dashboard"]
 
 
 def test_core_modules_import_no_io_frameworks() -> None:
