@@ -9,13 +9,12 @@ Every error response has the same shape::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import fastjsonschema
 from aiohttp import web
 from jsonschema import Draft7Validator
-
-from orchestrator import schema_fast
 
 JSON = dict[str, Any]
 
@@ -46,20 +45,46 @@ class ApiError(Exception):
         return web.json_response(body, status=self.status, headers=self.headers)
 
 
-def schema_validator(schema: JSON) -> Draft7Validator:
-    """Bodies are checked with draft 7: everything these schemas use, at half the cost of
-    2020-12 (body validation was a fifth of a service's CPU time under load)."""
-    schema = {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
-    Draft7Validator.check_schema(schema)
-    return Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
+class BodySchema:
+    """A request body's JSON Schema, draft 7: everything these schemas use, at half the cost of
+    2020-12 (body validation was a fifth of a service's CPU time under load).
+
+    A compiled check (fastjsonschema) accepts valid bodies in a fraction of jsonschema's time;
+    whatever it does not accept, jsonschema judges and describes, so every failing field is still
+    named. Both use jsonschema's format checker, so they agree on what an ``email`` is.
+    """
+
+    def __init__(self, schema: JSON) -> None:
+        self.schema: JSON = {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
+        Draft7Validator.check_schema(self.schema)
+        checker = Draft7Validator.FORMAT_CHECKER
+        self.validator = Draft7Validator(self.schema, format_checker=checker)
+        formats = {name: _conforms(checker, name) for name in checker.checkers}
+        self._compiled = fastjsonschema.compile(self.schema, formats=formats, use_default=False)
+
+    def accepts(self, body: object) -> bool:
+        """True if ``body`` is certainly valid; False means "ask jsonschema"."""
+        try:
+            self._compiled(body)
+        except fastjsonschema.JsonSchemaValueException:
+            return False
+        return True
 
 
-async def read_json(request: web.Request, validator: Draft7Validator) -> JSON:
+def _conforms(checker: Any, name: str) -> Callable[[Any], bool]:
+    return lambda value: bool(checker.conforms(value, name))
+
+
+def schema_validator(schema: JSON) -> BodySchema:
+    return BodySchema(schema)
+
+
+async def read_json(request: web.Request, schema: BodySchema) -> JSON:
     """The request's JSON object, or an ``ApiError`` (400 unparsable, 422 naming each bad field)."""
     body = await read_any_json(request)
     if not isinstance(body, dict):
         raise ApiError(400, "malformed_json", "the request body must be a JSON object")
-    check(body, validator)
+    check(body, schema)
     return body
 
 
@@ -73,13 +98,12 @@ async def read_any_json(request: web.Request) -> Any:
                        f"the request body is not valid JSON: {exc}") from None
 
 
-def check(body: object, validator: Draft7Validator) -> None:
-    # The compiled check accepts valid bodies at a fraction of the cost; jsonschema still judges
-    # (and describes) everything it does not accept, as for the orchestrator's task contexts.
-    if schema_fast.accepts(validator.schema, body):
+def check(body: object, schema: BodySchema) -> None:
+    """Nothing if ``body`` is valid, else a 422 ``ApiError`` naming every failing field."""
+    if schema.accepts(body):
         return
     details = []
-    for error in sorted(validator.iter_errors(body), key=lambda e: list(e.path)):
+    for error in sorted(schema.validator.iter_errors(body), key=lambda e: list(e.path)):
         path = ".".join(str(p) for p in error.path)
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else ""

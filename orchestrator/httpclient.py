@@ -6,14 +6,15 @@ workflow makes, aiohttp spent 170-270 us of the orchestrator's event-loop CPU pe
 about 45 % of that process's time in the registration benchmark. This client does one thing:
 send a request on a pooled connection and hand back status, headers and body. It spends
 75-95 us per request; the engine process's CPU per registration fell by 20-37 % and
-registrations/s rose by 8-58 % in interleaved runs (docs/benchmarks.md). Parsing is httptools (llhttp, the parser Node.js uses); connections,
-TLS and timeouts are asyncio's.
+registrations/s rose by 8-58 % in interleaved runs (docs/benchmarks.md). Parsing is httptools
+(llhttp, the parser Node.js uses); connections, TLS and timeouts are asyncio's.
 
 What it does: a keep-alive pool per origin with a cap on connections in use; ``Content-Length``,
 chunked and read-until-close bodies; interim 1xx answers skipped; ``Connection: close`` and
 HTTP/1.0 honoured; idle connections the server closed are dropped, and any left idle for
-:data:`IDLE_EXPIRY_S` are closed when next looked at; https with the system's trust store; percent-encoding of the
-URL as aiohttp does it (yarl); headers checked for CR/LF/NUL so nothing can be injected.
+:data:`IDLE_EXPIRY_S` are closed when next looked at; https with the system's trust store;
+percent-encoding of the URL as aiohttp does it (yarl); headers checked for CR/LF/NUL so nothing
+can be injected.
 
 What it does not, on purpose: follow redirects (a service URL that redirects is misconfigured:
 the 3xx comes back as it is), retry (the engine owns retries, and a lost response must show as
