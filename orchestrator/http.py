@@ -61,7 +61,7 @@ _WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class ServiceResponse:
     status: int
     body: Any  #: the parsed JSON body
-    headers: Mapping[str, str]
+    headers: Mapping[str, str]  #: case-insensitive (a CIMultiDictProxy)
     duration_ms: float
     replayed: bool  #: the service answered from its idempotency store
 
