@@ -200,10 +200,13 @@ class HttpClient:
     async def close(self) -> None:
         """Close every connection, idle or in use; later requests raise ``RuntimeError``."""
         self._closed = True
-        for conn in list(self._open):
+        closing = list(self._open)
+        for conn in closing:
             conn.close()
         self._open.clear()
         self._idle.clear()
+        if closing:  # let the transports finish closing before the caller closes the loop
+            await asyncio.sleep(0)
 
     async def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
                       body: bytes | None = None, content_type: str = "application/json",
