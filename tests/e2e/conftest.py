@@ -29,6 +29,12 @@ def tiny_retries(step: StepTemplate, context: JSON) -> StepTemplate:
     return dataclasses.replace(step, retry=retry)
 
 
+def short_request_timeouts(step: StepTemplate, context: JSON) -> StepTemplate:
+    """A hung call gives up after 0.2 s instead of the template's 10 s."""
+    return dataclasses.replace(step, handler_config={**step.handler_config,
+                                                     "request_timeout_s": 0.2})
+
+
 @pytest.fixture
 async def services() -> AsyncIterator[RunningServices]:
     running = await start_services(ALL)

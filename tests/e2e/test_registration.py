@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import aiohttp
@@ -12,9 +11,8 @@ from interlock.registration import TEMPLATE_NAME
 from interlock.sandbox import Orchestrator
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices
-from orchestrator.models import JSON, StepState, TaskState
-from orchestrator.templates import StepTemplate
-from tests.e2e.conftest import add_fault, register
+from orchestrator.models import StepState, TaskState
+from tests.e2e.conftest import add_fault, register, short_request_timeouts
 
 PRICE = {"free": 0.0, "pro": 29.99, "enterprise": 99.99}
 
@@ -63,12 +61,6 @@ async def test_billing_fails_twice_then_succeeds(
                 if a.step_name == "setup_billing_profile"]
     assert [a.outcome for a in attempts] == ["failed", "failed", "completed"]
     assert attempts[0].error is not None and attempts[0].error.error_code == "HTTP_503"
-
-
-def short_request_timeouts(step: StepTemplate, context: JSON) -> StepTemplate:
-    """A hung call gives up after 0.2 s instead of the template's 10 s."""
-    return dataclasses.replace(step, handler_config={**step.handler_config,
-                                                     "request_timeout_s": 0.2})
 
 
 @pytest.mark.parametrize(("service", "step_name", "fault", "error_code"), [
