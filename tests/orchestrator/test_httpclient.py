@@ -225,7 +225,9 @@ async def test_an_idle_connection_the_server_closed_is_replaced() -> None:
     try:
         async with HttpClient() as c:
             assert (await c.request("GET", url, timeout_s=5)).status == 200
-            await asyncio.sleep(0.05)  # the FIN arrives while the connection is idle
+            pooled = [conn for pool in c._idle.values() for conn in pool]
+            while not all(conn.closed for conn in pooled):  # noqa: ASYNC110
+                await asyncio.sleep(0.005)  # the FIN arrives while the connection is idle
             assert (await c.request("GET", url, timeout_s=5)).status == 200
     finally:
         srv.close()
