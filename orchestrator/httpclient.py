@@ -45,6 +45,8 @@ USER_AGENT: Final = "interlock"
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _UNSAFE_VALUE = re.compile(r"[\r\n\x00]")
 _BODYLESS_STATUS: Final = frozenset({204, 304})
+#: headers that frame the message: the client writes them, a caller may not
+_FRAMING: Final = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,14 +283,22 @@ def _request_bytes(method: str, url: URL, origin: _Origin, headers: Mapping[str,
                    body: bytes | None, content_type: str) -> bytes:
     if not _TOKEN.fullmatch(method):
         raise ValueError(f"not an HTTP method: {method!r}")
-    parts = [f"{method.upper()} {url.raw_path_qs} HTTP/1.1\r\nHost: {origin.host_header}\r\n"
-             f"User-Agent: {USER_AGENT}\r\nAccept: application/json, */*\r\n"]
+    given = {name.lower() for name in headers}
+    if given & _FRAMING:
+        raise ValueError(f"the client sets {', '.join(sorted(given & _FRAMING))} itself")
+    parts = [f"{method.upper()} {url.raw_path_qs} HTTP/1.1\r\nHost: {origin.host_header}\r\n"]
+    if "user-agent" not in given:
+        parts.append(f"User-Agent: {USER_AGENT}\r\n")
+    if "accept" not in given:
+        parts.append("Accept: application/json, */*\r\n")
     for name, value in headers.items():
         if not _TOKEN.fullmatch(name) or _UNSAFE_VALUE.search(value):
             raise ValueError(f"header {name!r} has a name or value that HTTP cannot carry")
         parts.append(f"{name}: {value}\r\n")
     if body is not None:
-        parts.append(f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n")
+        if "content-type" not in given:
+            parts.append(f"Content-Type: {content_type}\r\n")
+        parts.append(f"Content-Length: {len(body)}\r\n\r\n")
         return "".join(parts).encode() + body
     if method.upper() in ("POST", "PUT", "PATCH"):
         parts.append("Content-Length: 0\r\n")

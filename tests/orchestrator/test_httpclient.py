@@ -45,7 +45,8 @@ class Seen:
 async def echo(request: web.Request) -> web.StreamResponse:
     seen = request.app[SEEN]
     seen.requests.append({"method": request.method, "path": request.path_qs,
-                          "headers": dict(request.headers), "body": await request.read()})
+                          "headers": dict(request.headers), "body": await request.read(),
+                          "names": [k.decode().lower() for k, _ in request.raw_headers]})
     seen.ports.append(request.transport.get_extra_info("peername")[1])  # type: ignore[union-attr]
     if request.path == "/hold":
         seen.in_flight += 1
@@ -170,6 +171,19 @@ async def test_the_url_is_percent_encoded_like_aiohttp(server: tuple[str, Seen],
         await resp.read()
     ours, theirs = (r["path"] for r in seen.requests)
     assert ours == theirs == "/users/%C3%A4%20%C3%B6?email=a+b+c@ex%C3%A4mple.com&q=100%25"
+
+
+async def test_a_caller_can_replace_the_default_headers(server: tuple[str, Seen],
+                                                        client: HttpClient) -> None:
+    url, seen = server
+    await client.request("POST", f"{url}/a", body=b"<a/>", timeout_s=5, headers={
+        "content-type": "application/xml", "User-Agent": "billing-sync/2", "Accept": "*/*"})
+    sent = seen.requests[0]["headers"]
+    assert (sent["Content-Type"], sent["User-Agent"], sent["Accept"]) == (
+        "application/xml", "billing-sync/2", "*/*")
+    assert sent["Content-Length"] == "4"
+    names = seen.requests[0]["names"]
+    assert all(names.count(n) == 1 for n in ("content-type", "user-agent", "accept"))
 
 
 async def test_a_get_without_a_body_sends_no_length_and_a_bodiless_post_sends_zero(
@@ -304,6 +318,7 @@ async def test_refused_connection_raises_exchange_error() -> None:
     ("GET", "http://127.0.0.1:1/", {"X-Correlation-ID": "a\r\nX-Evil: 1"}, "X-Correlation-ID"),
     ("GET", "http://127.0.0.1:1/", {"Bad Name": "v"}, "Bad Name"),
     ("GE T", "http://127.0.0.1:1/", {}, "method"),
+    ("GET", "http://127.0.0.1:1/", {"content-length": "5", "Host": "x"}, "content-length, host"),
     ("GET", "ftp://127.0.0.1/file", {}, "http"),
     ("GET", "/relative/only", {}, "http"),
 ])
