@@ -75,10 +75,6 @@ def _conforms(checker: Any, name: str) -> Callable[[Any], bool]:
     return lambda value: bool(checker.conforms(value, name))
 
 
-def schema_validator(schema: JSON) -> BodySchema:
-    return BodySchema(schema)
-
-
 async def read_json(request: web.Request, schema: BodySchema) -> JSON:
     """The request's JSON object, or an ``ApiError`` (400 unparsable, 422 naming each bad field)."""
     body = await read_any_json(request)

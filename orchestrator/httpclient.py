@@ -219,6 +219,7 @@ class HttpClient:
         """
         if self._closed:
             raise RuntimeError("the HTTP client is closed")
+        method = method.upper()
         target = URL(url)
         origin = _origin(target)
         data = _request_bytes(method, target, origin, headers or {}, body, content_type)
@@ -226,7 +227,7 @@ class HttpClient:
             conn = await self._acquire(origin)
             finished = False
             try:
-                response = await conn.send(data, head_only=method.upper() == "HEAD")
+                response = await conn.send(data, head_only=method == "HEAD")
                 finished = True
             finally:
                 self._release(origin, conn, reuse=finished)
@@ -258,11 +259,11 @@ class HttpClient:
         return conn
 
     def _release(self, origin: _Origin, conn: _Connection, *, reuse: bool) -> None:
-        pool = self._idle.setdefault(origin, deque())
+        pool = self._idle.get(origin)
         if reuse and conn.keep_alive and conn.usable and not self._closed \
-                and len(pool) < self._max_idle:
+                and (pool is None or len(pool) < self._max_idle):
             conn.idle_since = time.monotonic()
-            pool.append(conn)
+            self._idle.setdefault(origin, deque()).append(conn)
         else:  # an unfinished exchange (timeout, cancel) leaves the connection in a bad state
             self._forget(conn)
 
@@ -281,12 +282,13 @@ def _origin(url: URL) -> _Origin:
 
 def _request_bytes(method: str, url: URL, origin: _Origin, headers: Mapping[str, str],
                    body: bytes | None, content_type: str) -> bytes:
+    """The request head (and body) as sent; ``method`` is upper case already."""
     if not _TOKEN.fullmatch(method):
         raise ValueError(f"not an HTTP method: {method!r}")
     given = {name.lower() for name in headers}
     if given & _FRAMING:
         raise ValueError(f"the client sets {', '.join(sorted(given & _FRAMING))} itself")
-    parts = [f"{method.upper()} {url.raw_path_qs} HTTP/1.1\r\nHost: {origin.host_header}\r\n"]
+    parts = [f"{method} {url.raw_path_qs} HTTP/1.1\r\nHost: {origin.host_header}\r\n"]
     if "user-agent" not in given:
         parts.append(f"User-Agent: {USER_AGENT}\r\n")
     if "accept" not in given:
@@ -300,7 +302,7 @@ def _request_bytes(method: str, url: URL, origin: _Origin, headers: Mapping[str,
             parts.append(f"Content-Type: {content_type}\r\n")
         parts.append(f"Content-Length: {len(body)}\r\n\r\n")
         return "".join(parts).encode() + body
-    if method.upper() in ("POST", "PUT", "PATCH"):
+    if method in ("POST", "PUT", "PATCH"):
         parts.append("Content-Length: 0\r\n")
     parts.append("\r\n")
     return "".join(parts).encode()

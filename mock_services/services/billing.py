@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from mock_services.services.users import PLANS, require_user
-from mock_services.validation import JSON, ApiError, read_json, schema_validator
+from mock_services.validation import JSON, ApiError, BodySchema, read_json
 
 if TYPE_CHECKING:
     from mock_services.services import SandboxData
@@ -28,7 +28,7 @@ REFERRAL_PATTERN: Final = "^REF-[A-Za-z0-9]{8}$"
 REFERRAL_DISCOUNT_PERCENT: Final = 20
 
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
-CREATE_PROFILE = schema_validator({
+CREATE_PROFILE = BodySchema({
     "type": "object",
     "required": ["user_id", "plan"],
     "additionalProperties": False,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from mock_services.services.users import PLANS, require_user
-from mock_services.validation import JSON, ApiError, query_limit, read_json, schema_validator
+from mock_services.validation import JSON, ApiError, BodySchema, query_limit, read_json
 
 if TYPE_CHECKING:
     from mock_services.services import SandboxData
@@ -29,7 +29,7 @@ MESSAGES_BY_PLAN: Final = {
     "pro": ["welcome", "trial_started"],
     "enterprise": ["welcome", "trial_started", "onboarding_call"],
 }
-SEND_WELCOME = schema_validator({
+SEND_WELCOME = BodySchema({
     "type": "object",
     "required": ["user_id", "email", "name", "plan"],
     "additionalProperties": False,

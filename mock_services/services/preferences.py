@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from mock_services.services.users import require_user
-from mock_services.validation import ApiError, read_json, schema_validator
+from mock_services.validation import ApiError, BodySchema, read_json
 
 if TYPE_CHECKING:
     from mock_services.services import SandboxData
@@ -26,7 +26,7 @@ DEFAULT_PREFERENCES: Final[dict[str, Any]] = {
     "theme": "system",
 }
 _BOOL = {"type": "boolean"}
-CREATE_PREFERENCES = schema_validator({
+CREATE_PREFERENCES = BodySchema({
     "type": "object",
     "required": ["user_id"],
     "additionalProperties": False,

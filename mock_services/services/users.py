@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from mock_services.validation import JSON, ApiError, query_limit, read_json, schema_validator
+from mock_services.validation import JSON, ApiError, BodySchema, query_limit, read_json
 
 if TYPE_CHECKING:
     from mock_services.services import SandboxData
@@ -20,7 +20,7 @@ PLANS = ["free", "pro", "enterprise"]
 USER_STATUSES = ["pending", "active", "suspended"]
 _OPTIONAL_TEXT = {"type": ["string", "null"], "maxLength": 200}
 
-CREATE_USER = schema_validator({
+CREATE_USER = BodySchema({
     "type": "object",
     "required": ["email", "name"],
     "additionalProperties": False,
@@ -34,7 +34,7 @@ CREATE_USER = schema_validator({
         "referral_code": _OPTIONAL_TEXT,
     },
 })
-UPDATE_USER = schema_validator({
+UPDATE_USER = BodySchema({
     "type": "object",
     "minProperties": 1,
     "additionalProperties": False,
