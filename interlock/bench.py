@@ -53,7 +53,9 @@ async def _run(engine: Engine, workflows: int, concurrency: int) -> RunResult:
     commits = store.batches_committed - commits_before
     latencies.sort()
     return RunResult(
-        concurrency=concurrency, workflows=workflows, seconds=round(seconds, 3),
+        concurrency=concurrency,
+        workflows=workflows,
+        seconds=round(seconds, 3),
         workflows_per_s=round(workflows / seconds, 1),
         steps_per_s=round(workflows * STEPS_PER_WORKFLOW / seconds, 1),
         p50_ms=round(statistics.median(latencies) * 1000, 2),
@@ -74,8 +76,9 @@ async def run_benchmark(sequential: int = 500, parallel: int = 10_000) -> dict[s
     with tempfile.TemporaryDirectory(prefix="interlock-bench-") as tmp:
         db = Path(tmp) / "bench.db"
         config = EngineConfig(max_concurrency=1000, worker_id="bench")
-        async with open_engine(db, registry, builtin_templates(registry), config=config,
-                               durable=True) as engine:
+        async with open_engine(
+            db, registry, builtin_templates(registry), config=config, durable=True
+        ) as engine:
             await _run(engine, 50, 10)  # warm-up: imports, caches, the WAL file
             c1 = await _run(engine, sequential, 1)
             c100 = await _run(engine, parallel, 100)
@@ -108,9 +111,13 @@ def format_report(result: dict[str, Any]) -> str:
             f"{r['steps_per_s']:>8.1f} steps/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
             f"  ({r['workflows']} workflows, {r['transitions_per_commit']} transitions/commit)"
         )
-    lines.append(f"peak RSS after {result['tasks_total']} tasks: {result['peak_rss_mb']} MB "
-                 f"(database {result['db_size_mb']} MB)")
+    lines.append(
+        f"peak RSS after {result['tasks_total']} tasks: {result['peak_rss_mb']} MB "
+        f"(database {result['db_size_mb']} MB)"
+    )
     t = result["targets"]
-    lines.append(f"targets: >= {t['workflows_per_s_at_100']} workflows/s at concurrency 100, "
-                 f"<= {t['p50_ms_at_1']} ms p50 at concurrency 1")
+    lines.append(
+        f"targets: >= {t['workflows_per_s_at_100']} workflows/s at concurrency 100, "
+        f"<= {t['p50_ms_at_1']} ms p50 at concurrency 1"
+    )
     return "\n".join(lines)

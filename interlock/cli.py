@@ -61,27 +61,46 @@ def _port(text: str) -> int:
 
 
 def _add_up(sub: Any) -> None:
-    up = sub.add_parser("up", help="run the sandbox: 4 mock services + engine + HTTP API",
-                        description="Run the sandbox headless until Ctrl-C / SIGTERM. State "
-                        "lives in a SQLite file: stop it and start it again, unfinished "
-                        "registrations resume.")
+    up = sub.add_parser(
+        "up",
+        help="run the sandbox: 4 mock services + engine + HTTP API",
+        description="Run the sandbox headless until Ctrl-C / SIGTERM. State "
+        "lives in a SQLite file: stop it and start it again, unfinished "
+        "registrations resume.",
+    )
     half = up.add_mutually_exclusive_group()
     half.add_argument("--services-only", action="store_true", help="only the 4 mock services")
-    half.add_argument("--orchestrator-only", action="store_true",
-                      help="only the engine and its API (services at INTERLOCK_*_URL)")
-    up.add_argument("--db", default=os.environ.get("INTERLOCK_DB", "interlock.db"),
-                    help="SQLite file (default ./interlock.db or $INTERLOCK_DB)")
+    half.add_argument(
+        "--orchestrator-only",
+        action="store_true",
+        help="only the engine and its API (services at INTERLOCK_*_URL)",
+    )
+    up.add_argument(
+        "--db",
+        default=os.environ.get("INTERLOCK_DB", "interlock.db"),
+        help="SQLite file (default ./interlock.db or $INTERLOCK_DB)",
+    )
     up.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    up.add_argument("--api-port", type=_port,
-                    default=int(os.environ.get("INTERLOCK_API_PORT", DEFAULT_API_PORT)))
+    up.add_argument(
+        "--api-port",
+        type=_port,
+        default=int(os.environ.get("INTERLOCK_API_PORT", DEFAULT_API_PORT)),
+    )
     for service, port in SERVICE_PORTS.items():
-        up.add_argument(f"--{service}-port", type=_port,
-                        default=int(os.environ.get(f"INTERLOCK_{service.upper()}_PORT", port)))
-    up.add_argument("--fake", type=int, default=0, metavar="N",
-                    help="submit N Faker registrations at start")
+        up.add_argument(
+            f"--{service}-port",
+            type=_port,
+            default=int(os.environ.get(f"INTERLOCK_{service.upper()}_PORT", port)),
+        )
+    up.add_argument(
+        "--fake", type=int, default=0, metavar="N", help="submit N Faker registrations at start"
+    )
     up.add_argument("--seed", type=int, default=1, help="seed for --fake (default 1)")
-    up.add_argument("--exit-when-done", action="store_true",
-                    help="stop once no task is pending or in progress (for scripts and CI)")
+    up.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="stop once no task is pending or in progress (for scripts and CI)",
+    )
     up.add_argument("--quiet", action="store_true", help="do not print task events")
 
 
@@ -92,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = sub.add_parser("submit", help="submit registrations (JSON context or --fake N)")
     submit.add_argument("context", nargs="?", help="a JSON context, or @file.json")
-    submit.add_argument("--fake", type=_positive_int, metavar="N",
-                        help="N registrations made with Faker")
+    submit.add_argument(
+        "--fake", type=_positive_int, metavar="N", help="N registrations made with Faker"
+    )
     submit.add_argument("--plan", choices=["free", "pro", "enterprise"], help="for --fake")
     submit.add_argument("--seed", type=int, default=None, help="for --fake (default: random)")
     submit.add_argument("--name", default="user_registration", help="template name")
@@ -106,8 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--api", default=_api_url())
 
     tasks = sub.add_parser("tasks", help="list tasks, newest first")
-    tasks.add_argument("--state", choices=["pending", "in_progress", "complete", "error",
-                                           "cancelled"])
+    tasks.add_argument(
+        "--state", choices=["pending", "in_progress", "complete", "error", "cancelled"]
+    )
     tasks.add_argument("--limit", type=_positive_int, default=20)
     tasks.add_argument("--api", default=_api_url())
 
@@ -118,16 +139,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks: engine, mock services, registrations")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.add_argument("--only", choices=BENCHMARKS, action="append",
-                       help="run only this benchmark (repeatable; default: all)")
-    bench.add_argument("--sequential", type=_positive_int, default=500,
-                       help="engine: workflows at concurrency 1 (default 500)")
-    bench.add_argument("--parallel", type=_positive_int, default=10_000,
-                       help="engine: workflows at concurrency 100 (default 10000)")
-    bench.add_argument("--requests", type=_positive_int, default=6000,
-                       help="services: requests per server (default 6000)")
-    bench.add_argument("--registrations", type=_positive_int, default=2000,
-                       help="registration: registrations (default 2000)")
+    bench.add_argument(
+        "--only",
+        choices=BENCHMARKS,
+        action="append",
+        help="run only this benchmark (repeatable; default: all)",
+    )
+    bench.add_argument(
+        "--sequential",
+        type=_positive_int,
+        default=500,
+        help="engine: workflows at concurrency 1 (default 500)",
+    )
+    bench.add_argument(
+        "--parallel",
+        type=_positive_int,
+        default=10_000,
+        help="engine: workflows at concurrency 100 (default 10000)",
+    )
+    bench.add_argument(
+        "--requests",
+        type=_positive_int,
+        default=6000,
+        help="services: requests per server (default 6000)",
+    )
+    bench.add_argument(
+        "--registrations",
+        type=_positive_int,
+        default=2000,
+        help="registration: registrations (default 2000)",
+    )
     return parser
 
 
@@ -160,8 +201,11 @@ async def _client_command(args: argparse.Namespace) -> int:
         try:
             return await commands[args.command](session, args)
         except aiohttp.ClientConnectorError as exc:
-            print(f"interlock: cannot reach {exc.host}:{exc.port} — is `interlock up` "
-                  "running? (set the URL with --api or INTERLOCK_*_URL)", file=sys.stderr)
+            print(
+                f"interlock: cannot reach {exc.host}:{exc.port} — is `interlock up` "
+                "running? (set the URL with --api or INTERLOCK_*_URL)",
+                file=sys.stderr,
+            )
             return 2
         except _RequestFailedError as exc:
             print(f"interlock: {exc}", file=sys.stderr)
@@ -186,8 +230,9 @@ async def _call(session: aiohttp.ClientSession, method: str, url: str, body: Any
 
 def _contexts(args: argparse.Namespace) -> list[Any]:
     if args.fake:
-        fake = RegistrationFaker(args.seed if args.seed is not None
-                                 else int.from_bytes(os.urandom(4), "big"))
+        fake = RegistrationFaker(
+            args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
+        )
         return [fake.registration(args.plan) for _ in range(args.fake)]
     text = args.context
     if text.startswith("@"):
@@ -202,8 +247,9 @@ async def _submit(session: aiohttp.ClientSession, args: argparse.Namespace) -> i
     for n, context in enumerate(_contexts(args)):
         body: dict[str, Any] = {"name": args.name, "context": context}
         if args.idempotency_key:
-            body["idempotency_key"] = f"{args.idempotency_key}-{n}" if args.fake else (
-                args.idempotency_key)
+            body["idempotency_key"] = (
+                f"{args.idempotency_key}-{n}" if args.fake else (args.idempotency_key)
+            )
         sub = await _call(session, "POST", f"{args.api}/tasks", body)
         email = context.get("user_info", {}).get("email", "") if isinstance(context, dict) else ""
         note = "" if sub["created"] else "  (existing task for this key)"
@@ -216,13 +262,17 @@ async def _status(session: aiohttp.ClientSession, args: argparse.Namespace) -> i
     if args.json:
         print(json.dumps(task, indent=2))
         return 0
-    print(f"{task['task_id']}  {task['name']}  {task['state']}  "
-          f"(correlation {task['correlation_id']})")
+    print(
+        f"{task['task_id']}  {task['name']}  {task['state']}  "
+        f"(correlation {task['correlation_id']})"
+    )
     for step in task["steps"]:
         error = step["last_error"]
         why = f"  {error['error_code']}: {error['message'][:70]}" if error else ""
-        print(f"  {step['name']:<24} {step['state']:<18} "
-              f"{step['attempts']}/{step['max_attempts']}{why}")
+        print(
+            f"  {step['name']:<24} {step['state']:<18} "
+            f"{step['attempts']}/{step['max_attempts']}{why}"
+        )
     return 0
 
 
@@ -272,7 +322,8 @@ async def _bench(args: argparse.Namespace) -> int:
                 results[name] = await run_registration_benchmark(args.registrations)
                 report = format_registration_report(results[name])
         results[name]["other_processes_cores"] = (
-            None if others.cores_used is None else round(others.cores_used, 2))
+            None if others.cores_used is None else round(others.cores_used, 2)
+        )
         if not args.json:
             print(report, others.describe(), "", sep="\n", flush=True)
     if args.json:

@@ -42,9 +42,11 @@ class MachineReading:
     fdatasync_us: float  #: median overwrite + fdatasync of 4 KiB in the benchmark's temp dir
 
     def describe(self) -> str:
-        return (f"machine now: reference workload {self.python_ms:.0f} ms on one core "
-                f"(lower is faster), two cores {self.parallel_efficiency_pct:.0f} % parallel, "
-                f"fdatasync p50 {self.fdatasync_us:.0f} us")
+        return (
+            f"machine now: reference workload {self.python_ms:.0f} ms on one core "
+            f"(lower is faster), two cores {self.parallel_efficiency_pct:.0f} % parallel, "
+            f"fdatasync p50 {self.fdatasync_us:.0f} us"
+        )
 
 
 def read_machine(directory: str | None = None) -> MachineReading:

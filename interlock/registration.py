@@ -23,17 +23,25 @@ from orchestrator.retry import RetryPolicy
 from orchestrator.templates import StepTemplate, WorkflowTemplate, parse_template
 
 TEMPLATE_NAME: Final = "user_registration"
-BLOCKED_EMAIL_DOMAINS: Final = frozenset({
-    "mailinator.com", "guerrillamail.com", "10minutemail.com", "tempmail.com", "yopmail.com",
-    "trashmail.com", "sharklasers.com",
-})
+BLOCKED_EMAIL_DOMAINS: Final = frozenset(
+    {
+        "mailinator.com",
+        "guerrillamail.com",
+        "10minutemail.com",
+        "tempmail.com",
+        "yopmail.com",
+        "trashmail.com",
+        "sharklasers.com",
+    }
+)
 BRANCHES: Final = ("setup_billing_profile", "initialize_preferences")
 
 
 def load_registration_template(registry: HandlerRegistry) -> WorkflowTemplate:
     text = resources.files("interlock").joinpath("templates/user_registration.yaml").read_text()
-    return parse_template(text, registry.names(),
-                          source="interlock/templates/user_registration.yaml")
+    return parse_template(
+        text, registry.names(), source="interlock/templates/user_registration.yaml"
+    )
 
 
 def _without_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -51,18 +59,29 @@ class RegistrationHandlers:
         self.caller = caller
 
     def register(self, registry: HandlerRegistry) -> None:
-        for name in ("create_user_account", "setup_billing_profile", "initialize_preferences",
-                     "send_welcome_sequence", "update_user_status"):
+        for name in (
+            "create_user_account",
+            "setup_billing_profile",
+            "initialize_preferences",
+            "send_welcome_sequence",
+            "update_user_status",
+        ):
             registry.register(name, getattr(self, name))
 
     async def create_user_account(self, step: StepInput) -> JSON:
         info = step.context["user_info"]
         domain = info["email"].rsplit("@", 1)[-1].lower()
         if domain in BLOCKED_EMAIL_DOMAINS:
-            raise PermanentError(f"disposable email domain {domain} is not allowed",
-                                 error_code="BLOCKED_EMAIL_DOMAIN")
-        body = _without_none({k: info.get(k) for k in (
-            "email", "name", "plan", "phone", "company", "source", "referral_code")})
+            raise PermanentError(
+                f"disposable email domain {domain} is not allowed",
+                error_code="BLOCKED_EMAIL_DOMAIN",
+            )
+        body = _without_none(
+            {
+                k: info.get(k)
+                for k in ("email", "name", "plan", "phone", "company", "source", "referral_code")
+            }
+        )
         resp = await self.caller.call(step, "POST", "/users", body=body, accept={409})
         if resp.status != 409:
             return {"user_id": resp.body["id"], "status": "created", "plan": resp.body["plan"]}
@@ -72,19 +91,24 @@ class RegistrationHandlers:
         if existing is None or not _same_user(existing, info):
             raise PermanentError(
                 f"{info['email']} is already registered with other details",
-                error_code="USER_CONFLICT", http_status=409)
+                error_code="USER_CONFLICT",
+                http_status=409,
+            )
         return {"user_id": existing["id"], "status": "already_exists", "plan": existing["plan"]}
 
     async def setup_billing_profile(self, step: StepInput) -> JSON:
         info, billing = step.context["user_info"], step.context.get("billing_info", {})
         user_id = _user_id(step)
         method = billing.get("payment_method")
-        body = _without_none({
-            "user_id": user_id, "plan": info["plan"],
-            "payment_method": {"type": method} if isinstance(method, str) else method,
-            "billing_address": billing.get("billing_address"),
-            "referral_code": info.get("referral_code"),
-        })
+        body = _without_none(
+            {
+                "user_id": user_id,
+                "plan": info["plan"],
+                "payment_method": {"type": method} if isinstance(method, str) else method,
+                "billing_address": billing.get("billing_address"),
+                "referral_code": info.get("referral_code"),
+            }
+        )
         resp = await self.caller.call(step, "POST", "/profiles", body=body, accept={409})
         profile = resp.body
         status = "created"
@@ -93,27 +117,41 @@ class RegistrationHandlers:
             if profile.get("plan") != info["plan"]:
                 raise PermanentError(
                     f"user {user_id} already has a {profile.get('plan')} billing profile",
-                    error_code="BILLING_CONFLICT", http_status=409)
+                    error_code="BILLING_CONFLICT",
+                    http_status=409,
+                )
             status = "already_exists"
-        return {"profile_id": profile["id"], "user_id": user_id, "status": status,
-                "plan": profile["plan"],
-                "monthly_price": profile["monthly_price"], "trial_days": profile["trial_days"],
-                "trial_ends_at": profile["trial_ends_at"],
-                "discount_percent": profile["discount_percent"]}
+        return {
+            "profile_id": profile["id"],
+            "user_id": user_id,
+            "status": status,
+            "plan": profile["plan"],
+            "monthly_price": profile["monthly_price"],
+            "trial_days": profile["trial_days"],
+            "trial_ends_at": profile["trial_ends_at"],
+            "discount_percent": profile["discount_percent"],
+        }
 
     async def initialize_preferences(self, step: StepInput) -> JSON:
         user_id = _user_id(step)
         wanted = dict(step.context.get("preferences", {}))
-        resp = await self.caller.call(step, "POST", "/preferences",
-                                      body={"user_id": user_id, "preferences": wanted},
-                                      accept={409})
+        resp = await self.caller.call(
+            step,
+            "POST",
+            "/preferences",
+            body={"user_id": user_id, "preferences": wanted},
+            accept={409},
+        )
         record, status = resp.body, "created"
         if resp.status == 409:
             record = (await self.caller.call(step, "GET", f"/preferences/{user_id}")).body
             stored = record.get("preferences", {})
             if any(stored.get(k) != v for k, v in wanted.items()):
-                raise PermanentError(f"user {user_id} already has different preferences",
-                                     error_code="PREFERENCES_CONFLICT", http_status=409)
+                raise PermanentError(
+                    f"user {user_id} already has different preferences",
+                    error_code="PREFERENCES_CONFLICT",
+                    http_status=409,
+                )
             status = "already_exists"
         return {"user_id": user_id, "status": status, "preferences": record["preferences"]}
 
@@ -122,21 +160,38 @@ class RegistrationHandlers:
         billing = step.dependency_results["setup_billing_profile"]
         prefs = step.dependency_results["initialize_preferences"]["preferences"]
         channels = welcome_channels(info, prefs)
-        body = {"user_id": _branch_user_id(step), "email": info["email"], "name": info["name"],
-                "plan": info["plan"], "channels": channels,
-                "content": welcome_content(info, billing, prefs)}
+        body = {
+            "user_id": _branch_user_id(step),
+            "email": info["email"],
+            "name": info["name"],
+            "plan": info["plan"],
+            "channels": channels,
+            "content": welcome_content(info, billing, prefs),
+        }
         resp = await self.caller.call(step, "POST", "/welcome", body=body)
-        return {"message_ids": resp.body["message_ids"], "count": resp.body["count"],
-                "channels": channels, "subject": body["content"]["subject"],
-                "user_id": body["user_id"]}
+        return {
+            "message_ids": resp.body["message_ids"],
+            "count": resp.body["count"],
+            "channels": channels,
+            "subject": body["content"]["subject"],
+            "user_id": body["user_id"],
+        }
 
     async def update_user_status(self, step: StepInput) -> JSON:
         welcome = step.dependency_results["send_welcome_sequence"]
         user_id = welcome["user_id"]
-        summary = {"plan": step.context["user_info"]["plan"], "messages_sent": welcome["count"],
-                   "channels": welcome["channels"], "task_id": step.task_id}
-        resp = await self.caller.call(step, "PATCH", f"/users/{user_id}",
-                                      body={"status": "active", "registration_summary": summary})
+        summary = {
+            "plan": step.context["user_info"]["plan"],
+            "messages_sent": welcome["count"],
+            "channels": welcome["channels"],
+            "task_id": step.task_id,
+        }
+        resp = await self.caller.call(
+            step,
+            "PATCH",
+            f"/users/{user_id}",
+            body={"status": "active", "registration_summary": summary},
+        )
         return {"user_id": user_id, "status": resp.body["status"], "summary": summary}
 
 
@@ -146,13 +201,17 @@ def _branch_user_id(step: StepInput) -> str:
         user_id = step.dependency_results.get(name, {}).get("user_id")
         if user_id:
             return str(user_id)
-    raise PermanentError("the welcome step got no user id from its dependencies",
-                         error_code="MISSING_USER_ID")
+    raise PermanentError(
+        "the welcome step got no user id from its dependencies", error_code="MISSING_USER_ID"
+    )
 
 
 def _same_user(existing: JSON, info: JSON) -> bool:
-    return bool(str(existing.get("email", "")).lower() == str(info["email"]).lower()
-                and existing.get("name") == info["name"] and existing.get("plan") == info["plan"])
+    return bool(
+        str(existing.get("email", "")).lower() == str(info["email"]).lower()
+        and existing.get("name") == info["name"]
+        and existing.get("plan") == info["plan"]
+    )
 
 
 def welcome_channels(info: JSON, prefs: JSON) -> list[str]:
@@ -169,8 +228,10 @@ def welcome_content(info: JSON, billing: JSON, prefs: JSON) -> JSON:
     first = info["name"].split()[0]
     lines = [f"Hi {first}, welcome to Interlock {info['plan'].capitalize()}!"]
     if billing.get("trial_days"):
-        lines.append(f"Your {billing['trial_days']}-day trial ends {billing['trial_ends_at'][:10]};"
-                     f" then it is {billing['monthly_price']:.2f} USD a month.")
+        lines.append(
+            f"Your {billing['trial_days']}-day trial ends {billing['trial_ends_at'][:10]};"
+            f" then it is {billing['monthly_price']:.2f} USD a month."
+        )
         if billing.get("discount_percent"):
             lines.append(f"Your referral saves you {billing['discount_percent']} %.")
     else:

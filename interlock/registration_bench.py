@@ -24,16 +24,18 @@ from orchestrator.engine import EngineConfig
 from orchestrator.models import TaskState
 
 
-async def run_registration_benchmark(registrations: int = 2000, concurrency: int = 100
-                                     ) -> dict[str, Any]:
+async def run_registration_benchmark(
+    registrations: int = 2000, concurrency: int = 100
+) -> dict[str, Any]:
     fake = RegistrationFaker(seed=42)
     contexts = [fake.registration() for _ in range(registrations + 50)]
     latencies: list[float] = []
     async with services_process() as services:
         with tempfile.TemporaryDirectory(prefix="interlock-regbench-") as tmp:
             config = EngineConfig(max_concurrency=1000, worker_id="regbench")
-            async with open_orchestrator(Path(tmp) / "bench.db", services.urls,
-                                         config=config) as orch:
+            async with open_orchestrator(
+                Path(tmp) / "bench.db", services.urls, config=config
+            ) as orch:
                 queue = iter(contexts)
 
                 async def worker(record: bool) -> None:
@@ -53,13 +55,17 @@ async def run_registration_benchmark(registrations: int = 2000, concurrency: int
                 started = time.perf_counter()
                 await asyncio.gather(*(worker(True) for _ in range(concurrency)))
                 seconds = time.perf_counter() - started
-                cpu = [_per_registration_ms(before, after, registrations) for before, after
-                       in zip(cpu_before, (process_cpu_s(), process_cpu_s(services.pid)),
-                              strict=True)]
+                cpu = [
+                    _per_registration_ms(before, after, registrations)
+                    for before, after in zip(
+                        cpu_before, (process_cpu_s(), process_cpu_s(services.pid)), strict=True
+                    )
+                ]
     latencies.sort()
     return {
         "benchmark": "registration_end_to_end",
-        "registrations": registrations, "concurrency": concurrency,
+        "registrations": registrations,
+        "concurrency": concurrency,
         "seconds": round(seconds, 2),
         "registrations_per_s": round(registrations / seconds, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 1),
@@ -70,8 +76,9 @@ async def run_registration_benchmark(registrations: int = 2000, concurrency: int
     }
 
 
-def _per_registration_ms(before: float | None, after: float | None, registrations: int
-                         ) -> float | None:
+def _per_registration_ms(
+    before: float | None, after: float | None, registrations: int
+) -> float | None:
     if before is None or after is None:
         return None
     return round((after - before) / registrations * 1000, 2)
@@ -88,8 +95,10 @@ def format_registration_report(result: dict[str, Any]) -> str:
 
 
 def _cpu_line(result: dict[str, Any]) -> str:
-    engine, services = (result["engine_cpu_ms_per_registration"],
-                        result["services_cpu_ms_per_registration"])
+    engine, services = (
+        result["engine_cpu_ms_per_registration"],
+        result["services_cpu_ms_per_registration"],
+    )
     if engine is None:
         return ""
     line = f"\nCPU per registration: engine process {engine:.2f} ms (all its threads)"

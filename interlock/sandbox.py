@@ -40,8 +40,10 @@ SERVICE_PORTS: Final = {"users": 8701, "billing": 8702, "preferences": 8703, "no
 
 class PortInUseError(InterlockError):
     def __init__(self, what: str, host: str, port: int) -> None:
-        super().__init__(f"{what}: {host}:{port} is already in use (is another Interlock "
-                         f"running?); choose another port")
+        super().__init__(
+            f"{what}: {host}:{port} is already in use (is another Interlock "
+            f"running?); choose another port"
+        )
 
 
 def service_urls_from_env(host: str = "127.0.0.1") -> dict[str, str]:
@@ -78,13 +80,15 @@ async def open_orchestrator(
     registry = HandlerRegistry()
     handlers.register(registry)
     registry.register("noop", noop)
-    templates = [load_registration_template(registry),
-                 parse_template(BENCH_DIAMOND, registry.names(), source="<builtin bench_diamond>")]
+    templates = [
+        load_registration_template(registry),
+        parse_template(BENCH_DIAMOND, registry.names(), source="<builtin bench_diamond>"),
+    ]
     try:
-        async with open_engine(db, registry, templates, config=config, clock=clock,
-                               durable=durable, start=False) as engine:
-            breakers = CircuitBreakers(engine.store, engine.clock, breaker_configs,
-                                       breaker_config)
+        async with open_engine(
+            db, registry, templates, config=config, clock=clock, durable=durable, start=False
+        ) as engine:
+            breakers = CircuitBreakers(engine.store, engine.clock, breaker_configs, breaker_config)
             await breakers.load()
             caller.breakers = breakers
             engine.add_gate(breakers.gate)
@@ -96,11 +100,15 @@ async def open_orchestrator(
 
 
 @contextlib.asynccontextmanager
-async def run_api(orchestrator: Orchestrator, host: str = "127.0.0.1",
-                  port: int = DEFAULT_API_PORT) -> AsyncIterator[str]:
+async def run_api(
+    orchestrator: Orchestrator, host: str = "127.0.0.1", port: int = DEFAULT_API_PORT
+) -> AsyncIterator[str]:
     """Serve the orchestrator API; yields its base URL."""
-    runner = web.AppRunner(create_api(orchestrator.engine, orchestrator.breakers),
-                           access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(
+        create_api(orchestrator.engine, orchestrator.breakers),
+        access_log=None,
+        shutdown_timeout=1.0,
+    )
     await runner.setup()
     try:
         try:

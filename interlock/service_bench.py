@@ -32,10 +32,12 @@ LABELS = ("fault_layer", "no_fault_layer", "non_matching_rule")
 
 async def _serve_pair() -> None:
     """Child side: both users services on free ports, their URLs as one JSON line."""
-    with_layer = await start_services({"users": 0}, config=ServiceConfig(faults_enabled=True),
-                                      data=SandboxData())
-    without = await start_services({"users": 0}, config=ServiceConfig(faults_enabled=False),
-                                   data=SandboxData())
+    with_layer = await start_services(
+        {"users": 0}, config=ServiceConfig(faults_enabled=True), data=SandboxData()
+    )
+    without = await start_services(
+        {"users": 0}, config=ServiceConfig(faults_enabled=False), data=SandboxData()
+    )
     # A layer that has a rule to check on every request, which never matches.
     checking = await start_services({"users": 0}, data=SandboxData())
     checking.runtimes["users"].injector.add({"kind": "error", "match": {"path": "/nowhere"}})
@@ -51,7 +53,8 @@ async def _serve_pair() -> None:
 @contextlib.asynccontextmanager
 async def _pair_process() -> AsyncIterator[dict[str, str]]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "interlock.service_bench", stdout=asyncio.subprocess.PIPE)
+        sys.executable, "-m", "interlock.service_bench", stdout=asyncio.subprocess.PIPE
+    )
     async with _child(proc) as urls:
         yield urls
 
@@ -67,7 +70,8 @@ async def services_process() -> AsyncIterator[ServicesChild]:
     """The four mock services in a child process on free ports."""
     ports = [f"--{s}-port=0" for s in ("users", "billing", "preferences", "notifications")]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mock_services", *ports, stdout=asyncio.subprocess.PIPE)
+        sys.executable, "-m", "mock_services", *ports, stdout=asyncio.subprocess.PIPE
+    )
     async with _child(proc) as urls:
         yield ServicesChild(urls, proc.pid)
 
@@ -87,8 +91,9 @@ async def _child(proc: asyncio.subprocess.Process) -> AsyncIterator[dict[str, st
         await proc.wait()
 
 
-async def _batch(session: aiohttp.ClientSession, url: str, requests: int, concurrency: int,
-                 tag: str) -> float:
+async def _batch(
+    session: aiohttp.ClientSession, url: str, requests: int, concurrency: int, tag: str
+) -> float:
     """Seconds for ``requests`` distinct ``POST /users`` with ``concurrency`` in flight."""
     counter = iter(range(requests))
 
@@ -111,17 +116,19 @@ async def run_service_benchmark(
     seconds = dict.fromkeys(LABELS, 0.0)
     rounds: list[dict[str, float]] = []
     per_batch = max(1, requests // batches)
-    async with _pair_process() as urls, aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=2 * concurrency)
-    ) as session:
+    async with (
+        _pair_process() as urls,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2 * concurrency)) as session,
+    ):
         for label in LABELS:  # warm-up: connections, caches
             await _batch(session, urls[label], 200, concurrency, f"warm-{label}")
         for n in range(batches):
-            order = LABELS[n % 3:] + LABELS[:n % 3]
+            order = LABELS[n % 3 :] + LABELS[: n % 3]
             rounds.append({})
             for label in order:
-                rounds[-1][label] = await _batch(session, urls[label], per_batch, concurrency,
-                                                 f"{label}-{n}")
+                rounds[-1][label] = await _batch(
+                    session, urls[label], per_batch, concurrency, f"{label}-{n}"
+                )
                 seconds[label] += rounds[-1][label]
     rps = {label: per_batch * batches / seconds[label] for label in LABELS}
 
@@ -133,7 +140,9 @@ async def run_service_benchmark(
 
     return {
         "benchmark": "mock_services_post_users",
-        "requests_each": per_batch * batches, "concurrency": concurrency, "batches": batches,
+        "requests_each": per_batch * batches,
+        "concurrency": concurrency,
+        "batches": batches,
         "with_fault_layer_rps": round(rps["fault_layer"], 1),
         "without_fault_layer_rps": round(rps["no_fault_layer"], 1),
         "overhead_percent": overhead("fault_layer"),

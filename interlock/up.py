@@ -53,13 +53,14 @@ async def run_up(args: argparse.Namespace) -> int:
             await services.stop()
 
 
-async def _orchestrate(args: argparse.Namespace, urls: dict[str, str], stop: asyncio.Event
-                       ) -> int:
+async def _orchestrate(args: argparse.Namespace, urls: dict[str, str], stop: asyncio.Event) -> int:
     db = Path(args.db)  # resolved, and its directory checked, by the CLI
     with _worker_identity(db) as worker_id:
         config = EngineConfig(worker_id=worker_id, lease_s=15)
-        async with open_orchestrator(db, urls, config=config) as orch, \
-                run_api(orch, args.host, args.api_port) as api_url:
+        async with (
+            open_orchestrator(db, urls, config=config) as orch,
+            run_api(orch, args.host, args.api_port) as api_url,
+        ):
             print(f"{'orchestrator':<14} {api_url}   (state: {db})", flush=True)
             await _run_until_done(args, orch, stop)
     return 0
@@ -80,8 +81,11 @@ def _worker_identity(db: Path) -> Iterator[str]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"another orchestrator holds {lock_path}; this one joins it as a second "
-                  "worker on the same database", flush=True)
+            print(
+                f"another orchestrator holds {lock_path}; this one joins it as a second "
+                "worker on the same database",
+                flush=True,
+            )
             yield f"interlock-up:{db}:{os.getpid()}"
             return
         try:
@@ -90,8 +94,9 @@ def _worker_identity(db: Path) -> Iterator[str]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-async def _run_until_done(args: argparse.Namespace, orch: Orchestrator, stop: asyncio.Event
-                          ) -> None:
+async def _run_until_done(
+    args: argparse.Namespace, orch: Orchestrator, stop: asyncio.Event
+) -> None:
     """Submit the ``--fake`` registrations, then run until stopped (or, with
     ``--exit-when-done``, until nothing is unfinished) and print the tally."""
     background = [] if args.quiet else [asyncio.create_task(_print_events(orch))]
@@ -117,15 +122,21 @@ async def _warn_unreachable(urls: dict[str, str]) -> None:
                 async with session.get(f"{url}/__admin/stats") as resp:
                     await resp.read()
             except (aiohttp.ClientError, TimeoutError):
-                print(f"warning: {name} at {url} is unreachable; its steps will retry (and its "
-                      "circuit breaker open) until it is up", file=sys.stderr, flush=True)
+                print(
+                    f"warning: {name} at {url} is unreachable; its steps will retry (and its "
+                    "circuit breaker open) until it is up",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
 
 async def _wait_unfinished(orch: Orchestrator) -> None:
     engine = orch.engine
     while True:
-        unfinished = [*await engine.list_tasks(TaskState.IN_PROGRESS, 10_000),
-                      *await engine.list_tasks(TaskState.PENDING, 10_000)]
+        unfinished = [
+            *await engine.list_tasks(TaskState.IN_PROGRESS, 10_000),
+            *await engine.list_tasks(TaskState.PENDING, 10_000),
+        ]
         if not unfinished:
             return
         for task in unfinished:
@@ -153,8 +164,10 @@ def describe(event: Event) -> str:
         extra = f"  failed: {', '.join(data['failed_steps'])}"
     summary = data.get("summary")
     if event.type == "task.completed" and isinstance(summary, dict):
-        extra = (f"  {summary.get('total_duration_ms')} ms, "
-                 f"{summary.get('parallel_saved_ms')} ms saved by running branches in parallel")
+        extra = (
+            f"  {summary.get('total_duration_ms')} ms, "
+            f"{summary.get('parallel_saved_ms')} ms saved by running branches in parallel"
+        )
     if event.type.startswith("breaker."):
         extra = f"  {data.get('service')}: {data.get('from')} -> {data.get('to')}"
     return f"{event.seq:>6} {task:<8} {event.type:<22}{step}{attempt}{extra}"

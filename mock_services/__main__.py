@@ -23,20 +23,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mock_services", description=__doc__)
     parser.add_argument("--host", default=DEFAULT_HOST)
     for service, port in DEFAULT_PORTS.items():
-        parser.add_argument(f"--{service}-port", type=int, default=port, metavar="PORT",
-                            help=f"(default {port}; 0 = any free port)")
-    parser.add_argument("--no-fault-layer", action="store_true",
-                        help="leave the fault middleware out entirely (to measure its cost)")
-    parser.add_argument("--allow-fault-headers", action="store_true",
-                        help="honour a per-request X-Interlock-Fault rule")
+        parser.add_argument(
+            f"--{service}-port",
+            type=int,
+            default=port,
+            metavar="PORT",
+            help=f"(default {port}; 0 = any free port)",
+        )
+    parser.add_argument(
+        "--no-fault-layer",
+        action="store_true",
+        help="leave the fault middleware out entirely (to measure its cost)",
+    )
+    parser.add_argument(
+        "--allow-fault-headers",
+        action="store_true",
+        help="honour a per-request X-Interlock-Fault rule",
+    )
     parser.add_argument("--log", action="store_true", help="print one JSON line per request")
     return parser
 
 
 async def serve(args: argparse.Namespace) -> None:
     ports = {s: getattr(args, f"{s}_port") for s in DEFAULT_PORTS}
-    config = ServiceConfig(faults_enabled=not args.no_fault_layer,
-                           allow_fault_headers=args.allow_fault_headers)
+    config = ServiceConfig(
+        faults_enabled=not args.no_fault_layer, allow_fault_headers=args.allow_fault_headers
+    )
     running = await start_services(ports, host=args.host, config=config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -32,8 +32,9 @@ def _rule_json(runtime: ServiceRuntime, rule: FaultRule) -> JSON:
 
 
 def _bad_rule(exc: FaultRuleError) -> ApiError:
-    details = [{"path": p.split(":", 1)[0], "message": p.split(":", 1)[-1].strip()}
-               for p in exc.problems]
+    details = [
+        {"path": p.split(":", 1)[0], "message": p.split(":", 1)[-1].strip()} for p in exc.problems
+    ]
     return ApiError(400, "invalid_fault_rule", str(exc), details=details)
 
 
@@ -48,8 +49,12 @@ def _find(request: web.Request) -> tuple[ServiceRuntime, FaultRule]:
 
 async def list_faults(request: web.Request) -> web.Response:
     runtime = _runtime(request)
-    return web.json_response({"service": runtime.name,
-                              "faults": [_rule_json(runtime, r) for r in runtime.injector.rules()]})
+    return web.json_response(
+        {
+            "service": runtime.name,
+            "faults": [_rule_json(runtime, r) for r in runtime.injector.rules()],
+        }
+    )
 
 
 async def add_fault(request: web.Request) -> web.Response:
@@ -58,8 +63,9 @@ async def add_fault(request: web.Request) -> web.Response:
         rule = runtime.injector.add(await read_any_json(request))
     except FaultRuleError as exc:
         raise _bad_rule(exc) from None
-    return web.json_response(_rule_json(runtime, rule), status=201,
-                             headers={"Location": f"{PREFIX}/faults/{rule.id}"})
+    return web.json_response(
+        _rule_json(runtime, rule), status=201, headers={"Location": f"{PREFIX}/faults/{rule.id}"}
+    )
 
 
 async def clear_faults(request: web.Request) -> web.Response:
@@ -98,22 +104,23 @@ async def reset(request: web.Request) -> web.Response:
 async def recent_requests(request: web.Request) -> web.Response:
     runtime = _runtime(request)
     records = runtime.journal.recent(query_limit(request, 100))
-    return web.json_response({"service": runtime.name,
-                              "requests": [asdict(r) for r in records]})
+    return web.json_response({"service": runtime.name, "requests": [asdict(r) for r in records]})
 
 
 async def stats(request: web.Request) -> web.Response:
     runtime = _runtime(request)
-    return web.json_response({
-        "service": runtime.name,
-        "requests": runtime.journal.total,
-        "by_status": runtime.journal.by_status,
-        "faults_fired": runtime.injector.fired_by_kind,
-        "active_rules": len(runtime.injector.rules()),
-        "idempotent_replays": runtime.idempotency.replays,
-        "idempotency_keys": len(runtime.idempotency),
-        "fault_layer": runtime.config.faults_enabled,
-    })
+    return web.json_response(
+        {
+            "service": runtime.name,
+            "requests": runtime.journal.total,
+            "by_status": runtime.journal.by_status,
+            "faults_fired": runtime.injector.fired_by_kind,
+            "active_rules": len(runtime.injector.rules()),
+            "idempotent_replays": runtime.idempotency.replays,
+            "idempotency_keys": len(runtime.idempotency),
+            "fault_layer": runtime.config.faults_enabled,
+        }
+    )
 
 
 def admin_routes() -> list[web.RouteDef]:

@@ -61,7 +61,9 @@ def create_app(
 ) -> web.Application:
     config = config or ServiceConfig()
     runtime = ServiceRuntime(
-        name=service, config=config, data=data,
+        name=service,
+        config=config,
+        data=data,
         injector=FaultInjector(data.monotonic),
         idempotency=IdempotencyStore(config.idempotency_ttl_s, data.monotonic),
         journal=RequestJournal(config.journal_size),
@@ -103,7 +105,8 @@ async def _access_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Exception:
         _log.exception("unhandled error in %s %s", request.method, request.path)
         response = web.json_response(
-            {"error": "internal_error", "message": "the service failed unexpectedly"}, status=500)
+            {"error": "internal_error", "message": "the service failed unexpectedly"}, status=500
+        )
     else:
         status = response.status
     finally:
@@ -115,14 +118,21 @@ async def _access_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 def _record(request: web.Request, status: int | None, started: float, arrived: str) -> None:
     runtime = request.app[RUNTIME]
-    runtime.journal.record(RequestRecord(
-        seq=runtime.journal.next_seq(), at=arrived, service=runtime.name, method=request.method,
-        path=request.path_qs, status=status,
-        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        correlation_id=request[CORRELATION_ID],
-        idempotency_key=request.headers.get("Idempotency-Key"),
-        fault=request.get(FAULTS_FIRED), replayed=request.get(REPLAYED, False),
-    ))
+    runtime.journal.record(
+        RequestRecord(
+            seq=runtime.journal.next_seq(),
+            at=arrived,
+            service=runtime.name,
+            method=request.method,
+            path=request.path_qs,
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            correlation_id=request[CORRELATION_ID],
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            fault=request.get(FAULTS_FIRED),
+            replayed=request.get(REPLAYED, False),
+        )
+    )
 
 
 @web.middleware
@@ -160,19 +170,26 @@ async def _apply(
         if params.get("retry_after_s") is not None:
             headers["Retry-After"] = _seconds(params["retry_after_s"])
         message = params.get("message", f"injected fault: HTTP {params['status']}")
-        return web.json_response({"error": "injected_fault", "message": message},
-                                 status=int(params["status"]), headers=headers)
+        return web.json_response(
+            {"error": "injected_fault", "message": message},
+            status=int(params["status"]),
+            headers=headers,
+        )
     if kind == "rate_limit":
         return web.json_response(
             {"error": "rate_limited", "message": "too many requests (injected rate limit)"},
-            status=429, headers={"Retry-After": _seconds(plan.retry_after_s or 1)})
+            status=429,
+            headers={"Retry-After": _seconds(plan.retry_after_s or 1)},
+        )
     if kind == "down":
         return web.json_response(
             {"error": "service_unavailable", "message": "the service is down (injected)"},
-            status=503)
+            status=503,
+        )
     if kind == "malformed":
-        return web.Response(status=int(params["status"]), body=b'{"id": "usr_trunc',
-                            content_type="application/json")
+        return web.Response(
+            status=int(params["status"]), body=b'{"id": "usr_trunc', content_type="application/json"
+        )
     if kind == "hang":
         stopping = request.app[RUNTIME].stopping
         with contextlib.suppress(TimeoutError):
@@ -182,7 +199,8 @@ async def _apply(
         if params.get("status") is not None:  # ... and the client sees an error instead
             return web.json_response(
                 {"error": "injected_fault", "message": "the response was lost (injected)"},
-                status=int(params["status"]))
+                status=int(params["status"]),
+            )
     _drop_connection(request)  # reset, hang, lost_response: no answer at all
     raise ConnectionDroppedError
 
@@ -224,18 +242,25 @@ async def _idempotency_middleware(request: web.Request, handler: Handler) -> web
     store = request.app[RUNTIME].idempotency
     begin = store.begin(key, fingerprint(request.method, request.path_qs, await request.read()))
     if begin.outcome == "mismatch":
-        return ApiError(422, "idempotency_key_reused",
-                        "this Idempotency-Key was used with a different request").to_response()
+        return ApiError(
+            422, "idempotency_key_reused", "this Idempotency-Key was used with a different request"
+        ).to_response()
     if begin.outcome == "in_flight":
-        return ApiError(409, "idempotency_key_in_flight",
-                        "a request with this Idempotency-Key is still being processed",
-                        headers={"Retry-After": "1"}).to_response()
+        return ApiError(
+            409,
+            "idempotency_key_in_flight",
+            "a request with this Idempotency-Key is still being processed",
+            headers={"Retry-After": "1"},
+        ).to_response()
     if begin.outcome == "replay" and begin.response is not None:
         request[REPLAYED] = True
         stored = begin.response
-        return web.Response(status=stored.status, body=stored.body,
-                            content_type=stored.content_type,
-                            headers={**dict(stored.headers), REPLAY_HEADER: "true"})
+        return web.Response(
+            status=stored.status,
+            body=stored.body,
+            content_type=stored.content_type,
+            headers={**dict(stored.headers), REPLAY_HEADER: "true"},
+        )
     try:
         response = await handler(request)
     except BaseException:
@@ -257,7 +282,9 @@ async def _api_error_middleware(request: web.Request, handler: Handler) -> web.S
     except ApiError as exc:
         return exc.to_response()
     except web.HTTPException as exc:  # routing: unknown path (404), wrong method (405)
-        return ApiError(exc.status, exc.reason.lower().replace(" ", "_"),
-                        f"{exc.reason}: {request.method} {request.path}",
-                        headers={k: v for k, v in exc.headers.items() if k == "Allow"}
-                        ).to_response()
+        return ApiError(
+            exc.status,
+            exc.reason.lower().replace(" ", "_"),
+            f"{exc.reason}: {request.method} {request.path}",
+            headers={k: v for k, v in exc.headers.items() if k == "Allow"},
+        ).to_response()

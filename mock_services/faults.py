@@ -39,7 +39,14 @@ from jsonschema import Draft202012Validator
 from mock_services.errors import FaultRuleError
 
 FAULT_KINDS: Final = (
-    "error", "rate_limit", "latency", "hang", "reset", "malformed", "lost_response", "down",
+    "error",
+    "rate_limit",
+    "latency",
+    "hang",
+    "reset",
+    "malformed",
+    "lost_response",
+    "down",
 )
 #: Kinds that end the request (everything but ``latency``, which only delays it).
 TERMINAL_KINDS: Final = frozenset(FAULT_KINDS) - {"latency"}
@@ -67,8 +74,10 @@ _KIND_PARAMS: Final[dict[str, dict[str, Any]]] = {
         "retry_after_s": _NUMBER,
         "message": {"type": "string"},
     },
-    "rate_limit": {"limit": {"type": "integer", "minimum": 1},
-                   "window_s": {"type": "number", "exclusiveMinimum": 0}},
+    "rate_limit": {
+        "limit": {"type": "integer", "minimum": 1},
+        "window_s": {"type": "number", "exclusiveMinimum": 0},
+    },
     "latency": {"delay_ms": _NUMBER, "jitter_ms": _NUMBER},
     "hang": {"hold_ms": _NUMBER},
     "reset": {},
@@ -125,9 +134,16 @@ class FaultRule:
             match["method"] = self.method
         if self.path != "*":
             match["path"] = self.path
-        return {"id": self.id, "kind": self.kind, "match": match,
-                "probability": self.probability, "after": self.after, "times": self.times,
-                "seed": self.seed, **self.params}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "match": match,
+            "probability": self.probability,
+            "after": self.after,
+            "times": self.times,
+            "seed": self.seed,
+            **self.params,
+        }
 
 
 def parse_rule(data: object, rule_id: str) -> FaultRule:
@@ -148,12 +164,19 @@ def parse_rule(data: object, rule_id: str) -> FaultRule:
     if problems:
         raise FaultRuleError(problems)
     match = data.get("match") or {}
-    params = {**_DEFAULTS.get(kind, {}),
-              **{k: v for k, v in data.items() if k not in _COMMON_FIELDS}}
+    params = {
+        **_DEFAULTS.get(kind, {}),
+        **{k: v for k, v in data.items() if k not in _COMMON_FIELDS},
+    }
     return FaultRule(
-        id=rule_id, kind=kind, method=str(match.get("method", "*")).upper(),
-        path=str(match.get("path", "*")), probability=float(data.get("probability", 1.0)),
-        after=int(data.get("after", 0)), times=data.get("times"), seed=data.get("seed"),
+        id=rule_id,
+        kind=kind,
+        method=str(match.get("method", "*")).upper(),
+        path=str(match.get("path", "*")),
+        probability=float(data.get("probability", 1.0)),
+        after=int(data.get("after", 0)),
+        times=data.get("times"),
+        seed=data.get("seed"),
         params=params,
     )
 
@@ -260,8 +283,9 @@ class FaultInjector:
                 jitter = float(rule.params["jitter_ms"])
                 delay_ms += float(rule.params["delay_ms"]) + state.rng.uniform(0, jitter)
                 continue
-            return FaultPlan(delay_ms, rule, retry_after if retry_after is not True else None,
-                             tuple(fired))
+            return FaultPlan(
+                delay_ms, rule, retry_after if retry_after is not True else None, tuple(fired)
+            )
         return FaultPlan(delay_ms, None, None, tuple(fired))
 
     def _fires(self, rule: FaultRule, state: RuleCounters) -> float | bool:

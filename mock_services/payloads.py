@@ -41,14 +41,22 @@ class RegistrationFaker:
             user_info["company"] = fake.company()
         if fake.random.random() < 0.25:
             user_info["referral_code"] = "REF-" + "".join(
-                fake.random_choices(string.ascii_uppercase + string.digits, length=8))
+                fake.random_choices(string.ascii_uppercase + string.digits, length=8)
+            )
         return {
             "user_info": user_info,
             "billing_info": {
-                "payment_method": {"type": "card", "brand": fake.random_element(
-                    ["visa", "mastercard", "amex"]), "last4": fake.numerify("####")},
-                "billing_address": {"street": fake.street_address(), "city": fake.city(),
-                                    "state": fake.state_abbr(), "zip": fake.zipcode()},
+                "payment_method": {
+                    "type": "card",
+                    "brand": fake.random_element(["visa", "mastercard", "amex"]),
+                    "last4": fake.numerify("####"),
+                },
+                "billing_address": {
+                    "street": fake.street_address(),
+                    "city": fake.city(),
+                    "state": fake.state_abbr(),
+                    "zip": fake.zipcode(),
+                },
             },
             "preferences": {
                 "marketing_emails": fake.pybool(),

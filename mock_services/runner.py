@@ -56,8 +56,9 @@ async def start_services(
     ports = dict(DEFAULT_PORTS if ports is None else ports)
     unknown = sorted(set(ports) - set(SERVICE_NAMES))
     if unknown:
-        raise ValueError(f"unknown service(s) {', '.join(unknown)}; "
-                         f"expected {', '.join(SERVICE_NAMES)}")
+        raise ValueError(
+            f"unknown service(s) {', '.join(unknown)}; expected {', '.join(SERVICE_NAMES)}"
+        )
     data = data or SandboxData()
     running = RunningServices(urls={}, data=data, runtimes={})
     try:

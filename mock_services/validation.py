@@ -90,8 +90,9 @@ async def read_any_json(request: web.Request) -> Any:
     try:
         return json.loads(raw) if raw else None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, "malformed_json",
-                       f"the request body is not valid JSON: {exc}") from None
+        raise ApiError(
+            400, "malformed_json", f"the request body is not valid JSON: {exc}"
+        ) from None
 
 
 def check(body: object, schema: BodySchema) -> None:
@@ -114,6 +115,7 @@ def query_limit(request: web.Request, default: int = 100) -> int:
     """The ``limit`` query parameter (1-10000), or a 400 naming it."""
     raw = request.query.get("limit", str(default))
     if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
-        raise ApiError(400, "bad_query",
-                       f"limit must be a whole number from 1 to 10000, got {raw!r}")
+        raise ApiError(
+            400, "bad_query", f"limit must be a whole number from 1 to 10000, got {raw!r}"
+        )
     return int(raw)

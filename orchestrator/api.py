@@ -34,8 +34,9 @@ _log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error: str, message: str,
-                 details: list[JSON] | None = None) -> None:
+    def __init__(
+        self, status: int, error: str, message: str, details: list[JSON] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.error, self.message, self.details = status, error, message, details
 
@@ -45,34 +46,60 @@ def iso(ts: float | None) -> str | None:
 
 
 def step_json(step: StepView) -> JSON:
-    return {"name": step.name, "state": step.state.value, "depends_on": list(step.depends_on),
-            "attempts": step.attempts, "max_attempts": step.max_attempts,
-            "results": step.results,
-            "last_error": step.last_error.to_json() if step.last_error else None,
-            "next_attempt_at": iso(step.next_attempt_at), "started_at": iso(step.started_at),
-            "completed_at": iso(step.completed_at)}
+    return {
+        "name": step.name,
+        "state": step.state.value,
+        "depends_on": list(step.depends_on),
+        "attempts": step.attempts,
+        "max_attempts": step.max_attempts,
+        "results": step.results,
+        "last_error": step.last_error.to_json() if step.last_error else None,
+        "next_attempt_at": iso(step.next_attempt_at),
+        "started_at": iso(step.started_at),
+        "completed_at": iso(step.completed_at),
+    }
 
 
 def task_json(task: TaskView) -> JSON:
-    return {"task_id": task.task_id, "name": task.name, "namespace": task.namespace,
-            "version": task.version, "state": task.state.value,
-            "correlation_id": task.correlation_id, "context": task.context,
-            "created_at": iso(task.created_at), "completed_at": iso(task.completed_at),
-            "summary": task.summary, "steps": [step_json(s) for s in task.steps]}
+    return {
+        "task_id": task.task_id,
+        "name": task.name,
+        "namespace": task.namespace,
+        "version": task.version,
+        "state": task.state.value,
+        "correlation_id": task.correlation_id,
+        "context": task.context,
+        "created_at": iso(task.created_at),
+        "completed_at": iso(task.completed_at),
+        "summary": task.summary,
+        "steps": [step_json(s) for s in task.steps],
+    }
 
 
 def summary_json(task: TaskSummary) -> JSON:
-    return {"task_id": task.task_id, "name": task.name, "namespace": task.namespace,
-            "version": task.version, "state": task.state.value,
-            "correlation_id": task.correlation_id, "created_at": iso(task.created_at),
-            "completed_at": iso(task.completed_at)}
+    return {
+        "task_id": task.task_id,
+        "name": task.name,
+        "namespace": task.namespace,
+        "version": task.version,
+        "state": task.state.value,
+        "correlation_id": task.correlation_id,
+        "created_at": iso(task.created_at),
+        "completed_at": iso(task.completed_at),
+    }
 
 
 def attempt_json(a: AttemptView) -> JSON:
-    return {"step_name": a.step_name, "attempt": a.attempt, "worker_id": a.worker_id,
-            "started_at": iso(a.started_at), "ended_at": iso(a.ended_at),
-            "duration_ms": round(a.duration_s * 1000, 3), "outcome": a.outcome,
-            "error": a.error.to_json() if a.error else None}
+    return {
+        "step_name": a.step_name,
+        "attempt": a.attempt,
+        "worker_id": a.worker_id,
+        "started_at": iso(a.started_at),
+        "ended_at": iso(a.ended_at),
+        "duration_ms": round(a.duration_s * 1000, 3),
+        "outcome": a.outcome,
+        "error": a.error.to_json() if a.error else None,
+    }
 
 
 async def _body(request: web.Request, *, required: bool) -> JSON:
@@ -82,8 +109,9 @@ async def _body(request: web.Request, *, required: bool) -> JSON:
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, "malformed_json",
-                       f"the request body is not valid JSON: {exc}") from None
+        raise ApiError(
+            400, "malformed_json", f"the request body is not valid JSON: {exc}"
+        ) from None
     if not isinstance(body, dict):
         raise ApiError(400, "malformed_json", "the request body must be a JSON object")
     return body
@@ -96,8 +124,9 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
     except ValueError:
         value = low - 1
     if not low <= value <= high:
-        raise ApiError(400, "bad_query", f"{name} must be a whole number from {low} to {high}, "
-                       f"got {raw!r}")
+        raise ApiError(
+            400, "bad_query", f"{name} must be a whole number from {low} to {high}, got {raw!r}"
+        )
     return value
 
 
@@ -110,18 +139,29 @@ async def submit_task(request: web.Request) -> web.Response:
     if problems:
         raise ApiError(400, "invalid_request", "invalid task submission", problems)
     sub = await request.app[ENGINE].submit(
-        body["name"], body["context"], namespace=body.get("namespace"),
-        version=body.get("version"), idempotency_key=body.get("idempotency_key"))
+        body["name"],
+        body["context"],
+        namespace=body.get("namespace"),
+        version=body.get("version"),
+        idempotency_key=body.get("idempotency_key"),
+    )
     task = await request.app[ENGINE].get_task(sub.task_id)
-    return web.json_response({"task_id": sub.task_id, "correlation_id": sub.correlation_id,
-                              "state": task.state.value, "created": sub.created},
-                             status=201 if sub.created else 200,
-                             headers={"Location": f"/tasks/{sub.task_id}"})
+    return web.json_response(
+        {
+            "task_id": sub.task_id,
+            "correlation_id": sub.correlation_id,
+            "state": task.state.value,
+            "created": sub.created,
+        },
+        status=201 if sub.created else 200,
+        headers={"Location": f"/tasks/{sub.task_id}"},
+    )
 
 
 async def get_task(request: web.Request) -> web.Response:
-    return web.json_response(task_json(await request.app[ENGINE].get_task(
-        request.match_info["task_id"])))
+    return web.json_response(
+        task_json(await request.app[ENGINE].get_task(request.match_info["task_id"]))
+    )
 
 
 async def list_tasks(request: web.Request) -> web.Response:
@@ -130,8 +170,9 @@ async def list_tasks(request: web.Request) -> web.Response:
         state = TaskState(raw_state) if raw_state else None
     except ValueError:
         allowed = ", ".join(s.value for s in TaskState)
-        raise ApiError(400, "bad_query", f"state must be one of {allowed}, got {raw_state!r}"
-                       ) from None
+        raise ApiError(
+            400, "bad_query", f"state must be one of {allowed}, got {raw_state!r}"
+        ) from None
     limit = _int_query(request, "limit", 100, 1, 10_000)
     tasks = await request.app[ENGINE].list_tasks(state, limit)
     return web.json_response({"tasks": [summary_json(t) for t in tasks]})
@@ -150,8 +191,9 @@ async def list_events(request: web.Request) -> web.Response:
     limit = _int_query(request, "limit", 1000, 1, 10_000)
     task_id = request.query.get("task_id") or None
     events = await request.app[ENGINE].events(after, limit, task_id)
-    return web.json_response({"events": [e.to_json() for e in events],
-                              "last_seq": events[-1].seq if events else after})
+    return web.json_response(
+        {"events": [e.to_json() for e in events], "last_seq": events[-1].seq if events else after}
+    )
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
@@ -184,8 +226,9 @@ async def cancel_task(request: web.Request) -> web.Response:
 
 
 async def retry_step(request: web.Request) -> web.Response:
-    task = await request.app[ENGINE].retry_step(request.match_info["task_id"],
-                                                request.match_info["step"])
+    task = await request.app[ENGINE].retry_step(
+        request.match_info["task_id"], request.match_info["step"]
+    )
     return web.json_response(task_json(task))
 
 
@@ -193,10 +236,15 @@ async def resolve_step(request: web.Request) -> web.Response:
     body = await _body(request, required=False)
     results = body.get("results")
     if results is not None and not isinstance(results, dict):
-        raise ApiError(400, "invalid_request", "results must be a JSON object",
-                       [{"path": "results", "message": "must be an object"}])
-    task = await request.app[ENGINE].resolve_step(request.match_info["task_id"],
-                                                  request.match_info["step"], results)
+        raise ApiError(
+            400,
+            "invalid_request",
+            "results must be a JSON object",
+            [{"path": "results", "message": "must be an object"}],
+        )
+    task = await request.app[ENGINE].resolve_step(
+        request.match_info["task_id"], request.match_info["step"], results
+    )
     return web.json_response(task_json(task))
 
 
@@ -208,18 +256,29 @@ async def breakers(request: web.Request) -> web.Response:
 
 async def bottlenecks(request: web.Request) -> web.Response:
     rows = await request.app[ENGINE].bottlenecks()
-    return web.json_response({"steps": [
-        {"workflow": r.workflow, "step_name": r.step_name, "executions": r.executions,
-         "mean_duration_ms": round(r.mean_duration_s * 1000, 3),
-         "p95_duration_ms": round(r.p95_duration_s * 1000, 3),
-         "retry_rate": r.retry_rate, "error_rate": r.error_rate}
-        for r in rows]})
+    return web.json_response(
+        {
+            "steps": [
+                {
+                    "workflow": r.workflow,
+                    "step_name": r.step_name,
+                    "executions": r.executions,
+                    "mean_duration_ms": round(r.mean_duration_s * 1000, 3),
+                    "p95_duration_ms": round(r.p95_duration_s * 1000, 3),
+                    "retry_rate": r.retry_rate,
+                    "error_rate": r.error_rate,
+                }
+                for r in rows
+            ]
+        }
+    )
 
 
 async def health(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
-    return web.json_response({"status": "ok", "worker_id": engine.worker_id,
-                              "running_steps": engine.running_steps})
+    return web.json_response(
+        {"status": "ok", "worker_id": engine.worker_id, "running_steps": engine.running_steps}
+    )
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -240,15 +299,19 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except InvalidTransitionError as exc:
         return _error(409, "invalid_transition", str(exc))
     except web.HTTPException as exc:
-        return _error(exc.status, exc.reason.lower().replace(" ", "_"),
-                      f"{exc.reason}: {request.method} {request.path}")
+        return _error(
+            exc.status,
+            exc.reason.lower().replace(" ", "_"),
+            f"{exc.reason}: {request.method} {request.path}",
+        )
     except Exception:
         _log.exception("unhandled error in %s %s", request.method, request.path)
         return _error(500, "internal_error", "the orchestrator failed unexpectedly; see its log")
 
 
-def _error(status: int, error: str, message: str, details: list[JSON] | None = None
-           ) -> web.Response:
+def _error(
+    status: int, error: str, message: str, details: list[JSON] | None = None
+) -> web.Response:
     body: dict[str, Any] = {"error": error, "message": message}
     if details is not None:
         body["details"] = details
@@ -260,19 +323,21 @@ def create_api(engine: Engine, breakers_: CircuitBreakers | None = None) -> web.
     app[ENGINE] = engine
     if breakers_ is not None:
         app[BREAKERS] = breakers_
-    app.add_routes([
-        web.post("/tasks", submit_task),
-        web.get("/tasks", list_tasks),
-        web.get("/tasks/{task_id}", get_task),
-        web.get("/tasks/{task_id}/attempts", list_attempts),
-        web.post("/tasks/{task_id}/cancel", cancel_task),
-        web.post("/tasks/{task_id}/steps/{step}/retry", retry_step),
-        web.post("/tasks/{task_id}/steps/{step}/resolve", resolve_step),
-        web.get("/events", list_events),
-        web.get("/events/stream", stream_events),
-        web.get("/breakers", breakers),
-        web.get("/analytics/bottlenecks", bottlenecks),
-        web.get("/health", health),
-        web.get("/openapi.json", openapi),
-    ])
+    app.add_routes(
+        [
+            web.post("/tasks", submit_task),
+            web.get("/tasks", list_tasks),
+            web.get("/tasks/{task_id}", get_task),
+            web.get("/tasks/{task_id}/attempts", list_attempts),
+            web.post("/tasks/{task_id}/cancel", cancel_task),
+            web.post("/tasks/{task_id}/steps/{step}/retry", retry_step),
+            web.post("/tasks/{task_id}/steps/{step}/resolve", resolve_step),
+            web.get("/events", list_events),
+            web.get("/events/stream", stream_events),
+            web.get("/breakers", breakers),
+            web.get("/analytics/bottlenecks", bottlenecks),
+            web.get("/health", health),
+            web.get("/openapi.json", openapi),
+        ]
+    )
     return app

@@ -31,8 +31,11 @@ from orchestrator.store.base import NewEvent, Store
 PROBE_RECHECK_S = 0.5
 #: A probe that never reported back (its step failed before calling) stops counting after this.
 PROBE_EXPIRY_S = 30.0
-_EVENT_TYPES = {BreakerState.OPEN: "breaker.opened", BreakerState.HALF_OPEN: "breaker.half_open",
-                BreakerState.CLOSED: "breaker.closed"}
+_EVENT_TYPES = {
+    BreakerState.OPEN: "breaker.opened",
+    BreakerState.HALF_OPEN: "breaker.half_open",
+    BreakerState.CLOSED: "breaker.closed",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +92,11 @@ class CircuitBreakers:
         until = await self.acquire(service)
         if until is None:
             return None
-        return until, {"reason": "circuit_open", "service": service,
-                       "breaker": self.state(service).value}
+        return until, {
+            "reason": "circuit_open",
+            "service": service,
+            "breaker": self.state(service).value,
+        }
 
     async def acquire(self, service: str) -> float | None:
         """None if a call to ``service`` may go now; else the time to ask again."""
@@ -135,7 +141,8 @@ class CircuitBreakers:
         self.release(service)
         now = self._clock.now()
         breaker = self._breakers.get(service) or BreakerView(
-            service, BreakerState.CLOSED, 0, 0, None, None, now)
+            service, BreakerState.CLOSED, 0, 0, None, None, now
+        )
         config = self.config(service)
         if breaker.state is BreakerState.HALF_OPEN:
             await self._open(breaker, now, error, breaker.failures)
@@ -148,19 +155,41 @@ class CircuitBreakers:
         else:
             await self._save(replace(breaker, failures=failures, updated_at=now), [])
 
-    async def _open(self, breaker: BreakerView, now: float, error: JSON | None,
-                    failures: int) -> None:
+    async def _open(
+        self, breaker: BreakerView, now: float, error: JSON | None, failures: int
+    ) -> None:
         until = now + self.config(breaker.service).cooldown_s
-        await self._move(breaker, BreakerState.OPEN, now, failures=failures, successes=0,
-                         opened_at=now, open_until=until, extra={"last_error": error})
+        await self._move(
+            breaker,
+            BreakerState.OPEN,
+            now,
+            failures=failures,
+            successes=0,
+            opened_at=now,
+            open_until=until,
+            extra={"last_error": error},
+        )
 
-    async def _move(self, breaker: BreakerView, state: BreakerState, now: float, *,
-                    extra: JSON | None = None, **changes: object) -> BreakerView:
+    async def _move(
+        self,
+        breaker: BreakerView,
+        state: BreakerState,
+        now: float,
+        *,
+        extra: JSON | None = None,
+        **changes: object,
+    ) -> BreakerView:
         moved = replace(breaker, state=state, updated_at=now, **changes)  # type: ignore[arg-type]
         if state is not BreakerState.HALF_OPEN:
             self._probes.pop(breaker.service, None)
-        data = {"service": breaker.service, "from": breaker.state.value, "to": state.value,
-                "failures": moved.failures, "open_until": moved.open_until, **(extra or {})}
+        data = {
+            "service": breaker.service,
+            "from": breaker.state.value,
+            "to": state.value,
+            "failures": moved.failures,
+            "open_until": moved.open_until,
+            **(extra or {}),
+        }
         event = NewEvent(type=_EVENT_TYPES[state], task_id=None, data=data, at=now)
         await self._save(moved, [event])
         return moved

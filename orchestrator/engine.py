@@ -59,8 +59,11 @@ StepCustomizer = Callable[[StepTemplate, JSON], StepTemplate]
 StepGate = Callable[[ClaimedStep], Any]
 TASK_END_EVENTS = frozenset({"task.completed", "task.failed", "task.cancelled"})
 _RESERVE_PER_TRANSITION = 8
-_END_STATES = {"task.completed": TaskState.COMPLETE, "task.failed": TaskState.ERROR,
-               "task.cancelled": TaskState.CANCELLED}
+_END_STATES = {
+    "task.completed": TaskState.COMPLETE,
+    "task.failed": TaskState.ERROR,
+    "task.cancelled": TaskState.CANCELLED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +103,19 @@ class _StepEvents:
 
     async def emit(self, event_type: str, data: JSON) -> None:
         c = self._claim
-        self._engine.store.post_events([NewEvent(
-            type=event_type, task_id=c.task_id, step_name=c.step_name,
-            correlation_id=c.correlation_id, attempt=c.attempt, data=data,
-            at=self._engine.clock.now(),
-        )])
+        self._engine.store.post_events(
+            [
+                NewEvent(
+                    type=event_type,
+                    task_id=c.task_id,
+                    step_name=c.step_name,
+                    correlation_id=c.correlation_id,
+                    attempt=c.attempt,
+                    data=data,
+                    at=self._engine.clock.now(),
+                )
+            ]
+        )
 
 
 class Engine:
@@ -125,7 +136,8 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self.config = config or EngineConfig()
         self.worker_id = self.config.worker_id or (
-            f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+            f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        )
         self.bus = EventBus()
         self.store.add_listener(self.bus.publish)
         self._rng = random.Random(self.config.seed)
@@ -136,8 +148,9 @@ class Engine:
         self._loops: list[asyncio.Task[None]] = []
         self._customizers: dict[str, list[StepCustomizer]] = {}
         self._gates: list[StepGate] = []
-        self._step_cache: dict[tuple[str, str, str],
-                               tuple[WorkflowTemplate, tuple[NewStep, ...]]] = {}
+        self._step_cache: dict[
+            tuple[str, str, str], tuple[WorkflowTemplate, tuple[NewStep, ...]]
+        ] = {}
         self._started = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -201,8 +214,7 @@ class Engine:
         idempotency_key: str | None = None,
     ) -> Submission:
         """Validate ``context`` against the template and create a task (idempotent per key)."""
-        return await self._submit(new_task_id(), name, context, namespace, version,
-                                  idempotency_key)
+        return await self._submit(new_task_id(), name, context, namespace, version, idempotency_key)
 
     async def run(
         self,
@@ -221,15 +233,23 @@ class Engine:
         """
         task_id = new_task_id()
         with self.bus.subscribe(task_id) as sub:
-            submission = await self._submit(task_id, name, context, namespace, version,
-                                            idempotency_key)
+            submission = await self._submit(
+                task_id, name, context, namespace, version, idempotency_key
+            )
             if submission.created:
                 return submission, await self._wait(sub, task_id, timeout_s, read_first=False)
         # The key named an existing task: wait for that one.
         return submission, await self.wait_for_end(submission.task_id, timeout_s)
 
-    async def _submit(self, task_id: str, name: str, context: Any, namespace: str | None,
-                      version: str | None, idempotency_key: str | None) -> Submission:
+    async def _submit(
+        self,
+        task_id: str,
+        name: str,
+        context: Any,
+        namespace: str | None,
+        version: str | None,
+        idempotency_key: str | None,
+    ) -> Submission:
         template = self.catalog.find(name, namespace, version)
         prepared = template.prepare_context(context)
         correlation_id = str(prepared.get("correlation_id") or f"corr-{uuid.uuid4().hex}")
@@ -237,9 +257,15 @@ class Engine:
         roots = sum(1 for s in steps if not s.depends_on)
         now = self.clock.now()
         task = NewTask(
-            task_id=task_id, name=template.name, namespace=template.namespace,
-            version=template.version, correlation_id=correlation_id, context=prepared,
-            idempotency_key=idempotency_key, steps=steps, now=now,
+            task_id=task_id,
+            name=template.name,
+            namespace=template.namespace,
+            version=template.version,
+            correlation_id=correlation_id,
+            context=prepared,
+            idempotency_key=idempotency_key,
+            steps=steps,
+            now=now,
         )
         reserve = self._reserve(roots) if self._started else 0
         try:
@@ -282,8 +308,9 @@ class Engine:
         with self.bus.subscribe(task_id) as sub:
             return await self._wait(sub, task_id, timeout_s, read_first=True)
 
-    async def _wait(self, sub: Subscription, task_id: str, timeout_s: float | None, *,
-                    read_first: bool) -> TaskState:
+    async def _wait(
+        self, sub: Subscription, task_id: str, timeout_s: float | None, *, read_first: bool
+    ) -> TaskState:
         # The bus carries this process's commits; another engine on the same database may end
         # the task, so the state is also re-read every poll interval. No nested cancel scopes:
         # Subscription.wait returns on a timer, so a late event can never be cancelled away.
@@ -313,16 +340,18 @@ class Engine:
     async def get_task(self, task_id: str) -> TaskView:
         return await self.store.get_task(task_id)
 
-    async def list_tasks(self, state: TaskState | None = None, limit: int = 100
-                         ) -> list[TaskSummary]:
+    async def list_tasks(
+        self, state: TaskState | None = None, limit: int = 100
+    ) -> list[TaskSummary]:
         return await self.store.list_tasks(state, limit)
 
     async def attempts(self, task_id: str) -> list[AttemptView]:
         await self.store.get_task(task_id)  # raises TaskNotFoundError for an unknown id
         return await self.store.list_attempts(task_id)
 
-    async def events(self, after: int = 0, limit: int = 1000, task_id: str | None = None
-                     ) -> list[Event]:
+    async def events(
+        self, after: int = 0, limit: int = 1000, task_id: str | None = None
+    ) -> list[Event]:
         return await self.store.list_events(after, limit, task_id)
 
     async def readiness(self, task_id: str) -> list[StepReadiness]:
@@ -346,8 +375,9 @@ class Engine:
         self._note_backlog()
         return await self.store.get_task(task_id)
 
-    async def resolve_step(self, task_id: str, step_name: str, results: JSON | None = None
-                           ) -> TaskView:
+    async def resolve_step(
+        self, task_id: str, step_name: str, results: JSON | None = None
+    ) -> TaskView:
         """Mark a step done by hand (with optional results); its dependents then run."""
         now = self.clock.now()
         reserve = self._reserve(_RESERVE_PER_TRANSITION) if self._started else 0
@@ -397,8 +427,11 @@ class Engine:
             # Operator cancel (already recorded) or shutdown (the lease is reclaimed later).
             raise
         except Exception:
-            log.exception("could not record the outcome of %s/%s; its lease will be reclaimed",
-                          claim.task_id, claim.step_name)
+            log.exception(
+                "could not record the outcome of %s/%s; its lease will be reclaimed",
+                claim.task_id,
+                claim.step_name,
+            )
         finally:
             self._running.pop(claim.step_id, None)
             if self._backlog:
@@ -409,8 +442,9 @@ class Engine:
             verdict = await gate(claim)
             if verdict is not None:
                 until, reason = verdict
-                await self.store.defer_step(claim.step_id, self.worker_id, until, reason,
-                                            self.clock.now())
+                await self.store.defer_step(
+                    claim.step_id, self.worker_id, until, reason, self.clock.now()
+                )
                 self._wake.set()
                 return True
         return False
@@ -422,10 +456,15 @@ class Engine:
         except KeyError as exc:
             return _Failure(ErrorInfo(ErrorKind.PERMANENT, "UNKNOWN_HANDLER", str(exc)))
         step_input = StepInput(
-            task_id=claim.task_id, task_name=claim.task_name, step_name=claim.step_name,
-            context=claim.context, dependency_results=claim.dependency_results,
-            handler_config=claim.handler_config, correlation_id=claim.correlation_id,
-            attempt=claim.attempt, max_attempts=claim.max_attempts,
+            task_id=claim.task_id,
+            task_name=claim.task_name,
+            step_name=claim.step_name,
+            context=claim.context,
+            dependency_results=claim.dependency_results,
+            handler_config=claim.handler_config,
+            correlation_id=claim.correlation_id,
+            attempt=claim.attempt,
+            max_attempts=claim.max_attempts,
             events=_StepEvents(self, claim),
         )
         try:
@@ -434,11 +473,17 @@ class Engine:
         except StepError as exc:
             return _failure(exc)
         except TimeoutError:
-            return _Failure(ErrorInfo(ErrorKind.RETRYABLE, "TIMEOUT",
-                                      f"step exceeded its timeout of {claim.timeout_s:g} s"))
+            return _Failure(
+                ErrorInfo(
+                    ErrorKind.RETRYABLE,
+                    "TIMEOUT",
+                    f"step exceeded its timeout of {claim.timeout_s:g} s",
+                )
+            )
         except Exception as exc:  # an unclassified failure is worth another try
-            return _Failure(ErrorInfo(ErrorKind.RETRYABLE, "HANDLER_EXCEPTION",
-                                      f"{type(exc).__name__}: {exc}"))
+            return _Failure(
+                ErrorInfo(ErrorKind.RETRYABLE, "HANDLER_EXCEPTION", f"{type(exc).__name__}: {exc}")
+            )
         return _checked_results(results)
 
     async def _record_success(self, claim: ClaimedStep, results: JSON, duration_s: float) -> None:
@@ -448,8 +493,17 @@ class Engine:
         reserve = self._reserve(_RESERVE_PER_TRANSITION)
         try:
             transition = await self.store.complete_step(
-                StepSuccess(claim.step_id, claim.task_id, claim.step_name, self.worker_id,
-                            claim.attempt, results, claim.started_at, duration_s, now),
+                StepSuccess(
+                    claim.step_id,
+                    claim.task_id,
+                    claim.step_name,
+                    self.worker_id,
+                    claim.attempt,
+                    results,
+                    claim.started_at,
+                    duration_s,
+                    now,
+                ),
                 Claim(self.worker_id, self.config.lease_s, reserve, now) if reserve else None,
             )
         finally:
@@ -458,19 +512,32 @@ class Engine:
         if reserve == 0 or len(transition.claimed) >= reserve:
             self._backlog = True
 
-    async def _record_failure(self, claim: ClaimedStep, failure: _Failure, duration_s: float
-                              ) -> None:
+    async def _record_failure(
+        self, claim: ClaimedStep, failure: _Failure, duration_s: float
+    ) -> None:
         now = self.clock.now()
         policy = RetryPolicy.from_json(claim.retry)
         next_at: float | None = None
-        if (failure.info.kind is ErrorKind.RETRYABLE and policy.retryable
-                and claim.attempt < claim.max_attempts):
+        if (
+            failure.info.kind is ErrorKind.RETRYABLE
+            and policy.retryable
+            and claim.attempt < claim.max_attempts
+        ):
             next_at = now + retry_delay_s(policy, claim.attempt, self._rng, failure.retry_after_s)
-        await self.store.fail_step(StepFailure(
-            claim.step_id, claim.task_id, claim.step_name, self.worker_id, claim.attempt,
-            failure.info,
-            next_at, claim.started_at, duration_s, now,
-        ))
+        await self.store.fail_step(
+            StepFailure(
+                claim.step_id,
+                claim.task_id,
+                claim.step_name,
+                self.worker_id,
+                claim.attempt,
+                failure.info,
+                next_at,
+                claim.started_at,
+                duration_s,
+                now,
+            )
+        )
         if next_at is not None:
             self._wake.set()
 
@@ -491,7 +558,8 @@ class Engine:
         free = self._free()
         if free > 0:
             claimed = await self.store.claim_ready_steps(
-                Claim(self.worker_id, self.config.lease_s, free, now))
+                Claim(self.worker_id, self.config.lease_s, free, now)
+            )
             self._start_claimed(claimed)
             self._backlog = len(claimed) >= free
         # Deadlines are absolute and taken from the claim's ``now``: if time moves on while we
@@ -510,8 +578,9 @@ class Engine:
             await self.clock.sleep(min(renew_every, self.config.reclaim_interval_s))
             try:
                 now = self.clock.now()
-                await self.store.renew_leases(self.worker_id, list(self._running),
-                                              now + self.config.lease_s)
+                await self.store.renew_leases(
+                    self.worker_id, list(self._running), now + self.config.lease_s
+                )
                 if now - last_reclaim >= self.config.reclaim_interval_s:
                     last_reclaim = now
                     if await self.store.reclaim_expired_leases(now):
@@ -524,9 +593,13 @@ class Engine:
 
 def _new_step(step: StepTemplate) -> NewStep:
     return NewStep(
-        name=step.name, handler=step.handler, depends_on=step.depends_on,
-        max_attempts=step.retry.effective_max_attempts, retry=step.retry.to_json(),
-        timeout_s=step.timeout_s, handler_config=dict(step.handler_config),
+        name=step.name,
+        handler=step.handler,
+        depends_on=step.depends_on,
+        max_attempts=step.retry.effective_max_attempts,
+        retry=step.retry.to_json(),
+        timeout_s=step.timeout_s,
+        handler_config=dict(step.handler_config),
     )
 
 
@@ -540,8 +613,10 @@ class _Failure:
 
 def _failure(exc: StepError) -> _Failure:
     kind = ErrorKind.PERMANENT if exc.kind == "permanent" else ErrorKind.RETRYABLE
-    return _Failure(ErrorInfo(kind, exc.error_code, exc.message, exc.http_status),
-                    getattr(exc, "retry_after_s", None))
+    return _Failure(
+        ErrorInfo(kind, exc.error_code, exc.message, exc.http_status),
+        getattr(exc, "retry_after_s", None),
+    )
 
 
 def _checked_results(results: Any) -> JSON | _Failure:
@@ -549,13 +624,23 @@ def _checked_results(results: Any) -> JSON | _Failure:
         return {}
     if not isinstance(results, Mapping):
         kind = type(results).__name__
-        return _Failure(ErrorInfo(ErrorKind.PERMANENT, "INVALID_RESULTS",
-                                  f"a handler must return a JSON object or None, not {kind}"))
+        return _Failure(
+            ErrorInfo(
+                ErrorKind.PERMANENT,
+                "INVALID_RESULTS",
+                f"a handler must return a JSON object or None, not {kind}",
+            )
+        )
     try:
         codec.dumps(results)
     except (TypeError, ValueError) as exc:
-        return _Failure(ErrorInfo(ErrorKind.PERMANENT, "INVALID_RESULTS",
-                                  f"handler results are not JSON-serialisable: {exc}"))
+        return _Failure(
+            ErrorInfo(
+                ErrorKind.PERMANENT,
+                "INVALID_RESULTS",
+                f"handler results are not JSON-serialisable: {exc}",
+            )
+        )
     return dict(results)
 
 

@@ -51,9 +51,15 @@ from orchestrator.handlers import StepInput
 from orchestrator.httpclient import HttpClient
 
 DEFAULT_REQUEST_TIMEOUT_S: Final = 10.0
-_PERMANENT: Final = {400: "CLIENT_VALIDATION_ERROR", 422: "CLIENT_VALIDATION_ERROR",
-                     401: "AUTH_ERROR", 403: "AUTH_ERROR", 402: "PAYMENT_REQUIRED",
-                     404: "RESOURCE_NOT_FOUND", 409: "CONFLICT"}
+_PERMANENT: Final = {
+    400: "CLIENT_VALIDATION_ERROR",
+    422: "CLIENT_VALIDATION_ERROR",
+    401: "AUTH_ERROR",
+    403: "AUTH_ERROR",
+    402: "PAYMENT_REQUIRED",
+    404: "RESOURCE_NOT_FOUND",
+    409: "CONFLICT",
+}
 _WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -88,13 +94,21 @@ def classify(status: int, body_text: str, retry_after: str | None) -> StepError:
     """The step error for a non-success HTTP status."""
     message = f"HTTP {status}: {body_text[:300]}"
     if _transient_conflict(status, retry_after):
-        return RetryableError(message, retry_after_s=parse_retry_after(retry_after),
-                              error_code="HTTP_409", http_status=status)
+        return RetryableError(
+            message,
+            retry_after_s=parse_retry_after(retry_after),
+            error_code="HTTP_409",
+            http_status=status,
+        )
     if status in _PERMANENT:
         return PermanentError(message, error_code=_PERMANENT[status], http_status=status)
     if status in (408, 429) or status >= 500:
-        return RetryableError(message, retry_after_s=parse_retry_after(retry_after),
-                              error_code=f"HTTP_{status}", http_status=status)
+        return RetryableError(
+            message,
+            retry_after_s=parse_retry_after(retry_after),
+            error_code=f"HTTP_{status}",
+            http_status=status,
+        )
     return PermanentError(message, error_code=f"HTTP_{status}", http_status=status)
 
 
@@ -127,8 +141,9 @@ class ServiceCaller:
         service = step.handler_config.get("service")
         url = self.urls.get(str(service)) or step.handler_config.get("url")
         if not isinstance(url, str) or not url:
-            raise PermanentError(f"no URL configured for service {service!r}",
-                                 error_code="SERVICE_NOT_CONFIGURED")
+            raise PermanentError(
+                f"no URL configured for service {service!r}", error_code="SERVICE_NOT_CONFIGURED"
+            )
         return url.rstrip("/")
 
     async def call(
@@ -156,24 +171,40 @@ class ServiceCaller:
         except StepError as exc:
             await self._failed(step, service, where, exc, started)
             raise
-        response = ServiceResponse(response.status, response.body, response.headers,
-                                   _ms_since(started), response.replayed)
+        response = ServiceResponse(
+            response.status, response.body, response.headers, _ms_since(started), response.replayed
+        )
         if self.breakers is not None:
             await self.breakers.record_success(service)
-        await step.events.emit("service_call.completed", {
-            **where, "status": response.status, "duration_ms": response.duration_ms,
-            "replayed": response.replayed})
+        await step.events.emit(
+            "service_call.completed",
+            {
+                **where,
+                "status": response.status,
+                "duration_ms": response.duration_ms,
+                "replayed": response.replayed,
+            },
+        )
         return response
 
-    async def _send(self, method: str, url: str, body: Any, headers: dict[str, str],
-                    timeout_s: float, accept: Collection[int]) -> ServiceResponse:
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        headers: dict[str, str],
+        timeout_s: float,
+        accept: Collection[int],
+    ) -> ServiceResponse:
         data = None if body is None else codec.dumpb(body)
         try:
-            resp = await self._client().request(method, url, headers=headers, body=data,
-                                                timeout_s=timeout_s)
+            resp = await self._client().request(
+                method, url, headers=headers, body=data, timeout_s=timeout_s
+            )
         except TimeoutError:
-            raise RetryableError(f"no answer from {url} within {timeout_s:g} s",
-                                 error_code="REQUEST_TIMEOUT") from None
+            raise RetryableError(
+                f"no answer from {url} within {timeout_s:g} s", error_code="REQUEST_TIMEOUT"
+            ) from None
         except ExchangeError as exc:
             raise RetryableError(str(exc), error_code="CONNECTION_ERROR") from None
         except ValueError as exc:  # a URL or header that HTTP cannot carry: no retry mends it
@@ -184,14 +215,22 @@ class ServiceCaller:
         try:
             parsed = codec.loads(resp.body) if resp.body else None
         except codec.JSONDecodeError:
-            raise RetryableError(f"HTTP {resp.status} with a body that is not JSON",
-                                 error_code="MALFORMED_RESPONSE",
-                                 http_status=resp.status) from None
-        return ServiceResponse(resp.status, parsed, resp.headers, 0.0,
-                               resp.headers.get("Idempotent-Replayed") == "true")
+            raise RetryableError(
+                f"HTTP {resp.status} with a body that is not JSON",
+                error_code="MALFORMED_RESPONSE",
+                http_status=resp.status,
+            ) from None
+        return ServiceResponse(
+            resp.status,
+            parsed,
+            resp.headers,
+            0.0,
+            resp.headers.get("Idempotent-Replayed") == "true",
+        )
 
-    async def _failed(self, step: StepInput, service: str, where: dict[str, Any],
-                      exc: StepError, started: float) -> None:
+    async def _failed(
+        self, step: StepInput, service: str, where: dict[str, Any], exc: StepError, started: float
+    ) -> None:
         retryable = isinstance(exc, RetryableError)
         error = {"error_code": exc.error_code, "message": str(exc), "http_status": exc.http_status}
         if self.breakers is not None:
@@ -200,9 +239,16 @@ class ServiceCaller:
                 await self.breakers.record_failure(service, error)
             else:
                 self.breakers.release(service)
-        await step.events.emit("service_call.failed", {
-            **where, "status": exc.http_status, "duration_ms": _ms_since(started),
-            "retryable": retryable, **error})
+        await step.events.emit(
+            "service_call.failed",
+            {
+                **where,
+                "status": exc.http_status,
+                "duration_ms": _ms_since(started),
+                "retryable": retryable,
+                **error,
+            },
+        )
 
 
 def _transient_conflict(status: int, retry_after: str | None) -> bool:
@@ -220,4 +266,3 @@ def _accepted(status: int, accept: Collection[int], retry_after: str | None) -> 
 
 def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
-

@@ -157,17 +157,24 @@ class _Connection(asyncio.Protocol):
         """A body framed by the end of the connection: no length, not chunked (RFC 9112 6.3)."""
         names = {name.lower(): value for name, value in self._headers}
         status = self._parser.get_status_code()
-        return ("content-length" not in names
-                and "chunked" not in names.get("transfer-encoding", "").lower()
-                and status not in _BODYLESS_STATUS and status >= 200)
+        return (
+            "content-length" not in names
+            and "chunked" not in names.get("transfer-encoding", "").lower()
+            and status not in _BODYLESS_STATUS
+            and status >= 200
+        )
 
     def _complete(self, *, keep_alive: bool) -> None:
         waiter, self._waiter = self._waiter, None
         self.keep_alive = keep_alive and not self.closed
         if waiter is not None and not waiter.done():
-            waiter.set_result(HttpResponse(self._parser.get_status_code(),
-                                           CIMultiDictProxy(CIMultiDict(self._headers)),
-                                           b"".join(self._body)))
+            waiter.set_result(
+                HttpResponse(
+                    self._parser.get_status_code(),
+                    CIMultiDictProxy(CIMultiDict(self._headers)),
+                    b"".join(self._body),
+                )
+            )
 
     def _fail(self, message: str) -> None:
         waiter, self._waiter = self._waiter, None
@@ -182,8 +189,9 @@ class HttpClient:
     Close it with :meth:`close` (or ``async with``) when done: idle connections stay open.
     """
 
-    def __init__(self, *, max_connections: int = 100,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, *, max_connections: int = 100, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, not {max_connections}")
         self._slots = asyncio.Semaphore(max_connections)
@@ -210,9 +218,16 @@ class HttpClient:
         if closing:  # let the transports finish closing before the caller closes the loop
             await asyncio.sleep(0)
 
-    async def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
-                      body: bytes | None = None, content_type: str = "application/json",
-                      timeout_s: float) -> HttpResponse:
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str = "application/json",
+        timeout_s: float,
+    ) -> HttpResponse:
         """One exchange. Raises ``ExchangeError`` when no complete answer came (no connection,
         a reset, an early close, an answer that is not HTTP) and ``TimeoutError`` after
         ``timeout_s``; a bad method, URL or header raises ``ValueError`` before anything is sent.
@@ -250,18 +265,28 @@ class HttpClient:
             context = self._ssl_context or _default_ssl_context()
         try:
             _, conn = await loop.create_connection(
-                _Connection, origin.host, origin.port, ssl=context,
-                server_hostname=origin.host if context else None)
+                _Connection,
+                origin.host,
+                origin.port,
+                ssl=context,
+                server_hostname=origin.host if context else None,
+            )
         except OSError as exc:
             raise ExchangeError(
-                f"cannot connect to {origin.host_header}: {exc.strerror or exc}") from None
+                f"cannot connect to {origin.host_header}: {exc.strerror or exc}"
+            ) from None
         self._open.add(conn)
         return conn
 
     def _release(self, origin: _Origin, conn: _Connection, *, reuse: bool) -> None:
         pool = self._idle.get(origin)
-        if reuse and conn.keep_alive and conn.usable and not self._closed \
-                and (pool is None or len(pool) < self._max_idle):
+        if (
+            reuse
+            and conn.keep_alive
+            and conn.usable
+            and not self._closed
+            and (pool is None or len(pool) < self._max_idle)
+        ):
             conn.idle_since = time.monotonic()
             self._idle.setdefault(origin, deque()).append(conn)
         else:  # an unfinished exchange (timeout, cancel) leaves the connection in a bad state
@@ -280,8 +305,14 @@ def _origin(url: URL) -> _Origin:
     return _Origin(url.raw_host, port, url.scheme == "https", url.host_port_subcomponent or "")
 
 
-def _request_bytes(method: str, url: URL, origin: _Origin, headers: Mapping[str, str],
-                   body: bytes | None, content_type: str) -> bytes:
+def _request_bytes(
+    method: str,
+    url: URL,
+    origin: _Origin,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    content_type: str,
+) -> bytes:
     """The request head (and body) as sent; ``method`` is upper case already."""
     if not _TOKEN.fullmatch(method):
         raise ValueError(f"not an HTTP method: {method!r}")

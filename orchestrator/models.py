@@ -242,6 +242,12 @@ class BreakerView:
     updated_at: float
 
     def to_json(self) -> JSON:
-        return {"service": self.service, "state": self.state.value, "failures": self.failures,
-                "successes": self.successes, "opened_at": self.opened_at,
-                "open_until": self.open_until, "updated_at": self.updated_at}
+        return {
+            "service": self.service,
+            "state": self.state.value,
+            "failures": self.failures,
+            "successes": self.successes,
+            "opened_at": self.opened_at,
+            "open_until": self.open_until,
+            "updated_at": self.updated_at,
+        }

@@ -15,112 +15,248 @@ _STR_OR_NULL = {"type": ["string", "null"]}
 
 SCHEMAS: dict[str, JSON] = {
     "Error": {
-        "type": "object", "required": ["error", "message"],
+        "type": "object",
+        "required": ["error", "message"],
         "properties": {
-            "error": {"type": "string"}, "message": {"type": "string"},
-            "details": {"type": "array", "items": {
-                "type": "object", "required": ["path", "message"],
-                "properties": {"path": {"type": "string"}, "message": {"type": "string"}}}},
+            "error": {"type": "string"},
+            "message": {"type": "string"},
+            "details": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["path", "message"],
+                    "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
         },
     },
     "ErrorInfo": {
-        "type": ["object", "null"], "required": ["kind", "error_code", "message", "http_status"],
-        "properties": {"kind": {"enum": ["retryable", "permanent"]},
-                       "error_code": _STR_OR_NULL, "message": {"type": "string"},
-                       "http_status": {"type": ["integer", "null"]}},
+        "type": ["object", "null"],
+        "required": ["kind", "error_code", "message", "http_status"],
+        "properties": {
+            "kind": {"enum": ["retryable", "permanent"]},
+            "error_code": _STR_OR_NULL,
+            "message": {"type": "string"},
+            "http_status": {"type": ["integer", "null"]},
+        },
     },
     "Submission": {
-        "type": "object", "required": ["task_id", "correlation_id", "state", "created"],
-        "properties": {"task_id": {"type": "string"}, "correlation_id": {"type": "string"},
-                       "state": {"$ref": "#/components/schemas/TaskState"},
-                       "created": {"type": "boolean"}},
+        "type": "object",
+        "required": ["task_id", "correlation_id", "state", "created"],
+        "properties": {
+            "task_id": {"type": "string"},
+            "correlation_id": {"type": "string"},
+            "state": {"$ref": "#/components/schemas/TaskState"},
+            "created": {"type": "boolean"},
+        },
     },
     "TaskState": {"enum": ["pending", "in_progress", "complete", "error", "cancelled"]},
     "Step": {
         "type": "object",
-        "required": ["name", "state", "depends_on", "attempts", "max_attempts", "results",
-                     "last_error", "next_attempt_at", "started_at", "completed_at"],
+        "required": [
+            "name",
+            "state",
+            "depends_on",
+            "attempts",
+            "max_attempts",
+            "results",
+            "last_error",
+            "next_attempt_at",
+            "started_at",
+            "completed_at",
+        ],
         "properties": {
             "name": {"type": "string"},
-            "state": {"enum": ["pending", "in_progress", "waiting_for_retry", "complete",
-                               "error", "cancelled", "resolved_manually"]},
+            "state": {
+                "enum": [
+                    "pending",
+                    "in_progress",
+                    "waiting_for_retry",
+                    "complete",
+                    "error",
+                    "cancelled",
+                    "resolved_manually",
+                ]
+            },
             "depends_on": {"type": "array", "items": {"type": "string"}},
             "attempts": {"type": "integer", "minimum": 0},
             "max_attempts": {"type": "integer", "minimum": 1},
             "results": {"type": ["object", "null"]},
             "last_error": {"$ref": "#/components/schemas/ErrorInfo"},
-            "next_attempt_at": _TIME, "started_at": _TIME, "completed_at": _TIME,
+            "next_attempt_at": _TIME,
+            "started_at": _TIME,
+            "completed_at": _TIME,
         },
     },
     "Task": {
         "type": "object",
-        "required": ["task_id", "name", "namespace", "version", "state", "correlation_id",
-                     "context", "created_at", "completed_at", "steps"],
+        "required": [
+            "task_id",
+            "name",
+            "namespace",
+            "version",
+            "state",
+            "correlation_id",
+            "context",
+            "created_at",
+            "completed_at",
+            "steps",
+        ],
         "properties": {
-            "task_id": {"type": "string"}, "name": {"type": "string"},
-            "namespace": {"type": "string"}, "version": {"type": "string"},
+            "task_id": {"type": "string"},
+            "name": {"type": "string"},
+            "namespace": {"type": "string"},
+            "version": {"type": "string"},
             "state": {"$ref": "#/components/schemas/TaskState"},
-            "correlation_id": {"type": "string"}, "context": {"type": "object"},
-            "created_at": {"type": "string", "format": "date-time"}, "completed_at": _TIME,
+            "correlation_id": {"type": "string"},
+            "context": {"type": "object"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "completed_at": _TIME,
             "summary": {"type": ["object", "null"]},
             "steps": {"type": "array", "items": {"$ref": "#/components/schemas/Step"}},
         },
     },
     "TaskList": {
-        "type": "object", "required": ["tasks"],
-        "properties": {"tasks": {"type": "array", "items": {
-            "type": "object",
-            "required": ["task_id", "name", "namespace", "version", "state", "correlation_id",
-                         "created_at", "completed_at"],
-            "properties": {"task_id": {"type": "string"},
-                           "state": {"$ref": "#/components/schemas/TaskState"}}}}},
+        "type": "object",
+        "required": ["tasks"],
+        "properties": {
+            "tasks": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "task_id",
+                        "name",
+                        "namespace",
+                        "version",
+                        "state",
+                        "correlation_id",
+                        "created_at",
+                        "completed_at",
+                    ],
+                    "properties": {
+                        "task_id": {"type": "string"},
+                        "state": {"$ref": "#/components/schemas/TaskState"},
+                    },
+                },
+            }
+        },
     },
     "Attempts": {
-        "type": "object", "required": ["attempts"],
-        "properties": {"attempts": {"type": "array", "items": {
-            "type": "object",
-            "required": ["step_name", "attempt", "worker_id", "started_at", "ended_at",
-                         "duration_ms", "outcome", "error"],
-            "properties": {"attempt": {"type": "integer", "minimum": 1},
-                           "outcome": {"enum": ["completed", "failed", "lost"]},
-                           "duration_ms": {"type": "number"},
-                           "error": {"$ref": "#/components/schemas/ErrorInfo"}}}}},
+        "type": "object",
+        "required": ["attempts"],
+        "properties": {
+            "attempts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "step_name",
+                        "attempt",
+                        "worker_id",
+                        "started_at",
+                        "ended_at",
+                        "duration_ms",
+                        "outcome",
+                        "error",
+                    ],
+                    "properties": {
+                        "attempt": {"type": "integer", "minimum": 1},
+                        "outcome": {"enum": ["completed", "failed", "lost"]},
+                        "duration_ms": {"type": "number"},
+                        "error": {"$ref": "#/components/schemas/ErrorInfo"},
+                    },
+                },
+            }
+        },
     },
     "Event": {
         "type": "object",
-        "required": ["seq", "at", "type", "task_id", "step_name", "correlation_id", "attempt",
-                     "data"],
-        "properties": {"seq": {"type": "integer"}, "at": {"type": "number"},
-                       "type": {"type": "string"}, "task_id": _STR_OR_NULL,
-                       "step_name": _STR_OR_NULL, "correlation_id": _STR_OR_NULL,
-                       "attempt": {"type": ["integer", "null"]}, "data": {"type": "object"}},
+        "required": [
+            "seq",
+            "at",
+            "type",
+            "task_id",
+            "step_name",
+            "correlation_id",
+            "attempt",
+            "data",
+        ],
+        "properties": {
+            "seq": {"type": "integer"},
+            "at": {"type": "number"},
+            "type": {"type": "string"},
+            "task_id": _STR_OR_NULL,
+            "step_name": _STR_OR_NULL,
+            "correlation_id": _STR_OR_NULL,
+            "attempt": {"type": ["integer", "null"]},
+            "data": {"type": "object"},
+        },
     },
     "Events": {
-        "type": "object", "required": ["events", "last_seq"],
-        "properties": {"events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
-                       "last_seq": {"type": "integer"}},
+        "type": "object",
+        "required": ["events", "last_seq"],
+        "properties": {
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+            "last_seq": {"type": "integer"},
+        },
     },
     "Breakers": {
-        "type": "object", "required": ["breakers"],
-        "properties": {"breakers": {"type": "array", "items": {
-            "type": "object",
-            "required": ["service", "state", "failures", "successes", "opened_at", "open_until",
-                         "updated_at"],
-            "properties": {"service": {"type": "string"},
-                           "state": {"enum": ["closed", "open", "half_open"]},
-                           "failures": {"type": "integer"}, "successes": {"type": "integer"}}}}},
+        "type": "object",
+        "required": ["breakers"],
+        "properties": {
+            "breakers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "service",
+                        "state",
+                        "failures",
+                        "successes",
+                        "opened_at",
+                        "open_until",
+                        "updated_at",
+                    ],
+                    "properties": {
+                        "service": {"type": "string"},
+                        "state": {"enum": ["closed", "open", "half_open"]},
+                        "failures": {"type": "integer"},
+                        "successes": {"type": "integer"},
+                    },
+                },
+            }
+        },
     },
     "Bottlenecks": {
-        "type": "object", "required": ["steps"],
-        "properties": {"steps": {"type": "array", "items": {
-            "type": "object",
-            "required": ["workflow", "step_name", "executions", "mean_duration_ms",
-                         "p95_duration_ms", "retry_rate", "error_rate"]}}},
+        "type": "object",
+        "required": ["steps"],
+        "properties": {
+            "steps": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "workflow",
+                        "step_name",
+                        "executions",
+                        "mean_duration_ms",
+                        "p95_duration_ms",
+                        "retry_rate",
+                        "error_rate",
+                    ],
+                },
+            }
+        },
     },
     "Health": {
-        "type": "object", "required": ["status", "worker_id", "running_steps"],
-        "properties": {"status": {"const": "ok"}, "worker_id": {"type": "string"},
-                       "running_steps": {"type": "integer"}},
+        "type": "object",
+        "required": ["status", "worker_id", "running_steps"],
+        "properties": {
+            "status": {"const": "ok"},
+            "worker_id": {"type": "string"},
+            "running_steps": {"type": "integer"},
+        },
     },
 }
 
@@ -140,51 +276,117 @@ _AFTER = {"name": "after", "in": "query", "schema": {"type": "integer", "minimum
 
 
 def openapi_spec() -> JSON:
-    task_action = {"parameters": [_TASK_ID, _STEP],
-                   "responses": {"200": _json("the task", "Task"), "404": _ERR, "409": _ERR}}
+    task_action = {
+        "parameters": [_TASK_ID, _STEP],
+        "responses": {"200": _json("the task", "Task"), "404": _ERR, "409": _ERR},
+    }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Interlock orchestrator", "version": "1.0.0",
-                 "description": "Durable workflows: submit tasks, watch them, act on them."},
+        "info": {
+            "title": "Interlock orchestrator",
+            "version": "1.0.0",
+            "description": "Durable workflows: submit tasks, watch them, act on them.",
+        },
         "paths": {
             "/tasks": {
-                "post": {"summary": "Submit a task (idempotent per idempotency_key)",
-                         "requestBody": {"required": True, "content": {"application/json": {
-                             "schema": {"type": "object", "required": ["name", "context"],
-                                        "properties": {"name": {"type": "string"},
-                                                       "namespace": {"type": "string"},
-                                                       "version": {"type": "string"},
-                                                       "context": {"type": "object"},
-                                                       "idempotency_key": {"type": "string"}}}}}},
-                         "responses": {"201": _json("created", "Submission"),
-                                       "200": _json("an existing task (same key)", "Submission"),
-                                       "400": _ERR, "404": _ERR}},
-                "get": {"summary": "List tasks, newest first",
-                        "parameters": [{"name": "state", "in": "query",
-                                        "schema": _ref("TaskState")},
-                                       {"name": "limit", "in": "query",
-                                        "schema": {"type": "integer"}}],
-                        "responses": {"200": _json("tasks", "TaskList"), "400": _ERR}},
+                "post": {
+                    "summary": "Submit a task (idempotent per idempotency_key)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["name", "context"],
+                                    "properties": {
+                                        "name": {"type": "string"},
+                                        "namespace": {"type": "string"},
+                                        "version": {"type": "string"},
+                                        "context": {"type": "object"},
+                                        "idempotency_key": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json("created", "Submission"),
+                        "200": _json("an existing task (same key)", "Submission"),
+                        "400": _ERR,
+                        "404": _ERR,
+                    },
+                },
+                "get": {
+                    "summary": "List tasks, newest first",
+                    "parameters": [
+                        {"name": "state", "in": "query", "schema": _ref("TaskState")},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    ],
+                    "responses": {"200": _json("tasks", "TaskList"), "400": _ERR},
+                },
             },
-            "/tasks/{task_id}": {"get": {"parameters": [_TASK_ID], "responses": {
-                "200": _json("the task with its steps", "Task"), "404": _ERR}}},
-            "/tasks/{task_id}/attempts": {"get": {"parameters": [_TASK_ID], "responses": {
-                "200": _json("every finished attempt", "Attempts"), "404": _ERR}}},
-            "/tasks/{task_id}/cancel": {"post": {"parameters": [_TASK_ID], "responses": {
-                "200": _json("the cancelled task", "Task"), "404": _ERR, "409": _ERR}}},
+            "/tasks/{task_id}": {
+                "get": {
+                    "parameters": [_TASK_ID],
+                    "responses": {"200": _json("the task with its steps", "Task"), "404": _ERR},
+                }
+            },
+            "/tasks/{task_id}/attempts": {
+                "get": {
+                    "parameters": [_TASK_ID],
+                    "responses": {"200": _json("every finished attempt", "Attempts"), "404": _ERR},
+                }
+            },
+            "/tasks/{task_id}/cancel": {
+                "post": {
+                    "parameters": [_TASK_ID],
+                    "responses": {
+                        "200": _json("the cancelled task", "Task"),
+                        "404": _ERR,
+                        "409": _ERR,
+                    },
+                }
+            },
             "/tasks/{task_id}/steps/{step}/retry": {"post": task_action},
-            "/tasks/{task_id}/steps/{step}/resolve": {"post": {
-                **task_action,
-                "requestBody": {"content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"results": {"type": "object"}}}}}}}},
-            "/events": {"get": {"parameters": [_AFTER], "responses": {
-                "200": _json("events after a sequence number", "Events"), "400": _ERR}}},
-            "/events/stream": {"get": {"parameters": [_AFTER], "responses": {"200": {
-                "description": "stored, then live events; one JSON Event per line",
-                "content": {"application/x-ndjson": {"schema": _ref("Event")}}}}}},
+            "/tasks/{task_id}/steps/{step}/resolve": {
+                "post": {
+                    **task_action,
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"results": {"type": "object"}},
+                                }
+                            }
+                        }
+                    },
+                }
+            },
+            "/events": {
+                "get": {
+                    "parameters": [_AFTER],
+                    "responses": {
+                        "200": _json("events after a sequence number", "Events"),
+                        "400": _ERR,
+                    },
+                }
+            },
+            "/events/stream": {
+                "get": {
+                    "parameters": [_AFTER],
+                    "responses": {
+                        "200": {
+                            "description": "stored, then live events; one JSON Event per line",
+                            "content": {"application/x-ndjson": {"schema": _ref("Event")}},
+                        }
+                    },
+                }
+            },
             "/breakers": {"get": {"responses": {"200": _json("circuit breakers", "Breakers")}}},
-            "/analytics/bottlenecks": {"get": {"responses": {
-                "200": _json("per-step statistics", "Bottlenecks")}}},
+            "/analytics/bottlenecks": {
+                "get": {"responses": {"200": _json("per-step statistics", "Bottlenecks")}}
+            },
             "/health": {"get": {"responses": {"200": _json("alive", "Health")}}},
             "/openapi.json": {"get": {"responses": {"200": {"description": "this document"}}}},
         },

@@ -37,10 +37,15 @@ class RetryPolicy:
         return self.max_attempts if self.retryable else 1
 
     def to_json(self) -> dict[str, Any]:
-        return {"retryable": self.retryable, "max_attempts": self.max_attempts,
-                "backoff": self.backoff.value, "initial_delay_s": self.initial_delay_s,
-                "max_delay_s": self.max_delay_s, "multiplier": self.multiplier,
-                "jitter": self.jitter.value}
+        return {
+            "retryable": self.retryable,
+            "max_attempts": self.max_attempts,
+            "backoff": self.backoff.value,
+            "initial_delay_s": self.initial_delay_s,
+            "max_delay_s": self.max_delay_s,
+            "multiplier": self.multiplier,
+            "jitter": self.jitter.value,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RetryPolicy:

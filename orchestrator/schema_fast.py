@@ -23,9 +23,7 @@ import fastjsonschema
 import jsonschema
 
 #: ``$schema`` values fastjsonschema implements (with or without the trailing ``#``).
-_DRAFTS = {
-    f"http://json-schema.org/draft-{n:02d}/schema" for n in (4, 6, 7)
-}
+_DRAFTS = {f"http://json-schema.org/draft-{n:02d}/schema" for n in (4, 6, 7)}
 
 T = TypeVar("T")
 

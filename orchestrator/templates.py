@@ -30,10 +30,21 @@ JSON = dict[str, Any]
 
 _TEMPLATE_KEYS = {"name", "namespace", "version", "description", "input_schema", "steps"}
 _STEP_KEYS = {
-    "name", "description", "handler", "depends_on", "retry", "timeout_s", "handler_config",
+    "name",
+    "description",
+    "handler",
+    "depends_on",
+    "retry",
+    "timeout_s",
+    "handler_config",
 }
 _RETRY_KEYS = {
-    "retryable", "max_attempts", "backoff", "initial_delay_s", "max_delay_s", "multiplier",
+    "retryable",
+    "max_attempts",
+    "backoff",
+    "initial_delay_s",
+    "max_delay_s",
+    "multiplier",
     "jitter",
 }
 
@@ -180,8 +191,12 @@ def build_template(
         raise TemplateError("must be a mapping", source=source, field="input_schema")
     validator_class = _validator_class(schema)
     if validator_class is None:
-        raise TemplateError(f"unknown $schema {schema['$schema']!r} (known: JSON Schema drafts "
-                            "4, 6, 7, 2019-09 and 2020-12)", source=source, field="input_schema")
+        raise TemplateError(
+            f"unknown $schema {schema['$schema']!r} (known: JSON Schema drafts "
+            "4, 6, 7, 2019-09 and 2020-12)",
+            source=source,
+            field="input_schema",
+        )
     try:
         validator_class.check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -208,14 +223,20 @@ def build_template(
 
 
 def _reject_unknown(
-    data: Mapping[str, Any], allowed: set[str], *, source: str, step: str | None = None,
+    data: Mapping[str, Any],
+    allowed: set[str],
+    *,
+    source: str,
+    step: str | None = None,
     prefix: str = "",
 ) -> None:
     for key in data:
         if key not in allowed:
             raise TemplateError(
                 f"unknown field (allowed: {', '.join(sorted(allowed))})",
-                source=source, step=step, field=f"{prefix}{key}",
+                source=source,
+                step=step,
+                field=f"{prefix}{key}",
             )
 
 
@@ -224,14 +245,13 @@ def _required_str(
 ) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise TemplateError("is required and must be a non-empty string",
-                            source=source, step=step, field=key)
+        raise TemplateError(
+            "is required and must be a non-empty string", source=source, step=step, field=key
+        )
     return value
 
 
-def _build_step(
-    raw: Any, index: int, handler_names: Collection[str], source: str
-) -> StepTemplate:
+def _build_step(raw: Any, index: int, handler_names: Collection[str], source: str) -> StepTemplate:
     if not isinstance(raw, dict):
         raise TemplateError(f"step #{index + 1} must be a mapping", source=source, field="steps")
     label = raw.get("name") if isinstance(raw.get("name"), str) else f"#{index + 1}"
@@ -242,16 +262,20 @@ def _build_step(
         known = ", ".join(sorted(handler_names)) or "none"
         raise TemplateError(
             f"unknown handler {handler!r} (registered: {known})",
-            source=source, step=name, field="handler",
+            source=source,
+            step=name,
+            field="handler",
         )
     depends_on = raw.get("depends_on", []) or []
     if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
-        raise TemplateError("must be a list of step names", source=source, step=name,
-                            field="depends_on")
+        raise TemplateError(
+            "must be a list of step names", source=source, step=name, field="depends_on"
+        )
     timeout_s = raw.get("timeout_s")
     if timeout_s is not None and (not _is_number(timeout_s) or timeout_s <= 0):
-        raise TemplateError("must be a positive number of seconds", source=source, step=name,
-                            field="timeout_s")
+        raise TemplateError(
+            "must be a positive number of seconds", source=source, step=name, field="timeout_s"
+        )
     config = raw.get("handler_config", {}) or {}
     if not isinstance(config, dict):
         raise TemplateError("must be a mapping", source=source, step=name, field="handler_config")
@@ -279,24 +303,29 @@ def _build_retry(raw: Any, source: str, step: str) -> RetryPolicy:
     def number(key: str, default: float, *, minimum: float) -> float:
         value = raw.get(key, default)
         if not _is_number(value) or value < minimum:
-            raise TemplateError(f"must be a number >= {minimum:g}", source=source, step=step,
-                                field=f"retry.{key}")
+            raise TemplateError(
+                f"must be a number >= {minimum:g}", source=source, step=step, field=f"retry.{key}"
+            )
         return float(value)
 
     retryable = raw.get("retryable", True)
     if not isinstance(retryable, bool):
-        raise TemplateError("must be true or false", source=source, step=step,
-                            field="retry.retryable")
+        raise TemplateError(
+            "must be true or false", source=source, step=step, field="retry.retryable"
+        )
     max_attempts = raw.get("max_attempts", defaults.max_attempts)
     if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
-        raise TemplateError("must be an integer >= 1", source=source, step=step,
-                            field="retry.max_attempts")
+        raise TemplateError(
+            "must be an integer >= 1", source=source, step=step, field="retry.max_attempts"
+        )
     initial = number("initial_delay_s", defaults.initial_delay_s, minimum=0)
     maximum = number("max_delay_s", max(defaults.max_delay_s, initial), minimum=0)
     if maximum < initial:
         raise TemplateError(
             f"max_delay_s ({maximum:g}) is less than initial_delay_s ({initial:g})",
-            source=source, step=step, field="retry.max_delay_s",
+            source=source,
+            step=step,
+            field="retry.max_delay_s",
         )
     multiplier = number("multiplier", defaults.multiplier, minimum=1)
     return RetryPolicy(
@@ -318,8 +347,9 @@ def _enum(kind: type[_E], value: Any, source: str, step: str, fld: str) -> _E:
         return kind(value)
     except ValueError:
         allowed = ", ".join(m.value for m in kind)
-        raise TemplateError(f"{value!r} is not one of: {allowed}", source=source, step=step,
-                            field=fld) from None
+        raise TemplateError(
+            f"{value!r} is not one of: {allowed}", source=source, step=step, field=fld
+        ) from None
 
 
 def _check_graph(steps: list[StepTemplate], source: str) -> None:
@@ -331,15 +361,24 @@ def _check_graph(steps: list[StepTemplate], source: str) -> None:
     for step in steps:
         for dep in step.depends_on:
             if dep not in seen:
-                raise TemplateError(f"unknown dependency {dep!r}", source=source, step=step.name,
-                                    field="depends_on")
+                raise TemplateError(
+                    f"unknown dependency {dep!r}", source=source, step=step.name, field="depends_on"
+                )
             if dep == step.name:
-                raise TemplateError("a step cannot depend on itself", source=source,
-                                    step=step.name, field="depends_on")
+                raise TemplateError(
+                    "a step cannot depend on itself",
+                    source=source,
+                    step=step.name,
+                    field="depends_on",
+                )
     cycle = find_cycle({s.name: s.depends_on for s in steps})
     if cycle:
-        raise TemplateError(f"dependency cycle: {' -> '.join(cycle)}", source=source,
-                            step=cycle[0], field="depends_on")
+        raise TemplateError(
+            f"dependency cycle: {' -> '.join(cycle)}",
+            source=source,
+            step=cycle[0],
+            field="depends_on",
+        )
 
 
 class TemplateCatalog:
@@ -353,8 +392,9 @@ class TemplateCatalog:
     def add(self, template: WorkflowTemplate) -> None:
         if template.key in self._templates:
             ns, name, version = template.key
-            raise TemplateError(f"template {ns}/{name}@{version} is defined twice",
-                                source=template.source)
+            raise TemplateError(
+                f"template {ns}/{name}@{version} is defined twice", source=template.source
+            )
         self._templates[template.key] = template
 
     def load_directory(self, directory: str | Path, handler_names: Collection[str]) -> None:
@@ -372,7 +412,8 @@ class TemplateCatalog:
     ) -> WorkflowTemplate:
         """The matching template; without a version, the highest version."""
         matches = [
-            t for t in self._templates.values()
+            t
+            for t in self._templates.values()
             if t.name == name
             and (namespace is None or t.namespace == namespace)
             and (version is None or t.version == version)

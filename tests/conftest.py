@@ -25,8 +25,9 @@ def _loop_factories() -> dict[str, LoopFactory]:
     return factories
 
 
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
-                                  ) -> Mapping[str, LoopFactory]:
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, LoopFactory]:
     if item.get_closest_marker("both_loops"):
         return _loop_factories()
     return {"asyncio": asyncio.new_event_loop}

@@ -47,7 +47,9 @@ class SandboxData:
 
 def service_routes(service: str, data: SandboxData) -> list[web.RouteDef]:
     builders: dict[str, Callable[[SandboxData], list[web.RouteDef]]] = {
-        "users": users.routes, "billing": billing.routes, "preferences": preferences.routes,
+        "users": users.routes,
+        "billing": billing.routes,
+        "preferences": preferences.routes,
         "notifications": notifications.routes,
     }
     if service not in builders:

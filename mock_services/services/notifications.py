@@ -29,25 +29,33 @@ MESSAGES_BY_PLAN: Final = {
     "pro": ["welcome", "trial_started"],
     "enterprise": ["welcome", "trial_started", "onboarding_call"],
 }
-SEND_WELCOME = BodySchema({
-    "type": "object",
-    "required": ["user_id", "email", "name", "plan"],
-    "additionalProperties": False,
-    "properties": {
-        "user_id": {"type": "string", "minLength": 1},
-        "email": {"type": "string", "format": "email"},
-        "name": {"type": "string", "minLength": 1},
-        "plan": {"enum": PLANS},
-        "channels": {"type": "array", "items": {"enum": CHANNELS}, "minItems": 1,
-                     "uniqueItems": True},
-        "content": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"subject": {"type": "string", "maxLength": 300},
-                           "body": {"type": "string", "maxLength": 20_000}},
+SEND_WELCOME = BodySchema(
+    {
+        "type": "object",
+        "required": ["user_id", "email", "name", "plan"],
+        "additionalProperties": False,
+        "properties": {
+            "user_id": {"type": "string", "minLength": 1},
+            "email": {"type": "string", "format": "email"},
+            "name": {"type": "string", "minLength": 1},
+            "plan": {"enum": PLANS},
+            "channels": {
+                "type": "array",
+                "items": {"enum": CHANNELS},
+                "minItems": 1,
+                "uniqueItems": True,
+            },
+            "content": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "subject": {"type": "string", "maxLength": 300},
+                    "body": {"type": "string", "maxLength": 20_000},
+                },
+            },
         },
-    },
-})
+    }
+)
 
 
 class NotificationsStore:
@@ -73,10 +81,17 @@ def compose(body: JSON, correlation_id: str, now: str) -> list[JSON]:
     content = body.get("content") or {}
     subject = content.get("subject") or f"Welcome to Interlock, {body['name']}!"
     return [
-        {"id": f"msg_{uuid.uuid4().hex[:16]}", "user_id": body["user_id"], "channel": channel,
-         "kind": kind, "to": body["email"] if channel == "email" else body["user_id"],
-         "subject": subject if kind == "welcome" else kind.replace("_", " ").capitalize(),
-         "body": content.get("body"), "correlation_id": correlation_id, "sent_at": now}
+        {
+            "id": f"msg_{uuid.uuid4().hex[:16]}",
+            "user_id": body["user_id"],
+            "channel": channel,
+            "kind": kind,
+            "to": body["email"] if channel == "email" else body["user_id"],
+            "subject": subject if kind == "welcome" else kind.replace("_", " ").capitalize(),
+            "body": content.get("body"),
+            "correlation_id": correlation_id,
+            "sent_at": now,
+        }
         for channel in body.get("channels", ["email"])
         for kind in MESSAGES_BY_PLAN[body["plan"]]
     ]
@@ -92,20 +107,29 @@ def routes(data: SandboxData) -> list[web.RouteDef]:
         now = data.monotonic()
         wait_s = store.retry_after_s(user_id, now)
         if wait_s is not None:
-            raise ApiError(429, "too_many_sends",
-                           f"more than {SEND_LIMIT} welcome sends for {user_id} in a minute",
-                           headers={"Retry-After": str(wait_s)})
+            raise ApiError(
+                429,
+                "too_many_sends",
+                f"more than {SEND_LIMIT} welcome sends for {user_id} in a minute",
+                headers={"Retry-After": str(wait_s)},
+            )
         messages = compose(body, request.headers.get("X-Correlation-ID", ""), data.now_iso())
         store.sends[user_id].append(now)
         store.messages.extend(messages)
-        return web.json_response({"user_id": user_id, "count": len(messages),
-                                  "message_ids": [m["id"] for m in messages],
-                                  "messages": messages}, status=202)
+        return web.json_response(
+            {
+                "user_id": user_id,
+                "count": len(messages),
+                "message_ids": [m["id"] for m in messages],
+                "messages": messages,
+            },
+            status=202,
+        )
 
     async def list_messages(request: web.Request) -> web.Response:
         user_id = request.query.get("user_id")
         found = [m for m in store.messages if user_id is None or m["user_id"] == user_id]
-        found = found[-query_limit(request, 1000):]
+        found = found[-query_limit(request, 1000) :]
         return web.json_response({"messages": found, "count": len(found)})
 
     return [web.post("/welcome", send_welcome), web.get("/messages", list_messages)]

@@ -26,24 +26,28 @@ DEFAULT_PREFERENCES: Final[dict[str, Any]] = {
     "theme": "system",
 }
 _BOOL = {"type": "boolean"}
-CREATE_PREFERENCES = BodySchema({
-    "type": "object",
-    "required": ["user_id"],
-    "additionalProperties": False,
-    "properties": {
-        "user_id": {"type": "string", "minLength": 1},
-        "preferences": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "marketing_emails": _BOOL, "product_updates": _BOOL, "newsletter": _BOOL,
-                "language": {"type": "string", "pattern": "^[a-z]{2}(-[A-Z]{2})?$"},
-                "timezone": {"type": "string", "minLength": 1, "maxLength": 64},
-                "theme": {"enum": ["light", "dark", "system"]},
+CREATE_PREFERENCES = BodySchema(
+    {
+        "type": "object",
+        "required": ["user_id"],
+        "additionalProperties": False,
+        "properties": {
+            "user_id": {"type": "string", "minLength": 1},
+            "preferences": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "marketing_emails": _BOOL,
+                    "product_updates": _BOOL,
+                    "newsletter": _BOOL,
+                    "language": {"type": "string", "pattern": "^[a-z]{2}(-[A-Z]{2})?$"},
+                    "timezone": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "theme": {"enum": ["light", "dark", "system"]},
+                },
             },
         },
-    },
-})
+    }
+)
 
 
 def routes(data: SandboxData) -> list[web.RouteDef]:
@@ -55,15 +59,23 @@ def routes(data: SandboxData) -> list[web.RouteDef]:
         require_user(data, user_id)
         existing = records.get(user_id)
         if existing is not None:
-            raise ApiError(409, "preferences_exist", f"user {user_id} already has preferences",
-                           extra={"preferences": existing})
+            raise ApiError(
+                409,
+                "preferences_exist",
+                f"user {user_id} already has preferences",
+                extra={"preferences": existing},
+            )
         now = data.now_iso()
-        record = {"user_id": user_id,
-                  "preferences": {**DEFAULT_PREFERENCES, **body.get("preferences", {})},
-                  "created_at": now, "updated_at": now}
+        record = {
+            "user_id": user_id,
+            "preferences": {**DEFAULT_PREFERENCES, **body.get("preferences", {})},
+            "created_at": now,
+            "updated_at": now,
+        }
         records[user_id] = record
-        return web.json_response(record, status=201,
-                                 headers={"Location": f"/preferences/{user_id}"})
+        return web.json_response(
+            record, status=201, headers={"Location": f"/preferences/{user_id}"}
+        )
 
     async def get_preferences(request: web.Request) -> web.Response:
         user_id = request.match_info["user_id"]
@@ -72,5 +84,7 @@ def routes(data: SandboxData) -> list[web.RouteDef]:
             raise ApiError(404, "preferences_not_found", f"no preferences for user {user_id}")
         return web.json_response(record)
 
-    return [web.post("/preferences", create_preferences),
-            web.get("/preferences/{user_id}", get_preferences)]
+    return [
+        web.post("/preferences", create_preferences),
+        web.get("/preferences/{user_id}", get_preferences),
+    ]

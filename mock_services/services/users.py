@@ -20,33 +20,37 @@ PLANS = ["free", "pro", "enterprise"]
 USER_STATUSES = ["pending", "active", "suspended"]
 _OPTIONAL_TEXT = {"type": ["string", "null"], "maxLength": 200}
 
-CREATE_USER = BodySchema({
-    "type": "object",
-    "required": ["email", "name"],
-    "additionalProperties": False,
-    "properties": {
-        "email": {"type": "string", "format": "email", "maxLength": 254},
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "plan": {"enum": PLANS},
-        "phone": _OPTIONAL_TEXT,
-        "company": _OPTIONAL_TEXT,
-        "source": {"enum": ["web", "mobile", "api", None]},
-        "referral_code": _OPTIONAL_TEXT,
-    },
-})
-UPDATE_USER = BodySchema({
-    "type": "object",
-    "minProperties": 1,
-    "additionalProperties": False,
-    "properties": {
-        "status": {"enum": USER_STATUSES},
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "plan": {"enum": PLANS},
-        "phone": _OPTIONAL_TEXT,
-        "company": _OPTIONAL_TEXT,
-        "registration_summary": {"type": "object"},
-    },
-})
+CREATE_USER = BodySchema(
+    {
+        "type": "object",
+        "required": ["email", "name"],
+        "additionalProperties": False,
+        "properties": {
+            "email": {"type": "string", "format": "email", "maxLength": 254},
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "plan": {"enum": PLANS},
+            "phone": _OPTIONAL_TEXT,
+            "company": _OPTIONAL_TEXT,
+            "source": {"enum": ["web", "mobile", "api", None]},
+            "referral_code": _OPTIONAL_TEXT,
+        },
+    }
+)
+UPDATE_USER = BodySchema(
+    {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": {
+            "status": {"enum": USER_STATUSES},
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "plan": {"enum": PLANS},
+            "phone": _OPTIONAL_TEXT,
+            "company": _OPTIONAL_TEXT,
+            "registration_summary": {"type": "object"},
+        },
+    }
+)
 
 
 class UsersStore:
@@ -66,11 +70,17 @@ class UsersStore:
         if existing is not None:
             return existing, False
         user = {
-            "id": f"usr_{uuid.uuid4().hex[:16]}", "email": body["email"].strip(),
-            "name": body["name"], "plan": body.get("plan", "free"), "status": "pending",
-            "phone": body.get("phone"), "company": body.get("company"),
-            "source": body.get("source"), "referral_code": body.get("referral_code"),
-            "created_at": now, "updated_at": now,
+            "id": f"usr_{uuid.uuid4().hex[:16]}",
+            "email": body["email"].strip(),
+            "name": body["name"],
+            "plan": body.get("plan", "free"),
+            "status": "pending",
+            "phone": body.get("phone"),
+            "company": body.get("company"),
+            "source": body.get("source"),
+            "referral_code": body.get("referral_code"),
+            "created_at": now,
+            "updated_at": now,
         }
         self.users[user["id"]] = user
         self._by_email[user["email"].lower()] = user["id"]
@@ -88,8 +98,12 @@ def routes(data: SandboxData) -> list[web.RouteDef]:
         body = await read_json(request, CREATE_USER)
         user, created = store.create(body, data.now_iso())
         if not created:
-            raise ApiError(409, "user_exists", f"a user with email {user['email']} already exists",
-                           extra={"user": user})
+            raise ApiError(
+                409,
+                "user_exists",
+                f"a user with email {user['email']} already exists",
+                extra={"user": user},
+            )
         return web.json_response(user, status=201, headers={"Location": f"/users/{user['id']}"})
 
     async def list_users(request: web.Request) -> web.Response:
@@ -128,6 +142,10 @@ def require_user(data: SandboxData, user_id: Any) -> JSON:
     """For the other services: the user, or 404 (they share the sandbox's data)."""
     user = data.users.users.get(user_id) if isinstance(user_id, str) else None
     if user is None:
-        raise ApiError(404, "user_not_found", f"no user with id {user_id}",
-                       details=[{"path": "user_id", "message": "unknown user"}])
+        raise ApiError(
+            404,
+            "user_not_found",
+            f"no user with id {user_id}",
+            details=[{"path": "user_id", "message": "unknown user"}],
+        )
     return user

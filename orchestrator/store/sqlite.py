@@ -93,8 +93,7 @@ class SqliteStore(Store):
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def open(self) -> None:
-        db = await aiosqlite.connect(self.path, timeout=self.busy_timeout_s,
-                                     isolation_level=None)
+        db = await aiosqlite.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
         self._db = db
         synchronous = "FULL" if self.durable else "NORMAL"
 
@@ -108,12 +107,12 @@ class SqliteStore(Store):
         await self._run(configure)
         # No busy timeout on the write connection: an inline BEGIN must never block the loop
         # (see _begin); batches are only ever used by one thread at a time (_drain).
-        wconn = sqlite3.connect(self.path, timeout=0, isolation_level=None,
-                                check_same_thread=False)
+        wconn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
         wconn.execute(f"PRAGMA synchronous = {synchronous}").fetchall()
         self._wconn = wconn
-        self._wthread = ThreadPoolExecutor(max_workers=1,
-                                           thread_name_prefix="interlock-sqlite-writer")
+        self._wthread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="interlock-sqlite-writer"
+        )
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -139,8 +138,10 @@ class SqliteStore(Store):
             row = tr.one(conn, "SELECT MAX(version) FROM schema_version")
             current = row[0] or 0
             if current > SCHEMA_VERSION:
-                raise StoreError(f"database schema version {current} is newer than this "
-                                 f"Interlock understands ({SCHEMA_VERSION}); upgrade Interlock")
+                raise StoreError(
+                    f"database schema version {current} is newer than this "
+                    f"Interlock understands ({SCHEMA_VERSION}); upgrade Interlock"
+                )
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in _statements(MIGRATIONS[version - 1]):
                     conn.execute(statement)
@@ -199,8 +200,10 @@ class SqliteStore(Store):
                     outcomes, events = await self._commit([b[0] for b in batch])
                 except BaseException as exc:  # the whole batch failed (disk, lock timeout)
                     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                        exc = StoreError(f"the database stayed locked by another writer for "
-                                         f"{self.busy_timeout_s:g} s")
+                        exc = StoreError(
+                            f"the database stayed locked by another writer for "
+                            f"{self.busy_timeout_s:g} s"
+                        )
                     for _, future in batch:
                         _settle(future, False, exc)
                     if not isinstance(exc, Exception):
@@ -228,7 +231,8 @@ class SqliteStore(Store):
                 pass  # another process is writing: wait for its lock off the loop
         return await asyncio.get_running_loop().run_in_executor(
             self._wthread,
-            partial(_apply_batch, ops, self._static, self._wconn, wait_s=self.busy_timeout_s))
+            partial(_apply_batch, ops, self._static, self._wconn, wait_s=self.busy_timeout_s),
+        )
 
     # -- hot path -------------------------------------------------------------------------------
     async def create_task(self, task: NewTask, claim: Claim | None) -> CreatedTask:
@@ -251,7 +255,8 @@ class SqliteStore(Store):
         self, step_id: int, owner: str, until: float, reason: JSON, now: float
     ) -> bool:
         result: bool = await self._write(
-            lambda tx: tr.defer_step(tx, step_id, owner, until, reason, now))
+            lambda tx: tr.defer_step(tx, step_id, owner, until, reason, now)
+        )
         return result
 
     async def append_events(self, events: Sequence[NewEvent]) -> None:
@@ -289,7 +294,8 @@ class SqliteStore(Store):
         self, task_id: str, step_name: str, results: JSON, now: float, claim: Claim | None
     ) -> list[ClaimedStep]:
         result: list[ClaimedStep] = await self._write(
-            lambda tx: tr.resolve_step(tx, task_id, step_name, results, now, claim))
+            lambda tx: tr.resolve_step(tx, task_id, step_name, results, now, claim)
+        )
         return result
 
     async def save_breaker(self, breaker: BreakerView, events: Sequence[NewEvent]) -> None:
@@ -301,8 +307,16 @@ class SqliteStore(Store):
                 "SET state = excluded.state, failures = excluded.failures, "
                 "successes = excluded.successes, opened_at = excluded.opened_at, "
                 "updated_at = excluded.updated_at, data = excluded.data",
-                (b.service, b.state.value, b.failures, b.successes, b.opened_at, b.updated_at,
-                 tr.dumps({"open_until": b.open_until})))
+                (
+                    b.service,
+                    b.state.value,
+                    b.failures,
+                    b.successes,
+                    b.opened_at,
+                    b.updated_at,
+                    tr.dumps({"open_until": b.open_until}),
+                ),
+            )
             for ev in events:
                 tx.add_event(ev)
 
@@ -311,9 +325,20 @@ class SqliteStore(Store):
     async def load_breakers(self) -> list[BreakerView]:
         rows = await self._fetchall(
             "SELECT service, state, failures, successes, opened_at, updated_at, data "
-            "FROM breakers ORDER BY service")
-        return [BreakerView(r[0], BreakerState(r[1]), r[2], r[3], r[4],
-                            codec.loads(r[6]).get("open_until"), r[5]) for r in rows]
+            "FROM breakers ORDER BY service"
+        )
+        return [
+            BreakerView(
+                r[0],
+                BreakerState(r[1]),
+                r[2],
+                r[3],
+                r[4],
+                codec.loads(r[6]).get("open_until"),
+                r[5],
+            )
+            for r in rows
+        ]
 
     # -- reads ----------------------------------------------------------------------------------
     async def get_task(self, task_id: str) -> TaskView:
@@ -324,11 +349,14 @@ class SqliteStore(Store):
                 task = conn.execute(
                     "SELECT id, name, namespace, version, state, correlation_id, context, "
                     "created_at, completed_at, idempotency_key, summary FROM tasks WHERE id = ?",
-                    (task_id,)).fetchall()
+                    (task_id,),
+                ).fetchall()
                 steps = conn.execute(
                     "SELECT name, handler, state, depends_on, attempts, max_attempts, results, "
                     "last_error, next_attempt_at, started_at, completed_at FROM steps "
-                    "WHERE task_id = ? ORDER BY position", (task_id,)).fetchall()
+                    "WHERE task_id = ? ORDER BY position",
+                    (task_id,),
+                ).fetchall()
             finally:
                 conn.execute("COMMIT")
             return (task[0] if task else None), steps
@@ -337,9 +365,16 @@ class SqliteStore(Store):
         if row is None:
             raise TaskNotFoundError(task_id)
         return TaskView(
-            task_id=row[0], name=row[1], namespace=row[2], version=row[3],
-            state=TaskState(row[4]), correlation_id=row[5], context=codec.loads(row[6]),
-            created_at=row[7], completed_at=row[8], idempotency_key=row[9],
+            task_id=row[0],
+            name=row[1],
+            namespace=row[2],
+            version=row[3],
+            state=TaskState(row[4]),
+            correlation_id=row[5],
+            context=codec.loads(row[6]),
+            created_at=row[7],
+            completed_at=row[8],
+            idempotency_key=row[9],
             steps=tuple(_step_view(s) for s in step_rows),
             summary=codec.loads(row[10]) if row[10] else None,
         )
@@ -353,30 +388,40 @@ class SqliteStore(Store):
     async def list_tasks(
         self, state: TaskState | None = None, limit: int = 100
     ) -> list[TaskSummary]:
-        sql = ("SELECT id, name, namespace, version, state, correlation_id, created_at, "
-               "completed_at FROM tasks")
+        sql = (
+            "SELECT id, name, namespace, version, state, correlation_id, created_at, "
+            "completed_at FROM tasks"
+        )
         params: tuple[Any, ...] = (limit,)
         if state is not None:
             sql += " WHERE state = ?"
             params = (state.value, limit)
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
         rows = await self._fetchall(sql, params)
-        return [TaskSummary(r[0], r[1], r[2], r[3], TaskState(r[4]), r[5], r[6], r[7])
-                for r in rows]
+        return [
+            TaskSummary(r[0], r[1], r[2], r[3], TaskState(r[4]), r[5], r[6], r[7]) for r in rows
+        ]
 
     async def list_attempts(self, task_id: str) -> list[AttemptView]:
         rows = await self._fetchall(
             "SELECT task_id, step_name, attempt, worker_id, started_at, ended_at, duration_s, "
-            "outcome, error FROM attempts WHERE task_id = ? ORDER BY id", (task_id,)
+            "outcome, error FROM attempts WHERE task_id = ? ORDER BY id",
+            (task_id,),
         )
-        return [AttemptView(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
-                            ErrorInfo.from_json(_loads(r[8]))) for r in rows]
+        return [
+            AttemptView(
+                r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], ErrorInfo.from_json(_loads(r[8]))
+            )
+            for r in rows
+        ]
 
     async def list_events(
         self, after: int = 0, limit: int = 1000, task_id: str | None = None
     ) -> list[Event]:
-        sql = ("SELECT seq, at, type, task_id, step_name, correlation_id, attempt, data "
-               "FROM events WHERE seq > ?")
+        sql = (
+            "SELECT seq, at, type, task_id, step_name, correlation_id, attempt, data "
+            "FROM events WHERE seq > ?"
+        )
         params: tuple[Any, ...] = (after,)
         if task_id is not None:
             sql += " AND task_id = ?"
@@ -387,8 +432,11 @@ class SqliteStore(Store):
 
     async def step_readiness(self, task_id: str, now: float) -> list[StepReadiness]:
         task = await self.get_task(task_id)
-        done = {s.name for s in task.steps if s.state in (StepState.COMPLETE,
-                                                         StepState.RESOLVED_MANUALLY)}
+        done = {
+            s.name
+            for s in task.steps
+            if s.state in (StepState.COMPLETE, StepState.RESOLVED_MANUALLY)
+        }
         return [_readiness(step, done, task.state, now) for step in task.steps]
 
     async def bottlenecks(self) -> list[StepBottleneck]:
@@ -452,7 +500,11 @@ def _begin(conn: sqlite3.Connection, wait_s: float) -> None:
 
 
 def _run_ops(
-    ops: list[Op], cache: tr.StaticCache, conn: sqlite3.Connection, *, isolate: bool,
+    ops: list[Op],
+    cache: tr.StaticCache,
+    conn: sqlite3.Connection,
+    *,
+    isolate: bool,
     wait_s: float,
 ) -> tuple[list[tuple[bool, Any]], list[tuple[Any, ...]]]:
     tx = tr.Tx(conn, cache)
@@ -510,21 +562,35 @@ def _loads(text: str | None) -> Any:
 
 def _event(row: tuple[Any, ...]) -> Event:
     seq, at, type_, task_id, step_name, corr, attempt, data = row
-    return Event(seq, at, type_, task_id, step_name, corr, attempt,
-                 codec.loads(data) if isinstance(data, str) else data)
+    return Event(
+        seq,
+        at,
+        type_,
+        task_id,
+        step_name,
+        corr,
+        attempt,
+        codec.loads(data) if isinstance(data, str) else data,
+    )
 
 
 def _step_view(s: Any) -> StepView:
     return StepView(
-        name=s[0], handler=s[1], state=StepState(s[2]), depends_on=tuple(codec.loads(s[3])),
-        attempts=s[4], max_attempts=s[5], results=_loads(s[6]),
-        last_error=ErrorInfo.from_json(_loads(s[7])), next_attempt_at=s[8], started_at=s[9],
+        name=s[0],
+        handler=s[1],
+        state=StepState(s[2]),
+        depends_on=tuple(codec.loads(s[3])),
+        attempts=s[4],
+        max_attempts=s[5],
+        results=_loads(s[6]),
+        last_error=ErrorInfo.from_json(_loads(s[7])),
+        next_attempt_at=s[8],
+        started_at=s[9],
         completed_at=s[10],
     )
 
 
-def _readiness(step: StepView, done: set[str], task_state: TaskState, now: float
-               ) -> StepReadiness:
+def _readiness(step: StepView, done: set[str], task_state: TaskState, now: float) -> StepReadiness:
     parents_done = sum(1 for d in step.depends_on if d in done)
     total = len(step.depends_on)
     ready = False
@@ -545,19 +611,31 @@ def _readiness(step: StepView, done: set[str], task_state: TaskState, now: float
         reason = f"retry due in {step.next_attempt_at - now:.1f} s"
     else:
         ready, reason = True, "ready"
-    return StepReadiness(step.name, step.state, parents_done, total, step.attempts,
-                         step.max_attempts, step.next_attempt_at, ready, reason)
+    return StepReadiness(
+        step.name,
+        step.state,
+        parents_done,
+        total,
+        step.attempts,
+        step.max_attempts,
+        step.next_attempt_at,
+        ready,
+        reason,
+    )
 
 
-def _bottleneck(key: tuple[str, str], items: list[tuple[float, str, str | None]]
-                ) -> StepBottleneck:
+def _bottleneck(key: tuple[str, str], items: list[tuple[float, str, str | None]]) -> StepBottleneck:
     durations = sorted(d for d, _, _ in items)
     n = len(items)
     failed = [e for _, outcome, e in items if outcome != "completed"]
     retried = sum(1 for e in failed if e and codec.loads(e).get("kind") == "retryable")
     p95_index = min(n - 1, max(0, round(0.95 * n + 0.5) - 1))
     return StepBottleneck(
-        workflow=key[0], step_name=key[1], executions=n,
-        mean_duration_s=sum(durations) / n, p95_duration_s=durations[p95_index],
-        retry_rate=retried / n, error_rate=len(failed) / n,
+        workflow=key[0],
+        step_name=key[1],
+        executions=n,
+        mean_duration_s=sum(durations) / n,
+        p95_duration_s=durations[p95_index],
+        retry_rate=retried / n,
+        error_rate=len(failed) / n,
     )

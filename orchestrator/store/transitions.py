@@ -162,8 +162,17 @@ def _static_steps(rows: list[tuple[Any, ...]]) -> tuple[StaticStep, ...]:
     handler_config) with parsed JSON."""
     deps = {r[1]: tuple(r[3]) for r in rows}
     return tuple(
-        StaticStep(r[0], r[1], r[2], tuple(r[3]),
-                   tuple(n for n, d in deps.items() if r[1] in d), r[4], r[5], r[6], r[7])
+        StaticStep(
+            r[0],
+            r[1],
+            r[2],
+            tuple(r[3]),
+            tuple(n for n, d in deps.items() if r[1] in d),
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+        )
         for r in rows
     )
 
@@ -184,24 +193,37 @@ class Tx:
         return len(self.events), len(self.attempts)
 
     def rollback_to(self, mark: tuple[int, int]) -> None:
-        del self.events[mark[0]:]
-        del self.attempts[mark[1]:]
+        del self.events[mark[0] :]
+        del self.attempts[mark[1] :]
         self.service_calls = {}
         for row in self.events:
             self._note_service_call(row[1], row[2], row[6])
 
     def event(
-        self, at: float, type_: str, task: TaskRow | None, step: str | None = None,
-        attempt: int | None = None, data: JSON | None = None,
+        self,
+        at: float,
+        type_: str,
+        task: TaskRow | None,
+        step: str | None = None,
+        attempt: int | None = None,
+        data: JSON | None = None,
     ) -> None:
-        self.events.append((
-            at, type_, task.id if task else None, step,
-            task.correlation_id if task else None, attempt, data or {},
-        ))
+        self.events.append(
+            (
+                at,
+                type_,
+                task.id if task else None,
+                step,
+                task.correlation_id if task else None,
+                attempt,
+                data or {},
+            )
+        )
 
     def add_event(self, ev: NewEvent) -> None:
-        self.events.append((ev.at, ev.type, ev.task_id, ev.step_name, ev.correlation_id,
-                            ev.attempt, ev.data))
+        self.events.append(
+            (ev.at, ev.type, ev.task_id, ev.step_name, ev.correlation_id, ev.attempt, ev.data)
+        )
         self._note_service_call(ev.type, ev.task_id, ev.data)
 
     def _note_service_call(self, type_: str, task_id: str | None, data: JSON) -> None:
@@ -209,13 +231,31 @@ class Tx:
             self.service_calls.setdefault(task_id, []).append(data)
 
     def attempt_row(
-        self, task: TaskRow, step: str, attempt: int, worker: str, started_at: float,
-        ended_at: float, duration_s: float, outcome: str, error: ErrorInfo | None,
+        self,
+        task: TaskRow,
+        step: str,
+        attempt: int,
+        worker: str,
+        started_at: float,
+        ended_at: float,
+        duration_s: float,
+        outcome: str,
+        error: ErrorInfo | None,
     ) -> None:
-        self.attempts.append((
-            task.id, task.name, step, attempt, worker, started_at, ended_at, duration_s,
-            outcome, dumps(error.to_json()) if error else None,
-        ))
+        self.attempts.append(
+            (
+                task.id,
+                task.name,
+                step,
+                attempt,
+                worker,
+                started_at,
+                ended_at,
+                duration_s,
+                outcome,
+                dumps(error.to_json()) if error else None,
+            )
+        )
 
     def flush(self) -> list[tuple[Any, ...]]:
         """Write collected attempts and events; return event rows with their sequence numbers.
@@ -251,12 +291,15 @@ class Tx:
         ).fetchall()
         if not rows:
             raise TaskNotFoundError(task_id)
-        return TaskRow(static, rows[0][0], [
-            StepRow(st, *row[1:]) for st, row in zip(static.steps, rows, strict=True)
-        ])
+        return TaskRow(
+            static,
+            rows[0][0],
+            [StepRow(st, *row[1:]) for st, row in zip(static.steps, rows, strict=True)],
+        )
 
     def _load_static(self, task_id: str) -> StaticTask:
-        row = one(self.conn,
+        row = one(
+            self.conn,
             "SELECT id, name, correlation_id, context, created_at FROM tasks WHERE id = ?",
             (task_id,),
         )
@@ -264,10 +307,13 @@ class Tx:
             raise TaskNotFoundError(task_id)
         steps = self.conn.execute(
             "SELECT id, name, handler, depends_on, max_attempts, retry, timeout_s, "
-            "handler_config FROM steps WHERE task_id = ? ORDER BY position", (task_id,)
+            "handler_config FROM steps WHERE task_id = ? ORDER BY position",
+            (task_id,),
         ).fetchall()
-        parsed = [(r[0], r[1], r[2], codec.loads(r[3]), r[4], codec.loads(r[5]), r[6],
-                   codec.loads(r[7])) for r in steps]
+        parsed = [
+            (r[0], r[1], r[2], codec.loads(r[3]), r[4], codec.loads(r[5]), r[6], codec.loads(r[7]))
+            for r in steps
+        ]
         static = StaticTask(row[0], row[1], row[2], row[3], _static_steps(parsed), row[4])
         self.cache.put(static)
         return static
@@ -288,22 +334,31 @@ class Tx:
         if task.state == TaskState.PENDING:
             self.conn.execute(
                 "UPDATE tasks SET state = 'in_progress', started_at = ? "
-                "WHERE id = ? AND state = 'pending'", (claim.now, task.id),
+                "WHERE id = ? AND state = 'pending'",
+                (claim.now, task.id),
             )
             task.state = TaskState.IN_PROGRESS
             self.event(claim.now, "task.started", task)
-        self.event(claim.now, "step.started", task, step.name, step.attempts,
-                   {"worker_id": claim.owner})
-        dep_results = {
-            d: codec.loads(task.by_name(d).results or "{}") for d in step.depends_on
-        }
+        self.event(
+            claim.now, "step.started", task, step.name, step.attempts, {"worker_id": claim.owner}
+        )
+        dep_results = {d: codec.loads(task.by_name(d).results or "{}") for d in step.depends_on}
         st = step.static
         return ClaimedStep(
-            step_id=st.id, task_id=task.id, task_name=task.name, step_name=st.name,
-            handler=st.handler, attempt=step.attempts, max_attempts=st.max_attempts,
-            timeout_s=st.timeout_s, retry=st.retry, handler_config=st.handler_config,
-            context=codec.loads(task.static.context), dependency_results=dep_results,
-            correlation_id=task.correlation_id, started_at=claim.now,
+            step_id=st.id,
+            task_id=task.id,
+            task_name=task.name,
+            step_name=st.name,
+            handler=st.handler,
+            attempt=step.attempts,
+            max_attempts=st.max_attempts,
+            timeout_s=st.timeout_s,
+            retry=st.retry,
+            handler_config=st.handler_config,
+            context=codec.loads(task.static.context),
+            dependency_results=dep_results,
+            correlation_id=task.correlation_id,
+            started_at=claim.now,
         )
 
     def claim_ready_in_task(self, task: TaskRow, claim: Claim | None) -> list[ClaimedStep]:
@@ -352,8 +407,9 @@ class Tx:
         )
         task.state = new_state
         if failed_steps:
-            self.event(now, "task.failed", task,
-                       data={"failed_steps": failed_steps, "summary": summary})
+            self.event(
+                now, "task.failed", task, data={"failed_steps": failed_steps, "summary": summary}
+            )
         else:
             self.event(now, "task.completed", task, data={"summary": summary})
 
@@ -370,7 +426,8 @@ class Tx:
             "SELECT s.name, COALESCE((SELECT MIN(a.started_at) FROM attempts a "
             "WHERE a.task_id = s.task_id AND a.step_name = s.name), s.started_at), "
             "s.completed_at, s.attempts FROM steps s WHERE s.task_id = ? ORDER BY s.position",
-            (task.id,)).fetchall()
+            (task.id,),
+        ).fetchall()
         pending = [(a[2], a[5]) for a in self.attempts if a[0] == task.id]  # not yet inserted
         spans: dict[str, float] = {}
         for name, first_start, completed_at, _ in rows:
@@ -383,17 +440,24 @@ class Tx:
         for st in task.static.steps:  # topological order
             if st.name in spans:
                 finish[st.name] = spans[st.name] + max(
-                    (finish.get(d, 0.0) for d in st.depends_on), default=0.0)
+                    (finish.get(d, 0.0) for d in st.depends_on), default=0.0
+                )
         critical = max(finish.values(), default=0.0)
         service_ms: dict[str, float] = {}
-        calls = [codec.loads(r[0]) for r in self.conn.execute(
-            "SELECT data FROM events WHERE task_id = ? AND type IN "
-            "('service_call.completed', 'service_call.failed')", (task.id,))]
+        calls = [
+            codec.loads(r[0])
+            for r in self.conn.execute(
+                "SELECT data FROM events WHERE task_id = ? AND type IN "
+                "('service_call.completed', 'service_call.failed')",
+                (task.id,),
+            )
+        ]
         calls += self.service_calls.get(task.id, ())
         for call in calls:
             service = str(call.get("service"))
             service_ms[service] = service_ms.get(service, 0.0) + float(
-                call.get("duration_ms") or 0.0)
+                call.get("duration_ms") or 0.0
+            )
         return {
             "total_duration_ms": _ms(now - task.static.created_at),
             "step_duration_ms": {name: _ms(span) for name, span in spans.items()},
@@ -423,41 +487,86 @@ def _due(step: StepRow, now: float) -> bool:
 
 # -- operations (each runs inside a savepoint of a batch) -------------------------------------
 
+
 def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
     if new.idempotency_key is not None:
-        row = one(tx.conn,
-            "SELECT id FROM tasks WHERE idempotency_key = ?", (new.idempotency_key,)
-        )
+        row = one(tx.conn, "SELECT id FROM tasks WHERE idempotency_key = ?", (new.idempotency_key,))
         if row is not None:
             return CreatedTask(task_id=row[0], created=False)
     context = dumps(new.context)
     tx.conn.execute(
         "INSERT INTO tasks (id, name, namespace, version, state, correlation_id, context, "
         "idempotency_key, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-        (new.task_id, new.name, new.namespace, new.version, TaskState.PENDING.value,
-         new.correlation_id, context, new.idempotency_key, new.now),
+        (
+            new.task_id,
+            new.name,
+            new.namespace,
+            new.version,
+            TaskState.PENDING.value,
+            new.correlation_id,
+            context,
+            new.idempotency_key,
+            new.now,
+        ),
     )
     tx.conn.executemany(
         "INSERT INTO steps (task_id, position, name, handler, depends_on, "
         "retry, handler_config, deps_remaining, state, max_attempts, timeout_s) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        [(new.task_id, pos, s.name, s.handler, *tx.cache.encoded(s), len(s.depends_on),
-          StepState.PENDING.value, s.max_attempts, s.timeout_s) for pos, s in enumerate(new.steps)],
+        [
+            (
+                new.task_id,
+                pos,
+                s.name,
+                s.handler,
+                *tx.cache.encoded(s),
+                len(s.depends_on),
+                StepState.PENDING.value,
+                s.max_attempts,
+                s.timeout_s,
+            )
+            for pos, s in enumerate(new.steps)
+        ],
     )
     # Step ids are consecutive for one executemany under the write lock.
     first = one(tx.conn, "SELECT last_insert_rowid()")[0] - len(new.steps) + 1
-    static = StaticTask(new.task_id, new.name, new.correlation_id, context, _static_steps([
-        (first + i, s.name, s.handler, s.depends_on, s.max_attempts, s.retry, s.timeout_s,
-         s.handler_config) for i, s in enumerate(new.steps)
-    ]), new.now)
+    static = StaticTask(
+        new.task_id,
+        new.name,
+        new.correlation_id,
+        context,
+        _static_steps(
+            [
+                (
+                    first + i,
+                    s.name,
+                    s.handler,
+                    s.depends_on,
+                    s.max_attempts,
+                    s.retry,
+                    s.timeout_s,
+                    s.handler_config,
+                )
+                for i, s in enumerate(new.steps)
+            ]
+        ),
+        new.now,
+    )
     tx.cache.put(static)
-    task = TaskRow(static, TaskState.PENDING, [
-        StepRow(st, StepState.PENDING, len(st.depends_on), 0, None, None) for st in static.steps
-    ])
-    tx.event(new.now, "task.created", task, data={"name": new.name, "version": new.version,
-                                                  "namespace": new.namespace})
-    return CreatedTask(task_id=new.task_id, created=True,
-                       claimed=tx.claim_ready_in_task(task, claim))
+    task = TaskRow(
+        static,
+        TaskState.PENDING,
+        [StepRow(st, StepState.PENDING, len(st.depends_on), 0, None, None) for st in static.steps],
+    )
+    tx.event(
+        new.now,
+        "task.created",
+        task,
+        data={"name": new.name, "version": new.version, "namespace": new.namespace},
+    )
+    return CreatedTask(
+        task_id=new.task_id, created=True, claimed=tx.claim_ready_in_task(task, claim)
+    )
 
 
 def add_events(tx: Tx, events: Iterable[NewEvent]) -> None:
@@ -476,10 +585,25 @@ def complete_step(tx: Tx, done: StepSuccess, claim: Claim | None) -> Transition:
         return Transition(accepted=False)
     task = tx.load_task(done.task_id)
     step = task.by_name(done.step_name)
-    tx.attempt_row(task, step.name, done.attempt, done.owner, done.started_at, done.now,
-                   done.duration_s, "completed", None)
-    tx.event(done.now, "step.completed", task, step.name, done.attempt,
-             {"duration_s": round(done.duration_s, 6)})
+    tx.attempt_row(
+        task,
+        step.name,
+        done.attempt,
+        done.owner,
+        done.started_at,
+        done.now,
+        done.duration_s,
+        "completed",
+        None,
+    )
+    tx.event(
+        done.now,
+        "step.completed",
+        task,
+        step.name,
+        done.attempt,
+        {"duration_s": round(done.duration_s, 6)},
+    )
     tx.mark_done(task, step)
     claimed = tx.claim_ready_in_task(task, claim)
     tx.finish_task_if_done(task, done.now)
@@ -493,31 +617,61 @@ def fail_step(tx: Tx, failed: StepFailure) -> Transition:
         "UPDATE steps SET state = ?, last_error = ?, next_attempt_at = ?, completed_at = ?, "
         "lease_owner = NULL, lease_expires_at = NULL "
         "WHERE id = ? AND state = 'in_progress' AND lease_owner = ? AND attempts = ?",
-        (new_state.value, dumps(failed.error.to_json()), failed.next_attempt_at,
-         failed.now if final else None, failed.step_id, failed.owner, failed.attempt),
+        (
+            new_state.value,
+            dumps(failed.error.to_json()),
+            failed.next_attempt_at,
+            failed.now if final else None,
+            failed.step_id,
+            failed.owner,
+            failed.attempt,
+        ),
     )
     if cur.rowcount != 1:
         return Transition(accepted=False)
     task = tx.load_task(failed.task_id)
-    tx.attempt_row(task, failed.step_name, failed.attempt, failed.owner, failed.started_at,
-                   failed.now, failed.duration_s, "failed", failed.error)
-    _record_failure(tx, task, failed.step_name, failed.attempt, failed.error,
-                    failed.next_attempt_at, failed.now)
+    tx.attempt_row(
+        task,
+        failed.step_name,
+        failed.attempt,
+        failed.owner,
+        failed.started_at,
+        failed.now,
+        failed.duration_s,
+        "failed",
+        failed.error,
+    )
+    _record_failure(
+        tx, task, failed.step_name, failed.attempt, failed.error, failed.next_attempt_at, failed.now
+    )
     return Transition(accepted=True)
 
 
 def _record_failure(
-    tx: Tx, task: TaskRow, step_name: str, attempt: int, error: ErrorInfo,
-    next_attempt_at: float | None, now: float,
+    tx: Tx,
+    task: TaskRow,
+    step_name: str,
+    attempt: int,
+    error: ErrorInfo,
+    next_attempt_at: float | None,
+    now: float,
 ) -> None:
     if next_attempt_at is None:
         tx.event(now, "step.failed", task, step_name, attempt, {"error": error.to_json()})
         tx.finish_task_if_done(task, now)
     else:
-        tx.event(now, "step.retry_scheduled", task, step_name, attempt, {
-            "error": error.to_json(), "next_attempt_at": next_attempt_at,
-            "delay_s": round(max(0.0, next_attempt_at - now), 6),
-        })
+        tx.event(
+            now,
+            "step.retry_scheduled",
+            task,
+            step_name,
+            attempt,
+            {
+                "error": error.to_json(),
+                "next_attempt_at": next_attempt_at,
+                "delay_s": round(max(0.0, next_attempt_at - now), 6),
+            },
+        )
 
 
 def claim_ready_steps(tx: Tx, claim: Claim) -> list[ClaimedStep]:
@@ -541,27 +695,34 @@ def claim_ready_steps(tx: Tx, claim: Claim) -> list[ClaimedStep]:
 
 
 def defer_step(tx: Tx, step_id: int, owner: str, until: float, reason: JSON, now: float) -> bool:
-    row = one(tx.conn, "SELECT task_id, name, attempts FROM steps WHERE id = ?",
-                          (step_id,))
+    row = one(tx.conn, "SELECT task_id, name, attempts FROM steps WHERE id = ?", (step_id,))
     if row is None:
         return False
     cur = tx.conn.execute(
         "UPDATE steps SET state = 'waiting_for_retry', attempts = attempts - 1, "
         "next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL "
-        "WHERE id = ? AND state = 'in_progress' AND lease_owner = ?", (until, step_id, owner),
+        "WHERE id = ? AND state = 'in_progress' AND lease_owner = ?",
+        (until, step_id, owner),
     )
     if cur.rowcount != 1:
         return False
     task = tx.load_task(row[0])
-    tx.event(now, "step.deferred", task, row[1], row[2],
-             {**reason, "next_attempt_at": until, "delay_s": round(max(0.0, until - now), 6)})
+    tx.event(
+        now,
+        "step.deferred",
+        task,
+        row[1],
+        row[2],
+        {**reason, "next_attempt_at": until, "delay_s": round(max(0.0, until - now), 6)},
+    )
     return True
 
 
 def renew_leases(tx: Tx, owner: str, step_ids: Iterable[int], until: float) -> int:
     cur = tx.conn.executemany(
         "UPDATE steps SET lease_expires_at = ? WHERE id = ? AND state = 'in_progress' "
-        "AND lease_owner = ?", [(until, sid, owner) for sid in step_ids],
+        "AND lease_owner = ?",
+        [(until, sid, owner) for sid in step_ids],
     )
     return cur.rowcount
 
@@ -574,8 +735,9 @@ def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
         (now, owner),
     ).fetchall()
     for step_id, task_id, name, attempts, max_attempts, lost_owner, started_at in rows:
-        error = ErrorInfo(ErrorKind.RETRYABLE, "WORKER_LOST",
-                          f"worker {lost_owner} stopped renewing its lease")
+        error = ErrorInfo(
+            ErrorKind.RETRYABLE, "WORKER_LOST", f"worker {lost_owner} stopped renewing its lease"
+        )
         retry_at = now if attempts < max_attempts else None
         state = StepState.WAITING_FOR_RETRY if retry_at is not None else StepState.ERROR
         tx.conn.execute(
@@ -585,8 +747,9 @@ def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
         )
         task = tx.load_task(task_id)
         started = started_at or now
-        tx.attempt_row(task, name, attempts, lost_owner or "?", started, now, now - started,
-                       "lost", error)
+        tx.attempt_row(
+            task, name, attempts, lost_owner or "?", started, now, now - started, "lost", error
+        )
         tx.event(now, "step.worker_lost", task, name, attempts, {"worker_id": lost_owner})
         _record_failure(tx, task, name, attempts, error, retry_at, now)
     return len(rows)
@@ -595,18 +758,28 @@ def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
 def cancel_task(tx: Tx, task_id: str, now: float) -> None:
     task = tx.load_task(task_id)
     if task.state not in _ACTIVE:
-        raise InvalidTransitionError(f"task {task_id} is {task.state}; only an unfinished task "
-                                     "can be cancelled", current_state=task.state)
-    tx.conn.execute("UPDATE tasks SET state = 'cancelled', completed_at = ? WHERE id = ?",
-                    (now, task_id))
+        raise InvalidTransitionError(
+            f"task {task_id} is {task.state}; only an unfinished task can be cancelled",
+            current_state=task.state,
+        )
+    tx.conn.execute(
+        "UPDATE tasks SET state = 'cancelled', completed_at = ? WHERE id = ?", (now, task_id)
+    )
     for step in task.steps:
         if step.state in _OPEN:
             tx.conn.execute(
                 "UPDATE steps SET state = 'cancelled', completed_at = ?, lease_owner = NULL, "
-                "lease_expires_at = NULL, next_attempt_at = NULL WHERE id = ?", (now, step.id),
+                "lease_expires_at = NULL, next_attempt_at = NULL WHERE id = ?",
+                (now, step.id),
             )
-            tx.event(now, "step.cancelled", task, step.name, step.attempts,
-                     {"previous_state": step.state})
+            tx.event(
+                now,
+                "step.cancelled",
+                task,
+                step.name,
+                step.attempts,
+                {"previous_state": step.state},
+            )
     task.state = TaskState.CANCELLED
     tx.event(now, "task.cancelled", task)
 
@@ -617,12 +790,14 @@ def retry_step(tx: Tx, task_id: str, step_name: str, now: float) -> None:
     if step.state != StepState.ERROR:
         raise InvalidTransitionError(
             f"step {step_name!r} is {step.state}; only a failed step can be retried",
-            current_state=step.state)
+            current_state=step.state,
+        )
     if task.state == TaskState.CANCELLED:
         raise InvalidTransitionError(f"task {task_id} is cancelled", current_state=task.state)
     tx.conn.execute(
         "UPDATE steps SET state = 'pending', attempts = 0, next_attempt_at = NULL, "
-        "completed_at = NULL WHERE id = ? AND state = 'error'", (step.id,),
+        "completed_at = NULL WHERE id = ? AND state = 'error'",
+        (step.id,),
     )
     step.state, step.attempts = StepState.PENDING, 0
     tx.event(now, "step.retry_requested", task, step_name, None, {"by": "operator"})
@@ -639,15 +814,17 @@ def resolve_step(
         raise InvalidTransitionError(
             f"step {step_name!r} is {step.state} in a task that is {task.state}; only a pending, "
             "waiting or failed step of an uncancelled task can be resolved",
-            current_state=step.state)
+            current_state=step.state,
+        )
     tx.conn.execute(
         "UPDATE steps SET state = 'resolved_manually', results = ?, completed_at = ?, "
         "next_attempt_at = NULL WHERE id = ? AND state = ?",
         (dumps(results), now, step.id, step.state),
     )
     step.state, step.results = StepState.RESOLVED_MANUALLY, dumps(results)
-    tx.event(now, "step.resolved", task, step_name, step.attempts,
-             {"by": "operator", "results": results})
+    tx.event(
+        now, "step.resolved", task, step_name, step.attempts, {"by": "operator", "results": results}
+    )
     tx.mark_done(task, step)
     _reopen_task(tx, task, now)
     claimed = tx.claim_ready_in_task(task, claim)
@@ -657,8 +834,9 @@ def resolve_step(
 
 def _reopen_task(tx: Tx, task: TaskRow, now: float) -> None:
     if task.state in (TaskState.ERROR, TaskState.COMPLETE):
-        tx.conn.execute("UPDATE tasks SET state = 'in_progress', completed_at = NULL "
-                        "WHERE id = ?", (task.id,))
+        tx.conn.execute(
+            "UPDATE tasks SET state = 'in_progress', completed_at = NULL WHERE id = ?", (task.id,)
+        )
         task.state = TaskState.IN_PROGRESS
         tx.event(now, "task.resumed", task)
 

@@ -31,8 +31,9 @@ def tiny_retries(step: StepTemplate, context: JSON) -> StepTemplate:
 
 def short_request_timeouts(step: StepTemplate, context: JSON) -> StepTemplate:
     """A hung call gives up after 0.2 s instead of the template's 10 s."""
-    return dataclasses.replace(step, handler_config={**step.handler_config,
-                                                     "request_timeout_s": 0.2})
+    return dataclasses.replace(
+        step, handler_config={**step.handler_config, "request_timeout_s": 0.2}
+    )
 
 
 @pytest.fixture
@@ -48,11 +49,16 @@ def breaker_config() -> BreakerConfig:
 
 
 @pytest.fixture
-async def orch(services: RunningServices, tmp_path: Path,
-               breaker_config: BreakerConfig) -> AsyncIterator[Orchestrator]:
-    async with open_orchestrator(tmp_path / "e2e.db", services.urls,
-                                 config=EngineConfig(worker_id="e2e", seed=1),
-                                 breaker_config=breaker_config, durable=False) as orchestrator:
+async def orch(
+    services: RunningServices, tmp_path: Path, breaker_config: BreakerConfig
+) -> AsyncIterator[Orchestrator]:
+    async with open_orchestrator(
+        tmp_path / "e2e.db",
+        services.urls,
+        config=EngineConfig(worker_id="e2e", seed=1),
+        breaker_config=breaker_config,
+        durable=False,
+    ) as orchestrator:
         orchestrator.engine.add_customizer(TEMPLATE_NAME, tiny_retries)
         yield orchestrator
 
@@ -68,8 +74,9 @@ async def admin() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def add_fault(session: aiohttp.ClientSession, services: RunningServices, service: str,
-                    rule: dict[str, Any]) -> None:
+async def add_fault(
+    session: aiohttp.ClientSession, services: RunningServices, service: str, rule: dict[str, Any]
+) -> None:
     async with session.post(f"{services.urls[service]}/__admin/faults", json=rule) as resp:
         assert resp.status == 201, await resp.text()
 

@@ -21,8 +21,14 @@ class Client:
         self.base, self.session, self.spec = base, session, spec
         self.checked = 0
 
-    async def call(self, method: str, path: str, template: str | None = None,
-                   body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        template: str | None = None,
+        body: Any = None,
+        raw: bytes | None = None,
+    ) -> tuple[int, Any]:
         async with self.session.request(method, self.base + path, json=body, data=raw) as resp:
             data = await resp.json()
             assert resp.content_type == "application/json"
@@ -59,8 +65,12 @@ async def _complete(api: Client, task_id: str, after: int = 0) -> dict[str, Any]
 
 async def test_submit_watch_and_read_a_registration(api: Client, fake: RegistrationFaker) -> None:
     context = fake.registration("pro")
-    body = {"name": "user_registration", "namespace": "microservices", "context": context,
-            "idempotency_key": "signup-1"}
+    body = {
+        "name": "user_registration",
+        "namespace": "microservices",
+        "context": context,
+        "idempotency_key": "signup-1",
+    }
     status, sub = await api.call("POST", "/tasks", body=body)
     assert status == 201 and sub["created"] is True
     status, again = await api.call("POST", "/tasks", body=body)
@@ -68,17 +78,26 @@ async def test_submit_watch_and_read_a_registration(api: Client, fake: Registrat
     task = await _complete(api, sub["task_id"])
     assert task["state"] == "complete"
     assert [s["name"] for s in task["steps"]] == [
-        "create_user_account", "setup_billing_profile", "initialize_preferences",
-        "send_welcome_sequence", "update_user_status"]
+        "create_user_account",
+        "setup_billing_profile",
+        "initialize_preferences",
+        "send_welcome_sequence",
+        "update_user_status",
+    ]
     status, listed = await api.call("GET", "/tasks?state=complete&limit=5")
     assert [t["task_id"] for t in listed["tasks"]] == [sub["task_id"]]
-    status, attempts = await api.call("GET", f"/tasks/{sub['task_id']}/attempts",
-                                      "/tasks/{task_id}/attempts")
+    status, attempts = await api.call(
+        "GET", f"/tasks/{sub['task_id']}/attempts", "/tasks/{task_id}/attempts"
+    )
     assert len(attempts["attempts"]) == 5
     status, events = await api.call("GET", "/events?after=0")
     types = {e["type"] for e in events["events"]}
-    assert {"task.created", "service_call.started", "service_call.completed",
-            "task.completed"} <= types
+    assert {
+        "task.created",
+        "service_call.started",
+        "service_call.completed",
+        "task.completed",
+    } <= types
     status, later = await api.call("GET", f"/events?after={events['last_seq']}")
     assert later["events"] == [] or later["events"][0]["seq"] > events["last_seq"]
     for path in ("/breakers", "/analytics/bottlenecks", "/health"):
@@ -88,10 +107,15 @@ async def test_submit_watch_and_read_a_registration(api: Client, fake: Registrat
 
 
 async def test_errors_are_json_and_described(api: Client) -> None:
-    status, body = await api.call("POST", "/tasks", body={
-        "name": "user_registration", "context": {"user_info": {"email": "x", "name": ""}}})
+    status, body = await api.call(
+        "POST",
+        "/tasks",
+        body={"name": "user_registration", "context": {"user_info": {"email": "x", "name": ""}}},
+    )
     assert status == 400 and {d["path"] for d in body["details"]} == {
-        "/user_info/email", "/user_info/name"}
+        "/user_info/email",
+        "/user_info/name",
+    }
     status, body = await api.call("POST", "/tasks", body={"name": "nope", "context": {}})
     assert status == 404
     status, body = await api.call("POST", "/tasks", raw=b"{not json")
@@ -107,32 +131,42 @@ async def test_errors_are_json_and_described(api: Client) -> None:
 
 
 async def test_operator_actions(
-    api: Client, services: RunningServices, fake: RegistrationFaker,
+    api: Client,
+    services: RunningServices,
+    fake: RegistrationFaker,
     admin: aiohttp.ClientSession,
 ) -> None:
     await add_fault(admin, services, "billing", {"kind": "down"})
-    _, sub = await api.call("POST", "/tasks", body={"name": "user_registration",
-                                                     "context": fake.registration("pro")})
+    _, sub = await api.call(
+        "POST", "/tasks", body={"name": "user_registration", "context": fake.registration("pro")}
+    )
     task = await _complete(api, sub["task_id"])
     assert task["state"] == "error"
     step = "/tasks/{task_id}/steps/{step}/retry"
     status, body = await api.call(
-        "POST", f"/tasks/{sub['task_id']}/steps/create_user_account/retry", step)
+        "POST", f"/tasks/{sub['task_id']}/steps/create_user_account/retry", step
+    )
     assert status == 409 and body["error"] == "invalid_transition"
     async with admin.delete(f"{services.urls['billing']}/__admin/faults"):
         pass
     _, seen = await api.call("GET", f"/events?task_id={sub['task_id']}")
     status, body = await api.call(
-        "POST", f"/tasks/{sub['task_id']}/steps/setup_billing_profile/retry", step)
+        "POST", f"/tasks/{sub['task_id']}/steps/setup_billing_profile/retry", step
+    )
     assert status == 200
     task = await _complete(api, sub["task_id"], seen["last_seq"])
     assert task["state"] == "complete"
-    _, other = await api.call("POST", "/tasks", body={"name": "user_registration",
-                                                       "context": fake.registration()})
-    status, body = await api.call("POST", f"/tasks/{other['task_id']}/cancel",
-                                  "/tasks/{task_id}/cancel")
+    _, other = await api.call(
+        "POST", "/tasks", body={"name": "user_registration", "context": fake.registration()}
+    )
+    status, body = await api.call(
+        "POST", f"/tasks/{other['task_id']}/cancel", "/tasks/{task_id}/cancel"
+    )
     assert status in (200, 409)
     status, body = await api.call(
-        "POST", f"/tasks/{sub['task_id']}/steps/no_such_step/resolve",
-        "/tasks/{task_id}/steps/{step}/resolve", body={"results": {}})
+        "POST",
+        f"/tasks/{sub['task_id']}/steps/no_such_step/resolve",
+        "/tasks/{task_id}/steps/{step}/resolve",
+        body={"results": {}},
+    )
     assert status == 404

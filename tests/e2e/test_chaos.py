@@ -41,7 +41,9 @@ def many_attempts(step: StepTemplate, context: JSON) -> StepTemplate:
 
 @pytest.mark.slow
 async def test_faults_everywhere_still_leave_exactly_one_of_everything(
-    orch: Orchestrator, services: RunningServices, fake: RegistrationFaker,
+    orch: Orchestrator,
+    services: RunningServices,
+    fake: RegistrationFaker,
     admin: aiohttp.ClientSession,
 ) -> None:
     orch.engine.add_customizer(TEMPLATE_NAME, many_attempts)
@@ -50,20 +52,21 @@ async def test_faults_everywhere_still_leave_exactly_one_of_everything(
         for j, rule in enumerate(FAULTS):
             await add_fault(admin, services, service, {**rule, "seed": 10 * i + j})
     contexts = [fake.registration() for _ in range(REGISTRATIONS)]
-    ends = await asyncio.gather(*(orch.engine.run(TEMPLATE_NAME, c, timeout_s=60)
-                                  for c in contexts))
+    ends = await asyncio.gather(
+        *(orch.engine.run(TEMPLATE_NAME, c, timeout_s=60) for c in contexts)
+    )
     assert [state for _, state in ends] == [TaskState.COMPLETE] * REGISTRATIONS
 
     data = services.data
     users = [data.users.by_email(c["user_info"]["email"]) for c in contexts]
     assert all(u is not None and u["status"] == "active" for u in users)
     assert len(data.users.users) == len(data.billing) == len(data.preferences) == REGISTRATIONS
-    welcomes = Counter((m["user_id"], m["channel"]) for m in data.notifications.messages
-                       if m["kind"] == "welcome")
+    welcomes = Counter(
+        (m["user_id"], m["channel"]) for m in data.notifications.messages if m["kind"] == "welcome"
+    )
     assert set(welcomes.values()) == {1}
     assert {user_id for user_id, _ in welcomes} == {u["id"] for u in users if u is not None}
 
     log = await orch.engine.events(limit=100_000)
     failed = Counter(e.data["error_code"] for e in log if e.type == "service_call.failed")
-    assert set(failed) == {"CONNECTION_ERROR", "HTTP_503", "MALFORMED_RESPONSE",
-                           "REQUEST_TIMEOUT"}
+    assert set(failed) == {"CONNECTION_ERROR", "HTTP_503", "MALFORMED_RESPONSE", "REQUEST_TIMEOUT"}

@@ -28,15 +28,29 @@ ROOT = Path(__file__).resolve().parents[2]
 REGISTRATIONS = 12
 
 
-async def start_orchestrator(db: Path, services: RunningServices, *extra: str
-                             ) -> asyncio.subprocess.Process:
+async def start_orchestrator(
+    db: Path, services: RunningServices, *extra: str
+) -> asyncio.subprocess.Process:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for name, url in services.urls.items():
         env[f"INTERLOCK_{name.upper()}_URL"] = url
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "interlock.cli", "up", "--orchestrator-only", "--db", str(db),
-        "--api-port", "0", "--quiet", *extra,
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "interlock.cli",
+        "up",
+        "--orchestrator-only",
+        "--db",
+        str(db),
+        "--api-port",
+        "0",
+        "--quiet",
+        *extra,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
 
 
 async def welcome_rule_seen(admin: aiohttp.ClientSession, services: RunningServices) -> int:
@@ -50,10 +64,15 @@ async def test_orchestrator_killed_mid_run_then_restarted_completes_without_dupl
     services: RunningServices, admin: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     db = tmp_path / "crash.db"
-    await add_fault(admin, services, "notifications",
-                    {"kind": "latency", "delay_ms": 400, "match": {"method": "POST"}})
-    await add_fault(admin, services, "billing",
-                    {"kind": "latency", "delay_ms": 50, "match": {"method": "POST"}})
+    await add_fault(
+        admin,
+        services,
+        "notifications",
+        {"kind": "latency", "delay_ms": 400, "match": {"method": "POST"}},
+    )
+    await add_fault(
+        admin, services, "billing", {"kind": "latency", "delay_ms": 50, "match": {"method": "POST"}}
+    )
 
     first = await start_orchestrator(db, services, "--fake", str(REGISTRATIONS), "--seed", "11")
     try:
@@ -80,8 +99,11 @@ async def test_orchestrator_killed_mid_run_then_restarted_completes_without_dupl
         tasks = await store.list_tasks(limit=100)
         assert [t.state for t in tasks] == [TaskState.COMPLETE] * REGISTRATIONS
         attempts = [a for t in tasks for a in await store.list_attempts(t.task_id)]
-        replayed = [e for e in await store.list_events(limit=100_000)
-                    if e.type == "service_call.completed" and e.data.get("replayed")]
+        replayed = [
+            e
+            for e in await store.list_events(limit=100_000)
+            if e.type == "service_call.completed" and e.data.get("replayed")
+        ]
     finally:
         await store.close()
     # The kill was real: steps were in flight, and their attempts were recorded as lost.
@@ -95,7 +117,8 @@ async def test_orchestrator_killed_mid_run_then_restarted_completes_without_dupl
     assert all(u["status"] == "active" for u in users)
     assert len(services.data.billing) == len(services.data.preferences) == REGISTRATIONS
     # Exactly one welcome sequence per user: no (user, channel, message kind) twice.
-    sent = Counter((m["user_id"], m["channel"], m["kind"])
-                   for m in services.data.notifications.messages)
+    sent = Counter(
+        (m["user_id"], m["channel"], m["kind"]) for m in services.data.notifications.messages
+    )
     assert sent and max(sent.values()) == 1
     assert {user_id for user_id, _, _ in sent} == {u["id"] for u in users}

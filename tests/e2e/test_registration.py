@@ -38,8 +38,7 @@ async def test_happy_path_per_plan(
     billing_max = task.step("setup_billing_profile").max_attempts
     assert billing_max == (5 if plan == "enterprise" else 3)
     summary = task.summary or {}
-    assert set(summary["service_time_ms"]) == {"users", "billing", "preferences",
-                                               "notifications"}
+    assert set(summary["service_time_ms"]) == {"users", "billing", "preferences", "notifications"}
     assert all(ms > 0 for ms in summary["service_time_ms"].values())
     spans = summary["step_duration_ms"]
     branches = (spans["setup_billing_profile"], spans["initialize_preferences"])
@@ -49,51 +48,82 @@ async def test_happy_path_per_plan(
 
 
 async def test_billing_fails_twice_then_succeeds(
-    orch: Orchestrator, services: RunningServices, fake: RegistrationFaker,
+    orch: Orchestrator,
+    services: RunningServices,
+    fake: RegistrationFaker,
     admin: aiohttp.ClientSession,
 ) -> None:
-    await add_fault(admin, services, "billing",
-                    {"kind": "error", "status": 503, "times": 2, "match": {"method": "POST"}})
+    await add_fault(
+        admin,
+        services,
+        "billing",
+        {"kind": "error", "status": 503, "times": 2, "match": {"method": "POST"}},
+    )
     task = await register(orch, fake.registration("pro"))
     assert task.state is TaskState.COMPLETE
     assert task.step("setup_billing_profile").attempts == 3
-    attempts = [a for a in await orch.engine.attempts(task.task_id)
-                if a.step_name == "setup_billing_profile"]
+    attempts = [
+        a
+        for a in await orch.engine.attempts(task.task_id)
+        if a.step_name == "setup_billing_profile"
+    ]
     assert [a.outcome for a in attempts] == ["failed", "failed", "completed"]
     assert attempts[0].error is not None and attempts[0].error.error_code == "HTTP_503"
 
 
-@pytest.mark.parametrize(("service", "step_name", "fault", "error_code"), [
-    ("users", "create_user_account", {"kind": "reset"}, "CONNECTION_ERROR"),
-    ("billing", "setup_billing_profile", {"kind": "malformed"}, "MALFORMED_RESPONSE"),
-    ("preferences", "initialize_preferences", {"kind": "hang", "hold_ms": 600},
-     "REQUEST_TIMEOUT"),
-    ("notifications", "send_welcome_sequence", {"kind": "lost_response"}, "CONNECTION_ERROR"),
-    ("notifications", "send_welcome_sequence", {"kind": "lost_response", "status": 502},
-     "HTTP_502"),
-])
+@pytest.mark.parametrize(
+    ("service", "step_name", "fault", "error_code"),
+    [
+        ("users", "create_user_account", {"kind": "reset"}, "CONNECTION_ERROR"),
+        ("billing", "setup_billing_profile", {"kind": "malformed"}, "MALFORMED_RESPONSE"),
+        (
+            "preferences",
+            "initialize_preferences",
+            {"kind": "hang", "hold_ms": 600},
+            "REQUEST_TIMEOUT",
+        ),
+        ("notifications", "send_welcome_sequence", {"kind": "lost_response"}, "CONNECTION_ERROR"),
+        (
+            "notifications",
+            "send_welcome_sequence",
+            {"kind": "lost_response", "status": 502},
+            "HTTP_502",
+        ),
+    ],
+)
 async def test_each_wire_fault_costs_one_attempt_and_is_named(
-    orch: Orchestrator, services: RunningServices, fake: RegistrationFaker,
-    admin: aiohttp.ClientSession, service: str, step_name: str, fault: dict[str, Any],
+    orch: Orchestrator,
+    services: RunningServices,
+    fake: RegistrationFaker,
+    admin: aiohttp.ClientSession,
+    service: str,
+    step_name: str,
+    fault: dict[str, Any],
     error_code: str,
 ) -> None:
     orch.engine.add_customizer(TEMPLATE_NAME, short_request_timeouts)
-    await add_fault(admin, services, service,
-                    {**fault, "times": 1, "match": {"method": "POST"}})
+    await add_fault(admin, services, service, {**fault, "times": 1, "match": {"method": "POST"}})
     task = await register(orch, fake.registration("pro"))
     assert task.state is TaskState.COMPLETE
     attempts = [a for a in await orch.engine.attempts(task.task_id) if a.step_name == step_name]
     assert [a.outcome for a in attempts] == ["failed", "completed"]
     assert attempts[0].error is not None and attempts[0].error.error_code == error_code
     data = services.data
-    welcome_emails = [m for m in data.notifications.messages
-                      if m["kind"] == "welcome" and m["channel"] == "email"]
-    assert (len(data.users.users), len(data.billing), len(data.preferences),
-            len(welcome_emails)) == (1, 1, 1, 1)
+    welcome_emails = [
+        m for m in data.notifications.messages if m["kind"] == "welcome" and m["channel"] == "email"
+    ]
+    assert (
+        len(data.users.users),
+        len(data.billing),
+        len(data.preferences),
+        len(welcome_emails),
+    ) == (1, 1, 1, 1)
 
 
 async def test_billing_down_for_good_isolates_the_failure(
-    orch: Orchestrator, services: RunningServices, fake: RegistrationFaker,
+    orch: Orchestrator,
+    services: RunningServices,
+    fake: RegistrationFaker,
     admin: aiohttp.ClientSession,
 ) -> None:
     await add_fault(admin, services, "billing", {"kind": "down"})
@@ -107,7 +137,9 @@ async def test_billing_down_for_good_isolates_the_failure(
 
 
 async def test_a_matching_existing_user_is_accepted(
-    orch: Orchestrator, services: RunningServices, fake: RegistrationFaker,
+    orch: Orchestrator,
+    services: RunningServices,
+    fake: RegistrationFaker,
     admin: aiohttp.ClientSession,
 ) -> None:
     context = fake.registration("pro")
@@ -119,12 +151,17 @@ async def test_a_matching_existing_user_is_accepted(
     task = await register(orch, context)
     assert task.state is TaskState.COMPLETE
     assert task.step("create_user_account").results == {
-        "user_id": existing["id"], "status": "already_exists", "plan": "pro"}
+        "user_id": existing["id"],
+        "status": "already_exists",
+        "plan": "pro",
+    }
     assert len(services.data.users.users) == 1
 
 
 async def test_a_conflicting_existing_user_fails_permanently(
-    orch: Orchestrator, services: RunningServices, fake: RegistrationFaker,
+    orch: Orchestrator,
+    services: RunningServices,
+    fake: RegistrationFaker,
     admin: aiohttp.ClientSession,
 ) -> None:
     context = fake.registration("pro")
@@ -139,7 +176,9 @@ async def test_a_conflicting_existing_user_fails_permanently(
 
 
 async def test_a_disposable_email_domain_is_refused_without_a_call(
-    orch: Orchestrator, services: RunningServices, fake: RegistrationFaker,
+    orch: Orchestrator,
+    services: RunningServices,
+    fake: RegistrationFaker,
 ) -> None:
     context = fake.registration()
     context["user_info"]["email"] = "temp@mailinator.com"
@@ -150,22 +189,33 @@ async def test_a_disposable_email_domain_is_refused_without_a_call(
 
 
 async def test_lost_responses_everywhere_leave_exactly_one_of_everything(
-    orch: Orchestrator, services: RunningServices, fake: RegistrationFaker,
+    orch: Orchestrator,
+    services: RunningServices,
+    fake: RegistrationFaker,
     admin: aiohttp.ClientSession,
 ) -> None:
     for service in ("users", "billing", "preferences", "notifications"):
-        await add_fault(admin, services, service,
-                        {"kind": "lost_response", "times": 1, "match": {"method": "POST"}})
-    await add_fault(admin, services, "users",
-                    {"kind": "lost_response", "times": 1, "match": {"method": "PATCH"}})
+        await add_fault(
+            admin,
+            services,
+            service,
+            {"kind": "lost_response", "times": 1, "match": {"method": "POST"}},
+        )
+    await add_fault(
+        admin,
+        services,
+        "users",
+        {"kind": "lost_response", "times": 1, "match": {"method": "PATCH"}},
+    )
     context = fake.registration("pro")
     task = await register(orch, context)
     assert task.state is TaskState.COMPLETE, task
     assert all(s.attempts == 2 for s in task.steps), [s.attempts for s in task.steps]
     data = services.data
     assert len(data.users.users) == len(data.billing) == len(data.preferences) == 1
-    sends = [m for m in data.notifications.messages if m["kind"] == "welcome"
-             and m["channel"] == "email"]
+    sends = [
+        m for m in data.notifications.messages if m["kind"] == "welcome" and m["channel"] == "email"
+    ]
     assert len(sends) == 1
     user = data.users.by_email(context["user_info"]["email"])
     assert user is not None and user["status"] == "active"
@@ -174,12 +224,15 @@ async def test_lost_responses_everywhere_leave_exactly_one_of_everything(
 
 
 async def test_bad_context_is_rejected_before_anything_runs(
-    orch: Orchestrator, services: RunningServices,
+    orch: Orchestrator,
+    services: RunningServices,
 ) -> None:
     from orchestrator.errors import ContextValidationError
+
     with pytest.raises(ContextValidationError) as caught:
-        await orch.engine.submit("user_registration",
-                                 {"user_info": {"email": "nope", "name": "", "plan": "gold"}})
+        await orch.engine.submit(
+            "user_registration", {"user_info": {"email": "nope", "name": "", "plan": "gold"}}
+        )
     paths = sorted(d.path for d in caught.value.details)
     assert paths == ["/user_info/email", "/user_info/name", "/user_info/plan"]
     assert services.runtimes["users"].journal.total == 0

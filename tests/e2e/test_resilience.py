@@ -25,19 +25,29 @@ async def fake_clock_orch(
     services: RunningServices, tmp_path: Path
 ) -> AsyncIterator[tuple[Orchestrator, FakeClock]]:
     clock = FakeClock()
-    async with open_orchestrator(tmp_path / "clock.db", services.urls, clock=clock,
-                                 config=EngineConfig(worker_id="clock", seed=1),
-                                 durable=False) as orchestrator:
+    async with open_orchestrator(
+        tmp_path / "clock.db",
+        services.urls,
+        clock=clock,
+        config=EngineConfig(worker_id="clock", seed=1),
+        durable=False,
+    ) as orchestrator:
         yield orchestrator, clock
 
 
 async def test_429_retry_after_is_honoured(
-    fake_clock_orch: tuple[Orchestrator, FakeClock], services: RunningServices,
-    fake: RegistrationFaker, admin: aiohttp.ClientSession,
+    fake_clock_orch: tuple[Orchestrator, FakeClock],
+    services: RunningServices,
+    fake: RegistrationFaker,
+    admin: aiohttp.ClientSession,
 ) -> None:
     orch, clock = fake_clock_orch
-    await add_fault(admin, services, "notifications",
-                    {"kind": "error", "status": 429, "retry_after_s": 7, "times": 1})
+    await add_fault(
+        admin,
+        services,
+        "notifications",
+        {"kind": "error", "status": 429, "retry_after_s": 7, "times": 1},
+    )
     with orch.engine.subscribe() as events:
         sub = await orch.engine.submit(TEMPLATE_NAME, fake.registration("free"))
         async for event in events:
@@ -54,17 +64,24 @@ async def test_429_retry_after_is_honoured(
     assert await orch.engine.wait_for_end(sub.task_id, 10) is TaskState.COMPLETE
 
 
-@pytest.mark.parametrize("breaker_config", [
-    BreakerConfig(failure_threshold=2, cooldown_s=0.3, half_open_probes=1, success_threshold=1)])
+@pytest.mark.parametrize(
+    "breaker_config",
+    [BreakerConfig(failure_threshold=2, cooldown_s=0.3, half_open_probes=1, success_threshold=1)],
+)
 async def test_breaker_opens_defers_without_spending_attempts_and_closes(
-    orch: Orchestrator, services: RunningServices, fake: RegistrationFaker,
+    orch: Orchestrator,
+    services: RunningServices,
+    fake: RegistrationFaker,
     admin: aiohttp.ClientSession,
 ) -> None:
-    await add_fault(admin, services, "billing",
-                    {"kind": "error", "status": 503, "match": {"method": "POST"}})
+    await add_fault(
+        admin, services, "billing", {"kind": "error", "status": 503, "match": {"method": "POST"}}
+    )
     with orch.engine.subscribe() as events:
-        ids = [(await orch.engine.submit(TEMPLATE_NAME, fake.registration("pro"))).task_id
-               for _ in range(4)]
+        ids = [
+            (await orch.engine.submit(TEMPLATE_NAME, fake.registration("pro"))).task_id
+            for _ in range(4)
+        ]
         async for event in events:
             if event.type == "breaker.opened":
                 break
@@ -79,8 +96,9 @@ async def test_breaker_opens_defers_without_spending_attempts_and_closes(
     assert "breaker.closed" in types
     deferred = [e for e in log if e.type == "step.deferred"]
     assert deferred and all(e.data["service"] == "billing" for e in deferred)
-    failed_calls = sum(1 for e in log if e.type == "service_call.failed"
-                       and e.data["service"] == "billing")
+    failed_calls = sum(
+        1 for e in log if e.type == "service_call.failed" and e.data["service"] == "billing"
+    )
     attempts = 0
     for task_id in ids:
         task = await orch.engine.get_task(task_id)

@@ -14,9 +14,28 @@ from mock_services.payloads import RegistrationFaker
 from orchestrator import schema_fast
 from orchestrator.templates import apply_defaults, parse_template
 
-ODD_VALUES: list[Any] = [None, 0, -1, 1.5, True, False, "", "x", "a@b", "no-at-sign", [], {},
-                         ["card"], {"type": "card"}, {"type": "card", "last4": "12a4"},
-                         {"type": "card", "last4": "1234"}, "card", "cheque", "pro", "web"]
+ODD_VALUES: list[Any] = [
+    None,
+    0,
+    -1,
+    1.5,
+    True,
+    False,
+    "",
+    "x",
+    "a@b",
+    "no-at-sign",
+    [],
+    {},
+    ["card"],
+    {"type": "card"},
+    {"type": "card", "last4": "12a4"},
+    {"type": "card", "last4": "1234"},
+    "card",
+    "cheque",
+    "pro",
+    "web",
+]
 
 
 class AnyHandler:
@@ -57,8 +76,9 @@ def mutate(context: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 
 def test_fast_acceptance_implies_jsonschema_validity_on_mutated_registrations() -> None:
     schema = registration_schema()
-    validator = jsonschema.Draft7Validator(schema,
-                                           format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    validator = jsonschema.Draft7Validator(
+        schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
     rng = random.Random(20261123)
     fake = RegistrationFaker(seed=7)
     accepted = rejected = 0
@@ -78,19 +98,26 @@ def test_fast_acceptance_implies_jsonschema_validity_on_mutated_registrations() 
     assert accepted > 50 and rejected > 300  # the mutations exercised both verdicts
 
 
-@pytest.mark.parametrize("schema", [
-    {"type": "object"},  # no $schema: 2020-12, which fastjsonschema does not implement
-    {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"},
-    {"$schema": "http://json-schema.org/draft-07/schema#",
-     "properties": {"a": {"$ref": "http://example.invalid/never-fetched.json"}}},
-])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object"},  # no $schema: 2020-12, which fastjsonschema does not implement
+        {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"},
+        {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "properties": {"a": {"$ref": "http://example.invalid/never-fetched.json"}},
+        },
+    ],
+)
 def test_schemas_it_cannot_judge_safely_are_left_to_jsonschema(schema: dict[str, Any]) -> None:
     assert not schema_fast.accepts(schema, {})
 
 
 def test_local_refs_and_formats_compile() -> None:
-    schema = {"$schema": "http://json-schema.org/draft-07/schema#",
-              "definitions": {"mail": {"type": "string", "format": "email"}},
-              "properties": {"to": {"$ref": "#/definitions/mail"}}}
+    schema = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "definitions": {"mail": {"type": "string", "format": "email"}},
+        "properties": {"to": {"$ref": "#/definitions/mail"}},
+    }
     assert schema_fast.accepts(schema, {"to": "a@example.com"})
     assert not schema_fast.accepts(schema, {"to": "nobody"})

@@ -40,8 +40,9 @@ def service_config() -> ServiceConfig:
 
 @pytest.fixture
 async def services(ticker: Ticker, service_config: ServiceConfig) -> AsyncIterator[RunningServices]:
-    running = await start_services(ALL_PORTS, config=service_config,
-                                   data=SandboxData(monotonic=ticker))
+    running = await start_services(
+        ALL_PORTS, config=service_config, data=SandboxData(monotonic=ticker)
+    )
     yield running
     await running.stop()
 
@@ -64,15 +65,23 @@ class Api:
     def url(self, service: str, path: str) -> str:
         return self.services.urls[service] + path
 
-    async def call(self, method: str, service: str, path: str, body: Any = None,
-                   headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        async with self.client.request(method, self.url(service, path), json=body,
-                                       headers=headers) as resp:
+    async def call(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        async with self.client.request(
+            method, self.url(service, path), json=body, headers=headers
+        ) as resp:
             return resp.status, await resp.json()
 
     async def user(self, email: str = "ada@example.com", plan: str = "pro") -> dict[str, Any]:
-        status, user = await self.call("POST", "users", "/users",
-                                       {"email": email, "name": "Ada Lovelace", "plan": plan})
+        status, user = await self.call(
+            "POST", "users", "/users", {"email": email, "name": "Ada Lovelace", "plan": plan}
+        )
         assert status == 201, user
         return dict(user)
 

@@ -119,17 +119,16 @@ async def test_after_and_times_fail_twice_then_succeed(api: Api) -> None:
 
 
 async def test_match_by_method_and_path_glob(api: Api) -> None:
-    await api.fault("users", {"kind": "error", "status": 502,
-                              "match": {"method": "get", "path": "/users/*"}})
+    await api.fault(
+        "users", {"kind": "error", "status": 502, "match": {"method": "get", "path": "/users/*"}}
+    )
     assert await _statuses(api, 1, "GET", "/users/usr_1") == [502]
     assert await _statuses(api, 1, "GET", "/users") == [200]
     status, _ = await api.call("POST", "users", "/users", USER)
     assert status == 201
 
 
-async def test_probability_with_a_seed_is_reproducible(
-    api: Api, services: RunningServices
-) -> None:
+async def test_probability_with_a_seed_is_reproducible(api: Api, services: RunningServices) -> None:
     rule = {"kind": "error", "status": 500, "probability": 0.5, "seed": 42}
     await api.fault("users", rule)
     first = await _statuses(api, 20)
@@ -174,8 +173,9 @@ async def test_admin_api_add_get_change_remove_clear(api: Api) -> None:
     rule = await api.fault("users", {"kind": "error", "status": 500})
     status, got = await api.call("GET", "users", f"/__admin/faults/{rule['id']}")
     assert status == 200 and got["status"] == 500
-    status, changed = await api.call("PATCH", "users", f"/__admin/faults/{rule['id']}",
-                                     {"status": 502, "times": 1})
+    status, changed = await api.call(
+        "PATCH", "users", f"/__admin/faults/{rule['id']}", {"status": 502, "times": 1}
+    )
     assert status == 200 and (changed["status"], changed["times"]) == (502, 1)
     assert await _statuses(api, 2) == [502, 200]
     status, removed = await api.call("DELETE", "users", f"/__admin/faults/{rule['id']}")
@@ -190,15 +190,15 @@ async def test_admin_api_add_get_change_remove_clear(api: Api) -> None:
 
 
 async def test_admin_rejects_bad_input_with_details(api: Api) -> None:
-    status, body = await api.call("POST", "users", "/__admin/faults",
-                                  {"kind": "error", "status": "often"})
+    status, body = await api.call(
+        "POST", "users", "/__admin/faults", {"kind": "error", "status": "often"}
+    )
     assert status == 400 and body["error"] == "invalid_fault_rule"
     assert body["details"] == [{"path": "status", "message": "'often' is not of type 'integer'"}]
     async with api.client.post(api.url("users", "/__admin/faults"), data=b"{nope") as resp:
         assert resp.status == 400 and (await resp.json())["error"] == "malformed_json"
     rule = await api.fault("users", {"kind": "error"})
-    status, body = await api.call("PATCH", "users", f"/__admin/faults/{rule['id']}",
-                                  {"status": 99})
+    status, body = await api.call("PATCH", "users", f"/__admin/faults/{rule['id']}", {"status": 99})
     assert status == 400 and "status" in body["message"]
     status, body = await api.call("GET", "users", "/__admin/requests?limit=lots")
     assert status == 400 and "limit" in body["message"]
@@ -238,8 +238,9 @@ async def test_fault_header_when_enabled(api: Api) -> None:
     header = {"X-Interlock-Fault": json.dumps({"kind": "error", "status": 418})}
     status, _ = await api.call("GET", "users", "/users", headers=header)
     assert status == 418
-    status, body = await api.call("GET", "users", "/users",
-                                  headers={"X-Interlock-Fault": '{"kind": "nope"}'})
+    status, body = await api.call(
+        "GET", "users", "/users", headers={"X-Interlock-Fault": '{"kind": "nope"}'}
+    )
     assert status == 400 and body["error"] == "bad_fault_header"
 
 

@@ -37,8 +37,9 @@ async def test_same_key_same_body_replays_the_first_response(
 async def test_same_key_different_body_is_422(api: Api, services: RunningServices) -> None:
     headers = {"Idempotency-Key": "reg-2"}
     await api.call("POST", "users", "/users", BODY, headers)
-    status, body = await api.call("POST", "users", "/users",
-                                  {**BODY, "email": "other@example.com"}, headers)
+    status, body = await api.call(
+        "POST", "users", "/users", {**BODY, "email": "other@example.com"}, headers
+    )
     assert status == 422 and body["error"] == "idempotency_key_reused"
     assert len(services.data.users.users) == 1
 

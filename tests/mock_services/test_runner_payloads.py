@@ -57,23 +57,38 @@ async def test_faker_payloads_are_accepted_by_the_services(api: Api) -> None:
     for _ in range(20):
         context = fake.registration()
         info = context["user_info"]
-        status, user = await api.call("POST", "users", "/users",
-                                      dict(info.items()))
+        status, user = await api.call("POST", "users", "/users", dict(info.items()))
         assert status == 201, user
-        status, profile = await api.call("POST", "billing", "/profiles", {
-            "user_id": user["id"], "plan": info["plan"],
-            "referral_code": info.get("referral_code"), **context["billing_info"]})
+        status, profile = await api.call(
+            "POST",
+            "billing",
+            "/profiles",
+            {
+                "user_id": user["id"],
+                "plan": info["plan"],
+                "referral_code": info.get("referral_code"),
+                **context["billing_info"],
+            },
+        )
         assert status == 201, profile
-        status, prefs = await api.call("POST", "preferences", "/preferences", {
-            "user_id": user["id"], "preferences": context["preferences"]})
+        status, prefs = await api.call(
+            "POST",
+            "preferences",
+            "/preferences",
+            {"user_id": user["id"], "preferences": context["preferences"]},
+        )
         assert status == 201, prefs
 
 
 @pytest.mark.slow
 def test_python_m_mock_services_serves_until_sigterm() -> None:
     ports = [f"--{s}-port=0" for s in ("users", "billing", "preferences", "notifications")]
-    with subprocess.Popen([sys.executable, "-m", "mock_services", *ports],
-                          stdout=subprocess.PIPE, text=True, env={**os.environ}) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-m", "mock_services", *ports],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    ) as proc:
         assert proc.stdout is not None
         urls = json.loads(proc.stdout.readline())
         assert set(urls) == {"users", "billing", "preferences", "notifications"}

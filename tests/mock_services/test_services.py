@@ -11,9 +11,12 @@ from tests.mock_services.conftest import Api, Ticker
 
 
 async def test_create_user_is_pending_with_location(api: Api) -> None:
-    status, user = await api.call("POST", "users", "/users",
-                                  {"email": "Ada@Example.com", "name": "Ada", "plan": "pro",
-                                   "source": "web"})
+    status, user = await api.call(
+        "POST",
+        "users",
+        "/users",
+        {"email": "Ada@Example.com", "name": "Ada", "plan": "pro", "source": "web"},
+    )
     assert status == 201
     assert user["status"] == "pending" and user["id"].startswith("usr_")
     assert user["created_at"]
@@ -23,8 +26,9 @@ async def test_create_user_is_pending_with_location(api: Api) -> None:
 
 async def test_same_email_any_case_is_409_with_the_existing_user(api: Api) -> None:
     first = await api.user("grace@example.com")
-    status, body = await api.call("POST", "users", "/users",
-                                  {"email": "GRACE@example.com", "name": "Other", "plan": "free"})
+    status, body = await api.call(
+        "POST", "users", "/users", {"email": "GRACE@example.com", "name": "Other", "plan": "free"}
+    )
     assert status == 409
     assert body["error"] == "user_exists" and body["user"] == first
     status, found = await api.call("GET", "users", "/users?email=Grace@EXAMPLE.com")
@@ -62,8 +66,9 @@ async def test_bad_user_bodies_are_422_naming_each_field_and_store_nothing(
 
 
 async def test_malformed_json_is_400(api: Api, services: RunningServices) -> None:
-    async with api.client.post(api.url("users", "/users"), data=b'{"email": ',
-                               headers={"Content-Type": "application/json"}) as resp:
+    async with api.client.post(
+        api.url("users", "/users"), data=b'{"email": ', headers={"Content-Type": "application/json"}
+    ) as resp:
         body = await resp.json()
     assert resp.status == 400 and body["error"] == "malformed_json"
     assert services.data.users.users == {}
@@ -90,12 +95,18 @@ async def test_billing_prices_by_plan_and_referral(
     api: Api, plan: str, referral: str | None, monthly: float, trial_days: int, discount: int
 ) -> None:
     user = await api.user(plan=plan)
-    status, profile = await api.call("POST", "billing", "/profiles",
-                                     {"user_id": user["id"], "plan": plan,
-                                      "referral_code": referral})
+    status, profile = await api.call(
+        "POST",
+        "billing",
+        "/profiles",
+        {"user_id": user["id"], "plan": plan, "referral_code": referral},
+    )
     assert status == 201
     assert (profile["monthly_price"], profile["trial_days"], profile["discount_percent"]) == (
-        monthly, trial_days, discount)
+        monthly,
+        trial_days,
+        discount,
+    )
     assert profile["amount_due_now"] == 0.0
     assert profile["status"] == ("free" if plan == "free" else "trialing")
     assert (profile["trial_ends_at"] is None) == (plan == "free")
@@ -103,16 +114,20 @@ async def test_billing_prices_by_plan_and_referral(
 
 async def test_billing_second_profile_is_409_and_unknown_user_404(api: Api) -> None:
     user = await api.user()
-    body = {"user_id": user["id"], "plan": "pro",
-            "payment_method": {"type": "card", "last4": "4242"}}
+    body = {
+        "user_id": user["id"],
+        "plan": "pro",
+        "payment_method": {"type": "card", "last4": "4242"},
+    }
     status, first = await api.call("POST", "billing", "/profiles", body)
     assert status == 201
     status, again = await api.call("POST", "billing", "/profiles", {**body, "plan": "free"})
     assert status == 409 and again["profile"] == first
     status, fetched = await api.call("GET", "billing", f"/profiles/{user['id']}")
     assert (status, fetched) == (200, first)
-    status, missing = await api.call("POST", "billing", "/profiles",
-                                     {"user_id": "usr_nobody", "plan": "pro"})
+    status, missing = await api.call(
+        "POST", "billing", "/profiles", {"user_id": "usr_nobody", "plan": "pro"}
+    )
     assert status == 404 and missing["error"] == "user_not_found"
     status, _ = await api.call("GET", "billing", "/profiles/usr_nobody")
     assert status == 404
@@ -122,8 +137,12 @@ async def test_billing_rejects_a_malformed_referral_code(
     api: Api, services: RunningServices
 ) -> None:
     user = await api.user()
-    status, body = await api.call("POST", "billing", "/profiles",
-                                  {"user_id": user["id"], "plan": "pro", "referral_code": "REF-1"})
+    status, body = await api.call(
+        "POST",
+        "billing",
+        "/profiles",
+        {"user_id": user["id"], "plan": "pro", "referral_code": "REF-1"},
+    )
     assert status == 422 and body["details"][0]["path"] == "referral_code"
     assert services.data.billing == {}
 
@@ -133,29 +152,50 @@ async def test_preferences_merge_over_defaults_then_409(api: Api) -> None:
     body = {"user_id": user["id"], "preferences": {"newsletter": True, "theme": "dark"}}
     status, record = await api.call("POST", "preferences", "/preferences", body)
     assert status == 201
-    assert record["preferences"] == {"marketing_emails": False, "product_updates": True,
-                                     "newsletter": True, "language": "en", "timezone": "UTC",
-                                     "theme": "dark"}
+    assert record["preferences"] == {
+        "marketing_emails": False,
+        "product_updates": True,
+        "newsletter": True,
+        "language": "en",
+        "timezone": "UTC",
+        "theme": "dark",
+    }
     status, again = await api.call("POST", "preferences", "/preferences", body)
     assert status == 409 and again["preferences"] == record
     status, fetched = await api.call("GET", "preferences", f"/preferences/{user['id']}")
     assert (status, fetched) == (200, record)
-    status, bad = await api.call("POST", "preferences", "/preferences",
-                                 {"user_id": user["id"], "preferences": {"newsletter": "yes"}})
+    status, bad = await api.call(
+        "POST",
+        "preferences",
+        "/preferences",
+        {"user_id": user["id"], "preferences": {"newsletter": "yes"}},
+    )
     assert status == 422 and bad["details"][0]["path"] == "preferences.newsletter"
 
 
-@pytest.mark.parametrize(("plan", "channels", "count"),
-                         [("free", ["email"], 1), ("pro", ["email", "sms"], 4),
-                          ("enterprise", ["email", "sms", "in_app"], 9)])
+@pytest.mark.parametrize(
+    ("plan", "channels", "count"),
+    [
+        ("free", ["email"], 1),
+        ("pro", ["email", "sms"], 4),
+        ("enterprise", ["email", "sms", "in_app"], 9),
+    ],
+)
 async def test_welcome_sends_messages_by_plan_and_channel(
     api: Api, plan: str, channels: list[str], count: int
 ) -> None:
     user = await api.user(plan=plan)
-    body = {"user_id": user["id"], "email": user["email"], "name": user["name"], "plan": plan,
-            "channels": channels, "content": {"subject": "Hello Ada", "body": "Welcome aboard"}}
-    status, sent = await api.call("POST", "notifications", "/welcome", body,
-                                  headers={"X-Correlation-ID": "cid-welcome"})
+    body = {
+        "user_id": user["id"],
+        "email": user["email"],
+        "name": user["name"],
+        "plan": plan,
+        "channels": channels,
+        "content": {"subject": "Hello Ada", "body": "Welcome aboard"},
+    }
+    status, sent = await api.call(
+        "POST", "notifications", "/welcome", body, headers={"X-Correlation-ID": "cid-welcome"}
+    )
     assert status == 202 and sent["count"] == count == len(sent["message_ids"])
     status, listed = await api.call("GET", "notifications", f"/messages?user_id={user['id']}")
     assert [m["id"] for m in listed["messages"]] == sent["message_ids"]
@@ -182,8 +222,9 @@ async def test_more_than_ten_welcome_sends_a_minute_is_429(
 
 
 async def test_correlation_id_is_echoed_or_made(api: Api) -> None:
-    async with api.client.get(api.url("users", "/users"),
-                              headers={"X-Correlation-ID": "cid-given"}) as resp:
+    async with api.client.get(
+        api.url("users", "/users"), headers={"X-Correlation-ID": "cid-given"}
+    ) as resp:
         assert resp.headers["X-Correlation-ID"] == "cid-given"
     async with api.client.get(api.url("users", "/users")) as resp:
         assert resp.headers["X-Correlation-ID"].startswith("cid-")

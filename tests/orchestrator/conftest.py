@@ -83,6 +83,7 @@ EngineFactory = Callable[..., Any]
 @pytest.fixture
 async def engine(recorder: Recorder, clock: FakeClock, db_path: Path) -> AsyncIterator[Engine]:
     config = EngineConfig(seed=7, worker_id="w-test", lease_s=30, poll_interval_s=1)
-    async with open_engine(db_path, recorder.registry, [diamond(recorder)], config=config,
-                           clock=clock, durable=False) as eng:
+    async with open_engine(
+        db_path, recorder.registry, [diamond(recorder)], config=config, clock=clock, durable=False
+    ) as eng:
         yield eng

@@ -5,11 +5,28 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CORE = ["orchestrator.engine", "orchestrator.dag", "orchestrator.retry", "orchestrator.models",
-        "orchestrator.templates", "orchestrator.errors", "orchestrator.clock",
-        "orchestrator.handlers", "orchestrator.events", "orchestrator.store.base"]
-FORBIDDEN = ["aiohttp", "httptools", "orchestrator.httpclient", "aiosqlite", "sqlite3", "textual",
-             "mock_services", "dashboard"]
+CORE = [
+    "orchestrator.engine",
+    "orchestrator.dag",
+    "orchestrator.retry",
+    "orchestrator.models",
+    "orchestrator.templates",
+    "orchestrator.errors",
+    "orchestrator.clock",
+    "orchestrator.handlers",
+    "orchestrator.events",
+    "orchestrator.store.base",
+]
+FORBIDDEN = [
+    "aiohttp",
+    "httptools",
+    "orchestrator.httpclient",
+    "aiosqlite",
+    "sqlite3",
+    "textual",
+    "mock_services",
+    "dashboard",
+]
 
 
 def test_core_modules_import_no_io_frameworks() -> None:

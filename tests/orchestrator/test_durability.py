@@ -42,14 +42,16 @@ async def test_expired_lease_is_reclaimed_by_another_engine(
     recorder.behaviour["b"] = hangs_in_first_engine
     template = diamond(recorder)
     first_config = EngineConfig(worker_id="first", lease_s=10, seed=1)
-    async with open_engine(db_path, recorder.registry, [template], config=first_config,
-                           clock=clock, durable=False) as first:
+    async with open_engine(
+        db_path, recorder.registry, [template], config=first_config, clock=clock, durable=False
+    ) as first:
         sub = await first.submit("diamond", {})
         await asyncio.wait_for(b_started.wait(), 5)
     # "first" is gone (its handler was cancelled without a word to the DB); its lease stands.
     second_config = EngineConfig(worker_id="second", lease_s=10, reclaim_interval_s=1, seed=1)
-    async with open_engine(db_path, recorder.registry, [template], config=second_config,
-                           clock=clock, durable=False) as second:
+    async with open_engine(
+        db_path, recorder.registry, [template], config=second_config, clock=clock, durable=False
+    ) as second:
         task = await second.get_task(sub.task_id)
         assert task.step("b").state is StepState.IN_PROGRESS  # not yet expired
         clock.advance(11)  # past the lease; the reclaim loop wakes every second
@@ -75,12 +77,14 @@ async def test_same_worker_restart_reclaims_its_leases_at_once(
     recorder.behaviour["a"] = hangs_once
     template = diamond(recorder)
     config = EngineConfig(worker_id="stable", lease_s=600)
-    async with open_engine(db_path, recorder.registry, [template], config=config, clock=clock,
-                           durable=False) as eng:
+    async with open_engine(
+        db_path, recorder.registry, [template], config=config, clock=clock, durable=False
+    ) as eng:
         sub = await eng.submit("diamond", {})
         await asyncio.wait_for(started.wait(), 5)
-    async with open_engine(db_path, recorder.registry, [template], config=config, clock=clock,
-                           durable=False) as eng:
+    async with open_engine(
+        db_path, recorder.registry, [template], config=config, clock=clock, durable=False
+    ) as eng:
         done = await eng.wait(sub.task_id, timeout_s=5)  # no clock advance needed
     assert done.state is TaskState.COMPLETE
 
@@ -101,8 +105,9 @@ async def test_two_engines_on_one_file_never_run_a_step_twice(
     for name in "abcde":
         recorder.behaviour[name] = counting(name)
     template = diamond(recorder)
-    configs = [EngineConfig(worker_id=f"w{i}", poll_interval_s=0.01, max_concurrency=8)
-               for i in (1, 2)]
+    configs = [
+        EngineConfig(worker_id=f"w{i}", poll_interval_s=0.01, max_concurrency=8) for i in (1, 2)
+    ]
     async with (
         open_engine(db_path, recorder.registry, [template], config=configs[0]) as one,
         open_engine(db_path, recorder.registry, [template], config=configs[1]) as two,
@@ -140,19 +145,23 @@ def test_sigkill_mid_run_then_restart_resumes_without_rerunning_completed_steps(
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     with sqlite3.connect(db) as conn:
-        completed_before = set(conn.execute(
-            "SELECT task_id, name FROM steps WHERE state = 'complete'").fetchall())
+        completed_before = set(
+            conn.execute("SELECT task_id, name FROM steps WHERE state = 'complete'").fetchall()
+        )
         running = conn.execute(
-            "SELECT name, COUNT(*) FROM steps WHERE state = 'in_progress' GROUP BY name")
+            "SELECT name, COUNT(*) FROM steps WHERE state = 'in_progress' GROUP BY name"
+        )
         in_flight = dict(running.fetchall())
     # Every b was mid-run; a c may have been too (its handler started, its completion unwritten).
     assert in_flight["b"] == 6 and set(in_flight) <= {"b", "c"}
     assert {name for _, name in completed_before} == {"a", "c"} or {
-        name for _, name in completed_before} == {"a"}
+        name for _, name in completed_before
+    } == {"a"}
     calls_before = len(log.read_text().splitlines())
 
-    restarted = subprocess.run([*cmd, "none"], cwd=ROOT, env=env, capture_output=True,
-                               text=True, timeout=60)
+    restarted = subprocess.run(
+        [*cmd, "none"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert "ALL COMPLETE" in restarted.stdout, restarted.stderr
     after = [tuple(ln.split()[:2]) for ln in log.read_text().splitlines()[calls_before:]]
     assert not set(after) & completed_before, "a completed step ran again"
@@ -243,9 +252,17 @@ async def test_an_idle_write_commits_on_the_loop_and_a_busy_batch_on_the_writer_
     store = SqliteStore(str(db_path))
     await store.open()
     try:
+
         def event(n: int) -> NewEvent:
-            return NewEvent(type="demo.tick", task_id=None, step_name=None,
-                            correlation_id=None, attempt=None, data={"n": n}, at=float(n))
+            return NewEvent(
+                type="demo.tick",
+                task_id=None,
+                step_name=None,
+                correlation_id=None,
+                attempt=None,
+                data={"n": n},
+                at=float(n),
+            )
 
         await store.append_events([event(0)])
         for n in range(1, 10):  # queued together before the writer runs: one batch

@@ -25,8 +25,9 @@ from orchestrator.store.sqlite import SqliteStore
 from tests.orchestrator.conftest import Recorder
 
 
-async def next_event(engine: Engine, task_id: str, type_: str, step: str | None = None,
-                     timeout_s: float = 5) -> Event:
+async def next_event(
+    engine: Engine, task_id: str, type_: str, step: str | None = None, timeout_s: float = 5
+) -> Event:
     """The first event of ``type_`` (for ``step``) at or after now, reading the log then live."""
     with engine.subscribe(task_id) as sub:
         for ev in await engine.events(0, 10_000, task_id=task_id):
@@ -150,8 +151,9 @@ async def test_server_retry_after_wins_clamped_and_unjittered(
     clock.advance(7)
     await next_event(engine, sub.task_id, "step.started", "a")
     while True:
-        events = [e for e in await engine.events(task_id=sub.task_id)
-                  if e.type == "step.retry_scheduled"]
+        events = [
+            e for e in await engine.events(task_id=sub.task_id) if e.type == "step.retry_scheduled"
+        ]
         if len(events) == 2:
             break
         await asyncio.sleep(0.01)
@@ -185,12 +187,20 @@ async def test_permanent_error_stops_at_once_and_isolates_failure(
     assert task.step("e").state is StepState.PENDING and recorder.count("e") == 0
     err = task.step("b").last_error
     assert err is not None and (err.kind, err.error_code, err.http_status) == (
-        "permanent", "PAYMENT_DECLINED", 402)
+        "permanent",
+        "PAYMENT_DECLINED",
+        402,
+    )
     failed = await next_event(engine, sub.task_id, "task.failed")
     assert failed.data["failed_steps"] == ["b"]
     assert failed.data["summary"] == task.summary
     assert task.summary is not None and task.summary["attempts"] == {
-        "a": 1, "b": 1, "c": 1, "d": 0, "e": 0}
+        "a": 1,
+        "b": 1,
+        "c": 1,
+        "d": 0,
+        "e": 0,
+    }
 
 
 async def test_attempts_exhausted_ends_in_error(
@@ -221,9 +231,11 @@ async def test_not_retryable_means_exactly_one_execution(
     from orchestrator.embedded import open_engine
     from orchestrator.templates import parse_template
 
-    text = ("name: once\nsteps:\n"
-            "  - {name: a, handler: a, retry: {retryable: false, max_attempts: 5}}\n"
-            "  - {name: b, handler: b, retry: {max_attempts: 1}}\n")
+    text = (
+        "name: once\nsteps:\n"
+        "  - {name: a, handler: a, retry: {retryable: false, max_attempts: 5}}\n"
+        "  - {name: b, handler: b, retry: {max_attempts: 1}}\n"
+    )
     template = parse_template(text, recorder.registry.names())
 
     async def fail(inp: StepInput) -> None:
@@ -231,8 +243,9 @@ async def test_not_retryable_means_exactly_one_execution(
 
     recorder.behaviour["a"] = fail
     recorder.behaviour["b"] = fail
-    async with open_engine(tmp_path / "once.db", recorder.registry, [template], clock=clock,
-                           durable=False) as eng:
+    async with open_engine(
+        tmp_path / "once.db", recorder.registry, [template], clock=clock, durable=False
+    ) as eng:
         sub = await eng.submit("once", {})
         task = await eng.wait(sub.task_id, timeout_s=5)
     assert task.state is TaskState.ERROR
@@ -246,8 +259,10 @@ async def test_timeout_is_retryable_with_timeout_code(
     from orchestrator.embedded import open_engine
     from orchestrator.templates import parse_template
 
-    text = ("name: slow\nsteps:\n  - {name: a, handler: a, timeout_s: 0.05, "
-            "retry: {max_attempts: 2, backoff: none}}\n")
+    text = (
+        "name: slow\nsteps:\n  - {name: a, handler: a, timeout_s: 0.05, "
+        "retry: {max_attempts: 2, backoff: none}}\n"
+    )
     template = parse_template(text, recorder.registry.names())
 
     async def hang(inp: StepInput) -> None:
@@ -255,8 +270,9 @@ async def test_timeout_is_retryable_with_timeout_code(
             await asyncio.Event().wait()
 
     recorder.behaviour["a"] = hang
-    async with open_engine(tmp_path / "slow.db", recorder.registry, [template], clock=clock,
-                           durable=False) as eng:
+    async with open_engine(
+        tmp_path / "slow.db", recorder.registry, [template], clock=clock, durable=False
+    ) as eng:
         sub = await eng.submit("slow", {})
         task = await eng.wait(sub.task_id, timeout_s=5)
         attempts = await eng.attempts(sub.task_id)
@@ -297,8 +313,13 @@ async def test_cancel_stops_in_flight_and_open_steps(engine: Engine, recorder: R
     assert task.state is TaskState.CANCELLED
     await asyncio.wait_for(b_cancelled.wait(), 5)
     states = {s.name: s.state for s in task.steps}
-    assert states == {"a": "complete", "b": "cancelled", "c": "cancelled", "d": "cancelled",
-                      "e": "cancelled"}
+    assert states == {
+        "a": "complete",
+        "b": "cancelled",
+        "c": "cancelled",
+        "d": "cancelled",
+        "e": "cancelled",
+    }
     with pytest.raises(InvalidTransitionError):
         await engine.cancel_task(sub.task_id)
     assert recorder.count("d") == 0
@@ -420,16 +441,21 @@ async def test_the_summary_is_written_with_the_completion(
                 seconds_left = seconds
             clock.advance(seconds_left)
             for service, ms in calls:
-                await inp.events.emit("service_call.completed",
-                                      {"service": service, "duration_ms": ms})
+                await inp.events.emit(
+                    "service_call.completed", {"service": service, "duration_ms": ms}
+                )
             if inp.step_name == "b":
                 b_done.set()
 
         return handler
 
-    recorder.behaviour.update(a=takes(1), b=takes(2, (("billing", 1500.0),)),
-                              c=takes(5, (("prefs", 200.0), ("prefs", 300.5))),
-                              d=takes(0.5), e=takes(0))
+    recorder.behaviour.update(
+        a=takes(1),
+        b=takes(2, (("billing", 1500.0),)),
+        c=takes(5, (("prefs", 200.0), ("prefs", 300.5))),
+        d=takes(0.5),
+        e=takes(0),
+    )
     sub = await engine.submit("diamond", {})
     task = await engine.wait(sub.task_id, timeout_s=5)
     assert task.state is TaskState.COMPLETE
@@ -453,8 +479,7 @@ async def test_a_gate_defers_a_step_without_spending_an_attempt(
     async def gate(claim: Any) -> tuple[float, dict[str, Any]] | None:
         if claim.step_name == "b" and not deferred:
             deferred.append(claim.task_id)
-            return clock.now() + 30, {"reason": "breaker_open", "service": "billing",
-                                      "delay_s": 30}
+            return clock.now() + 30, {"reason": "breaker_open", "service": "billing", "delay_s": 30}
         return None
 
     engine.add_gate(gate)
@@ -567,6 +592,7 @@ async def test_run_gives_up_after_its_timeout_and_sees_ends_by_other_writers(
 async def test_the_schedulers_wait_never_swallows_its_own_cancellation() -> None:
     """Engine.stop cancels the scheduler; if that lands while the scheduler reaps its wait
     tasks, it must still stop (swallowing it once hung Engine.stop for good)."""
+
     async def slow_to_die() -> None:
         try:
             await asyncio.Event().wait()

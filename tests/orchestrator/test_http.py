@@ -30,9 +30,15 @@ async def answer(request: web.Request) -> web.StreamResponse:
         headers["Retry-After"] = request.query["retry_after"]
     if request.query.get("body") == "text":
         return web.Response(status=status, text="<html>oops</html>", headers=headers)
-    return web.json_response({"status": status, "key": request.headers.get("Idempotency-Key"),
-                              "corr": request.headers.get("X-Correlation-ID")},
-                             status=status, headers=headers)
+    return web.json_response(
+        {
+            "status": status,
+            "key": request.headers.get("Idempotency-Key"),
+            "corr": request.headers.get("X-Correlation-ID"),
+        },
+        status=status,
+        headers=headers,
+    )
 
 
 @pytest.fixture
@@ -56,10 +62,18 @@ async def caller(base_url: str) -> AsyncIterator[ServiceCaller]:
 
 
 def step_input(events: Events | None = None, correlation_id: str = "corr-1") -> StepInput:
-    return StepInput(task_id="t1", task_name="wf", step_name="s1", context={},
-                     dependency_results={}, handler_config={"service": "svc"},
-                     correlation_id=correlation_id, attempt=2, max_attempts=3,
-                     events=events or Events())
+    return StepInput(
+        task_id="t1",
+        task_name="wf",
+        step_name="s1",
+        context={},
+        dependency_results={},
+        handler_config={"service": "svc"},
+        correlation_id=correlation_id,
+        attempt=2,
+        max_attempts=3,
+        events=events or Events(),
+    )
 
 
 async def failure(caller: ServiceCaller, path: str, **kwargs: Any) -> StepError:
@@ -68,22 +82,31 @@ async def failure(caller: ServiceCaller, path: str, **kwargs: Any) -> StepError:
     return info.value
 
 
-@pytest.mark.parametrize(("status", "code"), [
-    (400, "CLIENT_VALIDATION_ERROR"), (422, "CLIENT_VALIDATION_ERROR"), (401, "AUTH_ERROR"),
-    (403, "AUTH_ERROR"), (402, "PAYMENT_REQUIRED"), (404, "RESOURCE_NOT_FOUND"),
-    (409, "CONFLICT"), (418, "HTTP_418"),
-    (302, "HTTP_302"), (307, "HTTP_307"),  # redirects are not followed
-])
-async def test_client_errors_are_permanent(caller: ServiceCaller, status: int, code: str
-                                           ) -> None:
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, "CLIENT_VALIDATION_ERROR"),
+        (422, "CLIENT_VALIDATION_ERROR"),
+        (401, "AUTH_ERROR"),
+        (403, "AUTH_ERROR"),
+        (402, "PAYMENT_REQUIRED"),
+        (404, "RESOURCE_NOT_FOUND"),
+        (409, "CONFLICT"),
+        (418, "HTTP_418"),
+        (302, "HTTP_302"),
+        (307, "HTTP_307"),  # redirects are not followed
+    ],
+)
+async def test_client_errors_are_permanent(caller: ServiceCaller, status: int, code: str) -> None:
     err = await failure(caller, f"/status/{status}")
     assert isinstance(err, PermanentError)
     assert (err.error_code, err.http_status) == (code, status)
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503])
-async def test_transient_statuses_are_retryable_with_retry_after(caller: ServiceCaller,
-                                                                 status: int) -> None:
+async def test_transient_statuses_are_retryable_with_retry_after(
+    caller: ServiceCaller, status: int
+) -> None:
     err = await failure(caller, f"/status/{status}?retry_after=7")
     assert isinstance(err, RetryableError)
     assert (err.error_code, err.http_status, err.retry_after_s) == (f"HTTP_{status}", status, 7)
@@ -125,8 +148,7 @@ async def test_a_header_http_cannot_carry_is_permanent(caller: ServiceCaller) ->
 
 async def test_headers_and_events(caller: ServiceCaller) -> None:
     events = Events()
-    resp = await caller.call(step_input(events), "POST", "/status/201", body={},
-                             purpose="create")
+    resp = await caller.call(step_input(events), "POST", "/status/201", body={}, purpose="create")
     assert resp.body["key"] == "t1/s1/create" and resp.body["corr"] == "corr-1"
     get = await caller.call(step_input(events), "GET", "/status/200")
     assert get.body["key"] is None  # reads carry no idempotency key

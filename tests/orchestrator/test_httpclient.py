@@ -44,9 +44,15 @@ class Seen:
 
 async def echo(request: web.Request) -> web.StreamResponse:
     seen = request.app[SEEN]
-    seen.requests.append({"method": request.method, "path": request.path_qs,
-                          "headers": dict(request.headers), "body": await request.read(),
-                          "names": [k.decode().lower() for k, _ in request.raw_headers]})
+    seen.requests.append(
+        {
+            "method": request.method,
+            "path": request.path_qs,
+            "headers": dict(request.headers),
+            "body": await request.read(),
+            "names": [k.decode().lower() for k, _ in request.raw_headers],
+        }
+    )
     seen.ports.append(request.transport.get_extra_info("peername")[1])  # type: ignore[union-attr]
     if request.path == "/hold":
         seen.in_flight += 1
@@ -101,6 +107,7 @@ async def read_head(reader: asyncio.StreamReader) -> bytes:
 
 async def answer_raw(payload: bytes, url_path: str = "/") -> Any:
     """One exchange with a raw server that answers ``payload`` and then closes."""
+
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_head(reader)
         writer.write(payload)
@@ -118,8 +125,13 @@ async def answer_raw(payload: bytes, url_path: str = "/") -> Any:
 
 async def test_a_json_exchange(server: tuple[str, Seen], client: HttpClient) -> None:
     url, seen = server
-    resp = await client.request("POST", f"{url}/users", body=b'{"a": 1}',
-                                headers={"Idempotency-Key": "t/s/create"}, timeout_s=5)
+    resp = await client.request(
+        "POST",
+        f"{url}/users",
+        body=b'{"a": 1}',
+        headers={"Idempotency-Key": "t/s/create"},
+        timeout_s=5,
+    )
     assert resp.status == 201 and resp.body == b'{"ok": true}'
     assert resp.headers["content-type"] == resp.headers["Content-Type"]
     assert resp.headers["Content-Type"].startswith("application/json")
@@ -131,8 +143,9 @@ async def test_a_json_exchange(server: tuple[str, Seen], client: HttpClient) -> 
     assert sent["headers"]["Host"] == url.removeprefix("http://")
 
 
-async def test_keep_alive_reuses_one_connection(server: tuple[str, Seen],
-                                                client: HttpClient) -> None:
+async def test_keep_alive_reuses_one_connection(
+    server: tuple[str, Seen], client: HttpClient
+) -> None:
     url, seen = server
     for _ in range(3):
         assert (await client.request("GET", f"{url}/x", timeout_s=5)).status == 201
@@ -140,7 +153,9 @@ async def test_keep_alive_reuses_one_connection(server: tuple[str, Seen],
 
 
 async def test_a_connection_idle_too_long_is_not_reused(
-    server: tuple[str, Seen], client: HttpClient, monkeypatch: pytest.MonkeyPatch,
+    server: tuple[str, Seen],
+    client: HttpClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url, seen = server
     monkeypatch.setattr(httpclient, "IDLE_EXPIRY_S", 0.0)
@@ -162,8 +177,9 @@ async def test_a_chunked_body_is_joined(server: tuple[str, Seen], client: HttpCl
     assert resp.body == b'{"parts": [1, 2, 3]}'
 
 
-async def test_the_url_is_percent_encoded_like_aiohttp(server: tuple[str, Seen],
-                                                       client: HttpClient) -> None:
+async def test_the_url_is_percent_encoded_like_aiohttp(
+    server: tuple[str, Seen], client: HttpClient
+) -> None:
     url, seen = server
     target = f"{url}/users/ä ö?email=a b+c@exämple.com&q=100%"
     await client.request("GET", target, timeout_s=5)
@@ -173,21 +189,35 @@ async def test_the_url_is_percent_encoded_like_aiohttp(server: tuple[str, Seen],
     assert ours == theirs == "/users/%C3%A4%20%C3%B6?email=a+b+c@ex%C3%A4mple.com&q=100%25"
 
 
-async def test_a_caller_can_replace_the_default_headers(server: tuple[str, Seen],
-                                                        client: HttpClient) -> None:
+async def test_a_caller_can_replace_the_default_headers(
+    server: tuple[str, Seen], client: HttpClient
+) -> None:
     url, seen = server
-    await client.request("POST", f"{url}/a", body=b"<a/>", timeout_s=5, headers={
-        "content-type": "application/xml", "User-Agent": "billing-sync/2", "Accept": "*/*"})
+    await client.request(
+        "POST",
+        f"{url}/a",
+        body=b"<a/>",
+        timeout_s=5,
+        headers={
+            "content-type": "application/xml",
+            "User-Agent": "billing-sync/2",
+            "Accept": "*/*",
+        },
+    )
     sent = seen.requests[0]["headers"]
     assert (sent["Content-Type"], sent["User-Agent"], sent["Accept"]) == (
-        "application/xml", "billing-sync/2", "*/*")
+        "application/xml",
+        "billing-sync/2",
+        "*/*",
+    )
     assert sent["Content-Length"] == "4"
     names = seen.requests[0]["names"]
     assert all(names.count(n) == 1 for n in ("content-type", "user-agent", "accept"))
 
 
 async def test_a_get_without_a_body_sends_no_length_and_a_bodiless_post_sends_zero(
-    server: tuple[str, Seen], client: HttpClient,
+    server: tuple[str, Seen],
+    client: HttpClient,
 ) -> None:
     url, seen = server
     await client.request("GET", f"{url}/a", timeout_s=5)
@@ -196,8 +226,7 @@ async def test_a_get_without_a_body_sends_no_length_and_a_bodiless_post_sends_ze
     assert seen.requests[1]["headers"]["Content-Length"] == "0"
 
 
-async def test_head_returns_the_headers_only(server: tuple[str, Seen],
-                                             client: HttpClient) -> None:
+async def test_head_returns_the_headers_only(server: tuple[str, Seen], client: HttpClient) -> None:
     url, _ = server
     resp = await client.request("HEAD", f"{url}/x", timeout_s=5)
     assert resp.status == 201 and resp.body == b""
@@ -207,8 +236,9 @@ async def test_head_returns_the_headers_only(server: tuple[str, Seen],
 async def test_no_more_connections_than_the_cap(server: tuple[str, Seen]) -> None:
     url, seen = server
     async with HttpClient(max_connections=3) as c:
-        calls = [asyncio.create_task(c.request("GET", f"{url}/hold", timeout_s=5))
-                 for _ in range(8)]
+        calls = [
+            asyncio.create_task(c.request("GET", f"{url}/hold", timeout_s=5)) for _ in range(8)
+        ]
         while seen.in_flight < 3:  # noqa: ASYNC110 - the server's side is the signal
             await asyncio.sleep(0.005)
         await asyncio.sleep(0.05)
@@ -218,8 +248,9 @@ async def test_no_more_connections_than_the_cap(server: tuple[str, Seen]) -> Non
     assert seen.most_in_flight == 3 and len(set(seen.ports)) == 3
 
 
-async def test_a_timeout_raises_and_the_connection_is_not_reused(server: tuple[str, Seen],
-                                                                 client: HttpClient) -> None:
+async def test_a_timeout_raises_and_the_connection_is_not_reused(
+    server: tuple[str, Seen], client: HttpClient
+) -> None:
     url, seen = server
     with pytest.raises(TimeoutError):
         await client.request("GET", f"{url}/hold", timeout_s=0.05)
@@ -249,40 +280,55 @@ async def test_an_idle_connection_the_server_closed_is_replaced() -> None:
 
 
 async def test_interim_answers_are_skipped() -> None:
-    resp = await answer_raw(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n"
-                            b"Link: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnull")
+    resp = await answer_raw(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n"
+        b"Link: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnull"
+    )
     assert resp.status == 200 and resp.body == b"null"
 
 
 async def test_a_body_framed_by_the_connection_closing() -> None:
-    resp = await answer_raw(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"
-                            b'{"until": "close"}')
+    resp = await answer_raw(
+        b'HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{"until": "close"}'
+    )
     assert resp.body == b'{"until": "close"}'
 
 
-@pytest.mark.parametrize(("encoding", "encode"), [
-    ("gzip", gzip.compress),
-    ("deflate", zlib.compress),  # zlib-wrapped, as the RFC says
-    ("deflate", lambda data: zlib.compress(data, wbits=-15)),  # raw, as some servers send it
-])
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),  # zlib-wrapped, as the RFC says
+        ("deflate", lambda data: zlib.compress(data, wbits=-15)),  # raw, as some servers send it
+    ],
+)
 async def test_a_body_compressed_unasked_is_decoded(
-    encoding: str, encode: Callable[[bytes], bytes],
+    encoding: str,
+    encode: Callable[[bytes], bytes],
 ) -> None:
     body = encode(b'{"compressed": true}')
-    resp = await answer_raw(b"HTTP/1.1 200 OK\r\nContent-Encoding: " + encoding.encode()
-                            + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
-                            + body)
+    resp = await answer_raw(
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: "
+        + encoding.encode()
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
     assert resp.body == b'{"compressed": true}'
 
 
-@pytest.mark.parametrize("payload", [
-    b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\nxx",  # unknown
-    b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\nxx",  # corrupt
-    b"",  # closed without a word
-    b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}",  # closed before the announced body
-    b"HTTP/1.1 200 OK\r\nContent-Le",  # closed inside the headers
-    b"SSH-2.0-OpenSSH_9.6\r\n\r\n",  # not HTTP at all
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\nxx",  # unknown
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\nxx",  # corrupt
+        b"",  # closed without a word
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}",  # closed before the announced body
+        b"HTTP/1.1 200 OK\r\nContent-Le",  # closed inside the headers
+        b"SSH-2.0-OpenSSH_9.6\r\n\r\n",  # not HTTP at all
+    ],
+)
 async def test_incomplete_or_foreign_answers_raise_exchange_error(payload: bytes) -> None:
     with pytest.raises(ExchangeError):
         await answer_raw(payload)
@@ -314,16 +360,27 @@ async def test_refused_connection_raises_exchange_error() -> None:
             await c.request("GET", f"http://127.0.0.1:{port}/", timeout_s=5)
 
 
-@pytest.mark.parametrize(("method", "url", "headers", "match"), [
-    ("GET", "http://127.0.0.1:1/", {"X-Correlation-ID": "a\r\nX-Evil: 1"}, "X-Correlation-ID"),
-    ("GET", "http://127.0.0.1:1/", {"Bad Name": "v"}, "Bad Name"),
-    ("GE T", "http://127.0.0.1:1/", {}, "method"),
-    ("GET", "http://127.0.0.1:1/", {"content-length": "5", "Host": "x"}, "content-length, host"),
-    ("GET", "ftp://127.0.0.1/file", {}, "http"),
-    ("GET", "/relative/only", {}, "http"),
-])
+@pytest.mark.parametrize(
+    ("method", "url", "headers", "match"),
+    [
+        ("GET", "http://127.0.0.1:1/", {"X-Correlation-ID": "a\r\nX-Evil: 1"}, "X-Correlation-ID"),
+        ("GET", "http://127.0.0.1:1/", {"Bad Name": "v"}, "Bad Name"),
+        ("GE T", "http://127.0.0.1:1/", {}, "method"),
+        (
+            "GET",
+            "http://127.0.0.1:1/",
+            {"content-length": "5", "Host": "x"},
+            "content-length, host",
+        ),
+        ("GET", "ftp://127.0.0.1/file", {}, "http"),
+        ("GET", "/relative/only", {}, "http"),
+    ],
+)
 async def test_what_http_cannot_carry_is_refused_before_sending(
-    method: str, url: str, headers: dict[str, str], match: str,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    match: str,
 ) -> None:
     async with HttpClient() as c:
         with pytest.raises(ValueError, match=match):

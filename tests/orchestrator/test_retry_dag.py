@@ -54,7 +54,11 @@ def test_cycle_detection_and_topological_order() -> None:
     assert find_cycle({"a": [], "b": ["a"], "c": ["b"]}) is None
     assert find_cycle({"a": ["b"], "b": ["a"]}) in (["a", "b", "a"], ["b", "a", "b"])
     assert topological_order({"d": ["b", "c"], "b": ["a"], "c": ["a"], "a": []}) == [
-        "a", "b", "c", "d"]
+        "a",
+        "b",
+        "c",
+        "d",
+    ]
     with pytest.raises(ValueError, match="cycle"):
         topological_order({"a": ["b"], "b": ["a"]})
 

@@ -98,30 +98,74 @@ def test_non_object_context_is_rejected() -> None:
 @pytest.mark.parametrize(
     ("text", "step", "field", "needle"),
     [
-        (steps_yaml("{name: a, handler: noop, depends_on: [zzz]}"), "a", "depends_on",
-         "unknown dependency 'zzz'"),
-        (steps_yaml("{name: a, handler: noop}", "{name: a, handler: noop}"), "a", "name",
-         "duplicate step name"),
+        (
+            steps_yaml("{name: a, handler: noop, depends_on: [zzz]}"),
+            "a",
+            "depends_on",
+            "unknown dependency 'zzz'",
+        ),
+        (
+            steps_yaml("{name: a, handler: noop}", "{name: a, handler: noop}"),
+            "a",
+            "name",
+            "duplicate step name",
+        ),
         (steps_yaml("{name: a, handler: nope}"), "a", "handler", "unknown handler 'nope'"),
-        (steps_yaml("{name: a, handler: noop, retry: {max_attempts: 0}}"), "a",
-         "retry.max_attempts", "integer >= 1"),
-        (steps_yaml("{name: a, handler: noop, retry: {initial_delay_s: -1}}"), "a",
-         "retry.initial_delay_s", ">= 0"),
-        (steps_yaml("{name: a, handler: noop, retry: {initial_delay_s: 10, max_delay_s: 5}}"),
-         "a", "retry.max_delay_s", "less than initial_delay_s"),
-        (steps_yaml("{name: a, handler: noop, retry: {multiplier: 0.5}}"), "a",
-         "retry.multiplier", ">= 1"),
-        (steps_yaml("{name: a, handler: noop, retry: {backoff: linear}}"), "a", "retry.backoff",
-         "'linear' is not one of"),
-        (steps_yaml("{name: a, handler: noop, retry: {jitter: some}}"), "a", "retry.jitter",
-         "is not one of"),
-        (steps_yaml("{name: a, handler: noop, retry: {tries: 3}}"), "a", "retry.tries",
-         "unknown field"),
+        (
+            steps_yaml("{name: a, handler: noop, retry: {max_attempts: 0}}"),
+            "a",
+            "retry.max_attempts",
+            "integer >= 1",
+        ),
+        (
+            steps_yaml("{name: a, handler: noop, retry: {initial_delay_s: -1}}"),
+            "a",
+            "retry.initial_delay_s",
+            ">= 0",
+        ),
+        (
+            steps_yaml("{name: a, handler: noop, retry: {initial_delay_s: 10, max_delay_s: 5}}"),
+            "a",
+            "retry.max_delay_s",
+            "less than initial_delay_s",
+        ),
+        (
+            steps_yaml("{name: a, handler: noop, retry: {multiplier: 0.5}}"),
+            "a",
+            "retry.multiplier",
+            ">= 1",
+        ),
+        (
+            steps_yaml("{name: a, handler: noop, retry: {backoff: linear}}"),
+            "a",
+            "retry.backoff",
+            "'linear' is not one of",
+        ),
+        (
+            steps_yaml("{name: a, handler: noop, retry: {jitter: some}}"),
+            "a",
+            "retry.jitter",
+            "is not one of",
+        ),
+        (
+            steps_yaml("{name: a, handler: noop, retry: {tries: 3}}"),
+            "a",
+            "retry.tries",
+            "unknown field",
+        ),
         (steps_yaml("{name: a, handler: noop, timeout_s: -2}"), "a", "timeout_s", "positive"),
-        (steps_yaml("{name: a, handler: noop, depends_of: [b]}"), "a", "depends_of",
-         "unknown field"),
-        (steps_yaml("{name: a, handler: noop, depends_on: [a]}"), "a", "depends_on",
-         "cannot depend on itself"),
+        (
+            steps_yaml("{name: a, handler: noop, depends_of: [b]}"),
+            "a",
+            "depends_of",
+            "unknown field",
+        ),
+        (
+            steps_yaml("{name: a, handler: noop, depends_on: [a]}"),
+            "a",
+            "depends_on",
+            "cannot depend on itself",
+        ),
         (steps_yaml("{handler: noop}"), "#1", "name", "required"),
     ],
 )
@@ -156,9 +200,11 @@ def test_invalid_json_schema_is_rejected() -> None:
 
 
 def test_the_schema_draft_follows_dollar_schema() -> None:
-    draft7 = ("name: t\ninput_schema:\n  $schema: 'http://json-schema.org/draft-07/schema#'\n"
-              "  properties: {n: {type: integer, exclusiveMinimum: 0}}\n"
-              "steps:\n  - {name: a, handler: noop}\n")
+    draft7 = (
+        "name: t\ninput_schema:\n  $schema: 'http://json-schema.org/draft-07/schema#'\n"
+        "  properties: {n: {type: integer, exclusiveMinimum: 0}}\n"
+        "steps:\n  - {name: a, handler: noop}\n"
+    )
     template = parse_template(draft7, HANDLERS, source="d7.yaml")
     assert template.prepare_context({"n": 1}) == {"n": 1}
     with pytest.raises(ContextValidationError, match="/n"):
