@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from orchestrator.clock import Clock
+from orchestrator.event_types import EventType
 from orchestrator.models import JSON, BreakerState, BreakerView, ClaimedStep
 from orchestrator.store.base import NewEvent, Store
 
@@ -32,9 +33,9 @@ PROBE_RECHECK_S = 0.5
 #: A probe that never reported back (its step failed before calling) stops counting after this.
 PROBE_EXPIRY_S = 30.0
 _EVENT_TYPES = {
-    BreakerState.OPEN: "breaker.opened",
-    BreakerState.HALF_OPEN: "breaker.half_open",
-    BreakerState.CLOSED: "breaker.closed",
+    BreakerState.OPEN: EventType.BREAKER_OPENED,
+    BreakerState.HALF_OPEN: EventType.BREAKER_HALF_OPEN,
+    BreakerState.CLOSED: EventType.BREAKER_CLOSED,
 }
 
 

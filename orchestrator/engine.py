@@ -22,6 +22,7 @@ from typing import Any
 from orchestrator import codec
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import StepError
+from orchestrator.event_types import EventType
 from orchestrator.events import EventBus, Subscription
 from orchestrator.handlers import HandlerRegistry, StepInput
 from orchestrator.ids import new_task_id
@@ -57,12 +58,11 @@ JSON = dict[str, Any]
 StepCustomizer = Callable[[StepTemplate, JSON], StepTemplate]
 #: Called before a claimed step runs; returns None to run it, or (until, reason) to defer it.
 StepGate = Callable[[ClaimedStep], Any]
-TASK_END_EVENTS = frozenset({"task.completed", "task.failed", "task.cancelled"})
 _RESERVE_PER_TRANSITION = 8
-_END_STATES = {
-    "task.completed": TaskState.COMPLETE,
-    "task.failed": TaskState.ERROR,
-    "task.cancelled": TaskState.CANCELLED,
+_END_STATES: dict[str, TaskState] = {
+    EventType.TASK_COMPLETED: TaskState.COMPLETE,
+    EventType.TASK_FAILED: TaskState.ERROR,
+    EventType.TASK_CANCELLED: TaskState.CANCELLED,
 }
 
 
@@ -612,9 +612,8 @@ class _Failure:
 
 
 def _failure(exc: StepError) -> _Failure:
-    kind = ErrorKind.PERMANENT if exc.kind == "permanent" else ErrorKind.RETRYABLE
     return _Failure(
-        ErrorInfo(kind, exc.error_code, exc.message, exc.http_status),
+        ErrorInfo(exc.kind, exc.error_code, exc.message, exc.http_status),
         getattr(exc, "retry_after_s", None),
     )
 
@@ -650,8 +649,9 @@ async def _end_within(sub: Subscription, until: float) -> TaskState | None:
     while (now := loop.time()) < until:
         await sub.wait(until - now)
         while (event := sub.get_nowait()) is not None:
-            if event.type in TASK_END_EVENTS:
-                return _END_STATES[event.type]
+            end = _END_STATES.get(event.type)
+            if end is not None:
+                return end
     return None
 
 

@@ -21,6 +21,9 @@ Handlers raise ``StepError`` subclasses; any other exception from a handler coun
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from orchestrator.models import ErrorKind
 
 
 class InterlockError(Exception):
@@ -120,7 +123,7 @@ class ExchangeError(InterlockError):
 class StepError(InterlockError):
     """Base of the errors a step handler raises to classify its failure."""
 
-    kind: str = "retryable"
+    kind: ClassVar[ErrorKind] = ErrorKind.RETRYABLE  #: how the engine treats it
 
     def __init__(
         self,
@@ -142,7 +145,7 @@ class RetryableError(StepError):
     ``max_delay_s`` and is not jittered.
     """
 
-    kind = "retryable"
+    kind = ErrorKind.RETRYABLE
 
     def __init__(
         self,
@@ -159,7 +162,7 @@ class RetryableError(StepError):
 class PermanentError(StepError):
     """Failure that retrying cannot fix: the step ends in ``error`` at once."""
 
-    kind = "permanent"
+    kind = ErrorKind.PERMANENT
 
     def __init__(
         self,

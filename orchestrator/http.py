@@ -47,6 +47,7 @@ from typing import Any, Final
 from orchestrator import codec
 from orchestrator.breaker import CircuitBreakers
 from orchestrator.errors import ExchangeError, PermanentError, RetryableError, StepError
+from orchestrator.event_types import EventType
 from orchestrator.handlers import StepInput
 from orchestrator.httpclient import HttpClient
 
@@ -164,7 +165,7 @@ class ServiceCaller:
             headers["Idempotency-Key"] = f"{step.task_id}/{step.step_name}/{purpose or path}"
         timeout_s = float(step.handler_config.get("request_timeout_s", DEFAULT_REQUEST_TIMEOUT_S))
         where = {"service": service, "method": method.upper(), "path": path}
-        await step.events.emit("service_call.started", where)
+        await step.events.emit(EventType.SERVICE_CALL_STARTED, where)
         started = time.perf_counter()
         try:
             response = await self._send(method, url, body, headers, timeout_s, accept)
@@ -177,7 +178,7 @@ class ServiceCaller:
         if self.breakers is not None:
             await self.breakers.record_success(service)
         await step.events.emit(
-            "service_call.completed",
+            EventType.SERVICE_CALL_COMPLETED,
             {
                 **where,
                 "status": response.status,
@@ -240,7 +241,7 @@ class ServiceCaller:
             else:
                 self.breakers.release(service)
         await step.events.emit(
-            "service_call.failed",
+            EventType.SERVICE_CALL_FAILED,
             {
                 **where,
                 "status": exc.http_status,

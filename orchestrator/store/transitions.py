@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator import codec
 from orchestrator.dag import blocked_by_failure
 from orchestrator.errors import InvalidTransitionError, StepNotFoundError, TaskNotFoundError
+from orchestrator.event_types import SERVICE_CALL_END_EVENTS, EventType
 from orchestrator.models import ClaimedStep, ErrorInfo, ErrorKind, StepState, TaskState
 from orchestrator.store.base import (
     Claim,
@@ -227,7 +228,7 @@ class Tx:
         self._note_service_call(ev.type, ev.task_id, ev.data)
 
     def _note_service_call(self, type_: str, task_id: str | None, data: JSON) -> None:
-        if task_id is not None and type_ in _SERVICE_CALL_ENDS:
+        if task_id is not None and type_ in SERVICE_CALL_END_EVENTS:
             self.service_calls.setdefault(task_id, []).append(data)
 
     def attempt_row(
@@ -338,9 +339,14 @@ class Tx:
                 (claim.now, task.id),
             )
             task.state = TaskState.IN_PROGRESS
-            self.event(claim.now, "task.started", task)
+            self.event(claim.now, EventType.TASK_STARTED, task)
         self.event(
-            claim.now, "step.started", task, step.name, step.attempts, {"worker_id": claim.owner}
+            claim.now,
+            EventType.STEP_STARTED,
+            task,
+            step.name,
+            step.attempts,
+            {"worker_id": claim.owner},
         )
         dep_results = {d: codec.loads(task.by_name(d).results or "{}") for d in step.depends_on}
         st = step.static
@@ -408,10 +414,13 @@ class Tx:
         task.state = new_state
         if failed_steps:
             self.event(
-                now, "task.failed", task, data={"failed_steps": failed_steps, "summary": summary}
+                now,
+                EventType.TASK_FAILED,
+                task,
+                data={"failed_steps": failed_steps, "summary": summary},
             )
         else:
-            self.event(now, "task.completed", task, data={"summary": summary})
+            self.event(now, EventType.TASK_COMPLETED, task, data={"summary": summary})
 
     def task_summary(self, task: TaskRow, now: float) -> JSON:
         """Timings of a task that just ended, written in the same commit as its end.
@@ -447,9 +456,8 @@ class Tx:
         calls = [
             codec.loads(r[0])
             for r in self.conn.execute(
-                "SELECT data FROM events WHERE task_id = ? AND type IN "
-                "('service_call.completed', 'service_call.failed')",
-                (task.id,),
+                f"SELECT data FROM events WHERE task_id = ? AND type IN ({_SERVICE_CALL_MARKS})",
+                (task.id, *SERVICE_CALL_END_EVENTS),
             )
         ]
         calls += self.service_calls.get(task.id, ())
@@ -469,10 +477,12 @@ class Tx:
 
 
 _ACTIVE = (TaskState.PENDING, TaskState.IN_PROGRESS)
-_SERVICE_CALL_ENDS = frozenset({"service_call.completed", "service_call.failed"})
 #: Step states in which a step may still run (without an operator).
 _OPEN = (StepState.PENDING, StepState.IN_PROGRESS, StepState.WAITING_FOR_RETRY)
 _FAILED = (StepState.ERROR, StepState.CANCELLED)
+
+
+_SERVICE_CALL_MARKS = ", ".join("?" * len(SERVICE_CALL_END_EVENTS))
 
 
 def _ms(seconds: float) -> float:
@@ -560,7 +570,7 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
     )
     tx.event(
         new.now,
-        "task.created",
+        EventType.TASK_CREATED,
         task,
         data={"name": new.name, "version": new.version, "namespace": new.namespace},
     )
@@ -598,7 +608,7 @@ def complete_step(tx: Tx, done: StepSuccess, claim: Claim | None) -> Transition:
     )
     tx.event(
         done.now,
-        "step.completed",
+        EventType.STEP_COMPLETED,
         task,
         step.name,
         done.attempt,
@@ -657,12 +667,12 @@ def _record_failure(
     now: float,
 ) -> None:
     if next_attempt_at is None:
-        tx.event(now, "step.failed", task, step_name, attempt, {"error": error.to_json()})
+        tx.event(now, EventType.STEP_FAILED, task, step_name, attempt, {"error": error.to_json()})
         tx.finish_task_if_done(task, now)
     else:
         tx.event(
             now,
-            "step.retry_scheduled",
+            EventType.STEP_RETRY_SCHEDULED,
             task,
             step_name,
             attempt,
@@ -709,7 +719,7 @@ def defer_step(tx: Tx, step_id: int, owner: str, until: float, reason: JSON, now
     task = tx.load_task(row[0])
     tx.event(
         now,
-        "step.deferred",
+        EventType.STEP_DEFERRED,
         task,
         row[1],
         row[2],
@@ -750,7 +760,7 @@ def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
         tx.attempt_row(
             task, name, attempts, lost_owner or "?", started, now, now - started, "lost", error
         )
-        tx.event(now, "step.worker_lost", task, name, attempts, {"worker_id": lost_owner})
+        tx.event(now, EventType.STEP_WORKER_LOST, task, name, attempts, {"worker_id": lost_owner})
         _record_failure(tx, task, name, attempts, error, retry_at, now)
     return len(rows)
 
@@ -774,14 +784,14 @@ def cancel_task(tx: Tx, task_id: str, now: float) -> None:
             )
             tx.event(
                 now,
-                "step.cancelled",
+                EventType.STEP_CANCELLED,
                 task,
                 step.name,
                 step.attempts,
                 {"previous_state": step.state},
             )
     task.state = TaskState.CANCELLED
-    tx.event(now, "task.cancelled", task)
+    tx.event(now, EventType.TASK_CANCELLED, task)
 
 
 def retry_step(tx: Tx, task_id: str, step_name: str, now: float) -> None:
@@ -800,7 +810,7 @@ def retry_step(tx: Tx, task_id: str, step_name: str, now: float) -> None:
         (step.id,),
     )
     step.state, step.attempts = StepState.PENDING, 0
-    tx.event(now, "step.retry_requested", task, step_name, None, {"by": "operator"})
+    tx.event(now, EventType.STEP_RETRY_REQUESTED, task, step_name, None, {"by": "operator"})
     _reopen_task(tx, task, now)
 
 
@@ -823,7 +833,12 @@ def resolve_step(
     )
     step.state, step.results = StepState.RESOLVED_MANUALLY, dumps(results)
     tx.event(
-        now, "step.resolved", task, step_name, step.attempts, {"by": "operator", "results": results}
+        now,
+        EventType.STEP_RESOLVED,
+        task,
+        step_name,
+        step.attempts,
+        {"by": "operator", "results": results},
     )
     tx.mark_done(task, step)
     _reopen_task(tx, task, now)
@@ -838,7 +853,7 @@ def _reopen_task(tx: Tx, task: TaskRow, now: float) -> None:
             "UPDATE tasks SET state = 'in_progress', completed_at = NULL WHERE id = ?", (task.id,)
         )
         task.state = TaskState.IN_PROGRESS
-        tx.event(now, "task.resumed", task)
+        tx.event(now, EventType.TASK_RESUMED, task)
 
 
 def _step_or_raise(task: TaskRow, name: str) -> StepRow:
