@@ -15,11 +15,12 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator import codec
+from orchestrator import analytics, codec
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import StepError
 from orchestrator.event_types import EventType
@@ -267,12 +268,8 @@ class Engine:
             steps=steps,
             now=now,
         )
-        reserve = self._reserve(roots) if self._started else 0
-        try:
-            claim = Claim(self.worker_id, self.config.lease_s, reserve, now) if reserve else None
+        with self._slots(roots, now) as claim:
             created = await self.store.create_task(task, claim)
-        finally:
-            self._reserved -= reserve
         self._start_claimed(created.claimed)
         if created.created and len(created.claimed) < roots:
             self._note_backlog()
@@ -355,10 +352,12 @@ class Engine:
         return await self.store.list_events(after, limit, task_id)
 
     async def readiness(self, task_id: str) -> list[StepReadiness]:
-        return await self.store.step_readiness(task_id, self.clock.now())
+        """Why each step of the task is (not) ready to run now."""
+        return analytics.step_readiness(await self.store.get_task(task_id), self.clock.now())
 
     async def bottlenecks(self) -> list[StepBottleneck]:
-        return await self.store.bottlenecks()
+        """Execution statistics per workflow step, slowest p95 first."""
+        return analytics.bottlenecks(await self.store.attempt_stats())
 
     # -- operator actions -----------------------------------------------------------------------
     async def cancel_task(self, task_id: str) -> TaskView:
@@ -380,12 +379,8 @@ class Engine:
     ) -> TaskView:
         """Mark a step done by hand (with optional results); its dependents then run."""
         now = self.clock.now()
-        reserve = self._reserve(_RESERVE_PER_TRANSITION) if self._started else 0
-        try:
-            claim = Claim(self.worker_id, self.config.lease_s, reserve, now) if reserve else None
+        with self._slots(_RESERVE_PER_TRANSITION, now) as claim:
             claimed = await self.store.resolve_step(task_id, step_name, results or {}, now, claim)
-        finally:
-            self._reserved -= reserve
         self._start_claimed(claimed)
         self._note_backlog()
         return await self.store.get_task(task_id)
@@ -394,10 +389,19 @@ class Engine:
     def _free(self) -> int:
         return self.config.max_concurrency - len(self._running) - self._reserved
 
-    def _reserve(self, wanted: int) -> int:
-        got = max(0, min(self._free(), wanted))
+    @contextmanager
+    def _slots(self, wanted: int, now: float) -> Iterator[Claim | None]:
+        """Reserve up to ``wanted`` free slots for the steps a transition claims in its commit.
+
+        Yields the claim to pass to the store (None when no slot is free or the engine is not
+        running); the reservation ends with the block, when the claimed steps are running.
+        """
+        got = max(0, min(self._free(), wanted)) if self._started else 0
         self._reserved += got
-        return got
+        try:
+            yield Claim(self.worker_id, self.config.lease_s, got, now) if got else None
+        finally:
+            self._reserved -= got
 
     def _note_backlog(self) -> None:
         self._backlog = True
@@ -490,8 +494,7 @@ class Engine:
         now = self.clock.now()
         # Free this step's slot before reserving, so its own dependents can take it.
         self._running.pop(claim.step_id, None)
-        reserve = self._reserve(_RESERVE_PER_TRANSITION)
-        try:
+        with self._slots(_RESERVE_PER_TRANSITION, now) as dependents:
             transition = await self.store.complete_step(
                 StepSuccess(
                     claim.step_id,
@@ -504,12 +507,10 @@ class Engine:
                     duration_s,
                     now,
                 ),
-                Claim(self.worker_id, self.config.lease_s, reserve, now) if reserve else None,
+                dependents,
             )
-        finally:
-            self._reserved -= reserve
         self._start_claimed(transition.claimed)
-        if reserve == 0 or len(transition.claimed) >= reserve:
+        if dependents is None or len(transition.claimed) >= dependents.limit:
             self._backlog = True
 
     async def _record_failure(

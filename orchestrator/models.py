@@ -36,8 +36,20 @@ DONE_STEP_STATES = frozenset({StepState.COMPLETE, StepState.RESOLVED_MANUALLY})
 TERMINAL_STEP_STATES = frozenset(
     {StepState.COMPLETE, StepState.ERROR, StepState.CANCELLED, StepState.RESOLVED_MANUALLY}
 )
+#: Step states in which a step may still run without an operator (the complement of terminal).
+OPEN_STEP_STATES = frozenset(
+    {StepState.PENDING, StepState.IN_PROGRESS, StepState.WAITING_FOR_RETRY}
+)
+#: Step states that block every dependent for good (until an operator acts).
+FAILED_STEP_STATES = frozenset({StepState.ERROR, StepState.CANCELLED})
 #: Step states a worker may claim (when dependencies are done and the retry time is due).
 CLAIMABLE_STEP_STATES = frozenset({StepState.PENDING, StepState.WAITING_FOR_RETRY})
+#: Step states an operator may resolve by hand.
+RESOLVABLE_STEP_STATES = frozenset(
+    {StepState.ERROR, StepState.PENDING, StepState.WAITING_FOR_RETRY}
+)
+#: Task states an operator retry or resolution reopens.
+REOPENABLE_TASK_STATES = frozenset({TaskState.ERROR, TaskState.COMPLETE})
 
 
 class ErrorKind(StrEnum):
@@ -133,6 +145,12 @@ class TaskSummary:
     completed_at: float | None
 
 
+class AttemptOutcome(StrEnum):
+    COMPLETED = "completed"  #: the handler succeeded
+    FAILED = "failed"  #: the handler failed (retryably or for good)
+    LOST = "lost"  #: the worker running it stopped renewing its lease (a crash)
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptView:
     """One finished execution of a step."""
@@ -144,7 +162,7 @@ class AttemptView:
     started_at: float
     ended_at: float
     duration_s: float  #: handler wall time
-    outcome: str  #: ``completed``, ``failed`` or ``lost`` (the worker's lease expired)
+    outcome: AttemptOutcome
     error: ErrorInfo | None
 
 
@@ -187,6 +205,17 @@ class StepReadiness:
     next_attempt_at: float | None
     ready: bool
     reason: str  #: e.g. ``waiting for 1 of 2 dependencies``, ``retry due in 3.2 s``
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptStat:
+    """The part of one finished attempt that the bottleneck analytics need."""
+
+    workflow: str  #: the task's template name
+    step_name: str
+    duration_s: float
+    outcome: AttemptOutcome
+    error_kind: ErrorKind | None  #: how a failed or lost attempt was classified
 
 
 @dataclass(frozen=True, slots=True)

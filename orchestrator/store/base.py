@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.models import (
+    AttemptStat,
     AttemptView,
     BreakerView,
     ClaimedStep,
     ErrorInfo,
     Event,
-    StepBottleneck,
-    StepReadiness,
     TaskState,
     TaskSummary,
     TaskView,
@@ -218,7 +217,5 @@ class Store(abc.ABC):
     ) -> list[Event]: ...
 
     @abc.abstractmethod
-    async def step_readiness(self, task_id: str, now: float) -> list[StepReadiness]: ...
-
-    @abc.abstractmethod
-    async def bottlenecks(self) -> list[StepBottleneck]: ...
+    async def attempt_stats(self) -> list[AttemptStat]:
+        """Every finished attempt, reduced to what :func:`analytics.bottlenecks` needs."""

@@ -26,14 +26,17 @@ import aiosqlite
 from orchestrator import codec
 from orchestrator.errors import StoreError, TaskNotFoundError
 from orchestrator.models import (
+    ACTIVE_TASK_STATES,
+    CLAIMABLE_STEP_STATES,
+    AttemptOutcome,
+    AttemptStat,
     AttemptView,
     BreakerState,
     BreakerView,
     ClaimedStep,
     ErrorInfo,
+    ErrorKind,
     Event,
-    StepBottleneck,
-    StepReadiness,
     StepState,
     StepView,
     TaskState,
@@ -52,6 +55,7 @@ from orchestrator.store.base import (
     Store,
     Transition,
 )
+from orchestrator.store.sqltext import in_list
 
 log = logging.getLogger("interlock.store")
 T = TypeVar("T")
@@ -64,6 +68,8 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 MAX_BATCH = 512
+_CLAIMABLE = in_list(CLAIMABLE_STEP_STATES)
+_ACTIVE_TASKS = in_list(ACTIVE_TASK_STATES)
 #: Batches up to this size are applied on the event loop (see the module docstring).
 INLINE_MAX_OPS = 2
 
@@ -278,8 +284,8 @@ class SqliteStore(Store):
     async def next_wakeup(self) -> float | None:
         row = await self._fetchone(
             "SELECT MIN(s.next_attempt_at) FROM steps s JOIN tasks t ON t.id = s.task_id "
-            "WHERE s.state IN ('pending', 'waiting_for_retry') AND s.deps_remaining = 0 "
-            "AND t.state IN ('pending', 'in_progress')"
+            f"WHERE s.state IN {_CLAIMABLE} AND s.deps_remaining = 0 "
+            f"AND t.state IN {_ACTIVE_TASKS}"
         )
         return row[0] if row else None
 
@@ -430,25 +436,14 @@ class SqliteStore(Store):
         rows = await self._fetchall(sql, (*params, limit))
         return [_event(tuple(r)) for r in rows]
 
-    async def step_readiness(self, task_id: str, now: float) -> list[StepReadiness]:
-        task = await self.get_task(task_id)
-        done = {
-            s.name
-            for s in task.steps
-            if s.state in (StepState.COMPLETE, StepState.RESOLVED_MANUALLY)
-        }
-        return [_readiness(step, done, task.state, now) for step in task.steps]
-
-    async def bottlenecks(self) -> list[StepBottleneck]:
+    async def attempt_stats(self) -> list[AttemptStat]:
         rows = await self._fetchall(
             "SELECT task_name, step_name, duration_s, outcome, error FROM attempts "
             "ORDER BY task_name, step_name"
         )
-        grouped: dict[tuple[str, str], list[tuple[float, str, str | None]]] = {}
-        for task_name, step_name, duration, outcome, error in rows:
-            grouped.setdefault((task_name, step_name), []).append((duration, outcome, error))
-        stats = [_bottleneck(key, items) for key, items in grouped.items()]
-        return sorted(stats, key=lambda s: s.p95_duration_s, reverse=True)
+        return [
+            AttemptStat(r[0], r[1], r[2], AttemptOutcome(r[3]), _error_kind(r[4])) for r in rows
+        ]
 
 
 def _apply_batch(
@@ -590,52 +585,6 @@ def _step_view(s: Any) -> StepView:
     )
 
 
-def _readiness(step: StepView, done: set[str], task_state: TaskState, now: float) -> StepReadiness:
-    parents_done = sum(1 for d in step.depends_on if d in done)
-    total = len(step.depends_on)
-    ready = False
-    if task_state not in (TaskState.PENDING, TaskState.IN_PROGRESS):
-        reason = f"task is {task_state}"
-    elif step.state in (StepState.COMPLETE, StepState.RESOLVED_MANUALLY):
-        reason = "done"
-    elif step.state is StepState.IN_PROGRESS:
-        reason = f"running attempt {step.attempts} of {step.max_attempts}"
-    elif step.state is StepState.ERROR:
-        reason = "failed; needs an operator (retry or resolve)"
-    elif step.state is StepState.CANCELLED:
-        reason = "cancelled"
-    elif parents_done < total:
-        waiting = [d for d in step.depends_on if d not in done]
-        reason = f"waiting for {total - parents_done} of {total} dependencies: {', '.join(waiting)}"
-    elif step.next_attempt_at is not None and step.next_attempt_at > now:
-        reason = f"retry due in {step.next_attempt_at - now:.1f} s"
-    else:
-        ready, reason = True, "ready"
-    return StepReadiness(
-        step.name,
-        step.state,
-        parents_done,
-        total,
-        step.attempts,
-        step.max_attempts,
-        step.next_attempt_at,
-        ready,
-        reason,
-    )
-
-
-def _bottleneck(key: tuple[str, str], items: list[tuple[float, str, str | None]]) -> StepBottleneck:
-    durations = sorted(d for d, _, _ in items)
-    n = len(items)
-    failed = [e for _, outcome, e in items if outcome != "completed"]
-    retried = sum(1 for e in failed if e and codec.loads(e).get("kind") == "retryable")
-    p95_index = min(n - 1, max(0, round(0.95 * n + 0.5) - 1))
-    return StepBottleneck(
-        workflow=key[0],
-        step_name=key[1],
-        executions=n,
-        mean_duration_s=sum(durations) / n,
-        p95_duration_s=durations[p95_index],
-        retry_rate=retried / n,
-        error_rate=len(failed) / n,
-    )
+def _error_kind(text: str | None) -> ErrorKind | None:
+    info = ErrorInfo.from_json(_loads(text))
+    return info.kind if info else None

@@ -13,11 +13,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator import codec
-from orchestrator.dag import blocked_by_failure
-from orchestrator.errors import InvalidTransitionError, StepNotFoundError, TaskNotFoundError
+from orchestrator import codec, lifecycle
+from orchestrator.errors import StepNotFoundError, TaskNotFoundError
 from orchestrator.event_types import SERVICE_CALL_END_EVENTS, EventType
-from orchestrator.models import ClaimedStep, ErrorInfo, ErrorKind, StepState, TaskState
+from orchestrator.models import (
+    ACTIVE_TASK_STATES,
+    CLAIMABLE_STEP_STATES,
+    OPEN_STEP_STATES,
+    AttemptOutcome,
+    ClaimedStep,
+    ErrorInfo,
+    StepState,
+    TaskState,
+)
 from orchestrator.store.base import (
     Claim,
     CreatedTask,
@@ -28,6 +36,8 @@ from orchestrator.store.base import (
     StepSuccess,
     Transition,
 )
+from orchestrator.store.sqltext import in_list, literal
+from orchestrator.summary import StepTiming, task_summary
 
 JSON = dict[str, Any]
 
@@ -240,7 +250,7 @@ class Tx:
         started_at: float,
         ended_at: float,
         duration_s: float,
-        outcome: str,
+        outcome: AttemptOutcome,
         error: ErrorInfo | None,
     ) -> None:
         self.attempts.append(
@@ -323,9 +333,9 @@ class Tx:
     def claim(self, task: TaskRow, step: StepRow, claim: Claim) -> ClaimedStep | None:
         """Compare-and-swap one ready step to in_progress under ``claim``'s lease."""
         cur = self.conn.execute(
-            "UPDATE steps SET state = 'in_progress', attempts = attempts + 1, lease_owner = ?, "
+            f"UPDATE steps SET state = {_IN_PROGRESS}, attempts = attempts + 1, lease_owner = ?, "
             "lease_expires_at = ?, started_at = ?, next_attempt_at = NULL "
-            "WHERE id = ? AND state IN ('pending', 'waiting_for_retry') AND deps_remaining = 0",
+            f"WHERE id = ? AND state IN {_CLAIMABLE} AND deps_remaining = 0",
             (claim.owner, claim.now + claim.lease_s, claim.now, step.id),
         )
         if cur.rowcount != 1:
@@ -334,8 +344,8 @@ class Tx:
         step.attempts += 1
         if task.state == TaskState.PENDING:
             self.conn.execute(
-                "UPDATE tasks SET state = 'in_progress', started_at = ? "
-                "WHERE id = ? AND state = 'pending'",
+                f"UPDATE tasks SET state = {_TASK_IN_PROGRESS}, started_at = ? "
+                f"WHERE id = ? AND state = {_TASK_PENDING}",
                 (claim.now, task.id),
             )
             task.state = TaskState.IN_PROGRESS
@@ -368,13 +378,15 @@ class Tx:
         )
 
     def claim_ready_in_task(self, task: TaskRow, claim: Claim | None) -> list[ClaimedStep]:
-        if claim is None or claim.limit <= 0 or task.state not in _ACTIVE:
+        if claim is None or claim.limit <= 0 or task.state not in ACTIVE_TASK_STATES:
             return []
         claimed: list[ClaimedStep] = []
         for step in task.steps:
             if len(claimed) >= claim.limit:
                 break
-            if step.deps_remaining == 0 and _due(step, claim.now):
+            if step.deps_remaining == 0 and lifecycle.is_due(
+                step.state, step.next_attempt_at, claim.now
+            ):
                 got = self.claim(task, step, claim)
                 if got is not None:
                     claimed.append(got)
@@ -393,44 +405,25 @@ class Tx:
             )
 
     def finish_task_if_done(self, task: TaskRow, now: float) -> None:
-        """End the task when nothing in it can run any more: complete, or error naming failures."""
-        if task.state not in _ACTIVE:
+        """End the task if :func:`lifecycle.task_outcome` says nothing in it can run any more."""
+        new_state = lifecycle.task_outcome(task.state, task.steps)
+        if new_state is None:
             return
-        states = {s.name: s.state for s in task.steps}
-        if any(st in _OPEN for st in states.values()):
-            failed = {n for n, st in states.items() if st in _FAILED}
-            if not failed:
-                return
-            blocked = blocked_by_failure({s.name: s.depends_on for s in task.steps}, failed)
-            if any(st in _OPEN and n not in blocked for n, st in states.items()):
-                return
-        failed_steps = [n for n, st in states.items() if st == StepState.ERROR]
-        new_state = TaskState.ERROR if failed_steps else TaskState.COMPLETE
         summary = self.task_summary(task, now)
         self.conn.execute(
             "UPDATE tasks SET state = ?, completed_at = ?, summary = ? WHERE id = ? AND state = ?",
             (new_state.value, now, dumps(summary), task.id, task.state),
         )
         task.state = new_state
-        if failed_steps:
-            self.event(
-                now,
-                EventType.TASK_FAILED,
-                task,
-                data={"failed_steps": failed_steps, "summary": summary},
-            )
+        if new_state is TaskState.ERROR:
+            failed_steps = lifecycle.failed_step_names(task.steps)
+            data = {"failed_steps": failed_steps, "summary": summary}
+            self.event(now, EventType.TASK_FAILED, task, data=data)
         else:
             self.event(now, EventType.TASK_COMPLETED, task, data={"summary": summary})
 
     def task_summary(self, task: TaskRow, now: float) -> JSON:
-        """Timings of a task that just ended, written in the same commit as its end.
-
-        A step's span runs from the start of its first attempt to its completion (retries and
-        backoff included). The critical path is the longest chain of spans through the DAG;
-        ``parallel_saved_ms`` is what running independent steps one after another would have
-        added (the sum of all spans minus the critical path). Service time sums the durations
-        of the ``service_call.*`` events that steps emitted, per service.
-        """
+        """Read what :func:`summary.task_summary` needs, this batch's unwritten rows included."""
         rows = self.conn.execute(
             "SELECT s.name, COALESCE((SELECT MIN(a.started_at) FROM attempts a "
             "WHERE a.task_id = s.task_id AND a.step_name = s.name), s.started_at), "
@@ -438,61 +431,38 @@ class Tx:
             (task.id,),
         ).fetchall()
         pending = [(a[2], a[5]) for a in self.attempts if a[0] == task.id]  # not yet inserted
-        spans: dict[str, float] = {}
-        for name, first_start, completed_at, _ in rows:
+        timings = []
+        for static, (name, first_start, completed_at, attempts) in zip(
+            task.static.steps, rows, strict=True
+        ):
             for step_name, started_at in pending:
                 if step_name == name and (first_start is None or started_at < first_start):
                     first_start = started_at
-            if first_start is not None and completed_at is not None:
-                spans[name] = max(0.0, completed_at - first_start)
-        finish: dict[str, float] = {}
-        for st in task.static.steps:  # topological order
-            if st.name in spans:
-                finish[st.name] = spans[st.name] + max(
-                    (finish.get(d, 0.0) for d in st.depends_on), default=0.0
-                )
-        critical = max(finish.values(), default=0.0)
-        service_ms: dict[str, float] = {}
+            timings.append(StepTiming(name, static.depends_on, first_start, completed_at, attempts))
         calls = [
             codec.loads(r[0])
             for r in self.conn.execute(
-                f"SELECT data FROM events WHERE task_id = ? AND type IN ({_SERVICE_CALL_MARKS})",
-                (task.id, *SERVICE_CALL_END_EVENTS),
+                f"SELECT data FROM events WHERE task_id = ? AND type IN {_SERVICE_CALL_ENDS}",
+                (task.id,),
             )
         ]
         calls += self.service_calls.get(task.id, ())
-        for call in calls:
-            service = str(call.get("service"))
-            service_ms[service] = service_ms.get(service, 0.0) + float(
-                call.get("duration_ms") or 0.0
-            )
-        return {
-            "total_duration_ms": _ms(now - task.static.created_at),
-            "step_duration_ms": {name: _ms(span) for name, span in spans.items()},
-            "attempts": {r[0]: r[3] for r in rows},
-            "service_time_ms": {k: round(v, 1) for k, v in sorted(service_ms.items())},
-            "critical_path_ms": _ms(critical),
-            "parallel_saved_ms": _ms(sum(spans.values()) - critical),
-        }
+        return task_summary(timings, calls, task.static.created_at, now)
 
 
-_ACTIVE = (TaskState.PENDING, TaskState.IN_PROGRESS)
-#: Step states in which a step may still run (without an operator).
-_OPEN = (StepState.PENDING, StepState.IN_PROGRESS, StepState.WAITING_FOR_RETRY)
-_FAILED = (StepState.ERROR, StepState.CANCELLED)
-
-
-_SERVICE_CALL_MARKS = ", ".join("?" * len(SERVICE_CALL_END_EVENTS))
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 1)
-
-
-def _due(step: StepRow, now: float) -> bool:
-    if step.state == StepState.PENDING:
-        return True
-    return step.state == StepState.WAITING_FOR_RETRY and (step.next_attempt_at or 0) <= now
+_IN_PROGRESS = literal(StepState.IN_PROGRESS)
+_PENDING = literal(StepState.PENDING)
+_WAITING = literal(StepState.WAITING_FOR_RETRY)
+_COMPLETE = literal(StepState.COMPLETE)
+_ERROR = literal(StepState.ERROR)
+_CANCELLED = literal(StepState.CANCELLED)
+_RESOLVED = literal(StepState.RESOLVED_MANUALLY)
+_CLAIMABLE = in_list(CLAIMABLE_STEP_STATES)
+_TASK_PENDING = literal(TaskState.PENDING)
+_TASK_IN_PROGRESS = literal(TaskState.IN_PROGRESS)
+_TASK_CANCELLED = literal(TaskState.CANCELLED)
+_ACTIVE_TASKS = in_list(ACTIVE_TASK_STATES)
+_SERVICE_CALL_ENDS = in_list(SERVICE_CALL_END_EVENTS)
 
 
 # -- operations (each runs inside a savepoint of a batch) -------------------------------------
@@ -586,9 +556,9 @@ def add_events(tx: Tx, events: Iterable[NewEvent]) -> None:
 
 def complete_step(tx: Tx, done: StepSuccess, claim: Claim | None) -> Transition:
     cur = tx.conn.execute(
-        "UPDATE steps SET state = 'complete', results = ?, completed_at = ?, last_error = NULL, "
+        f"UPDATE steps SET state = {_COMPLETE}, results = ?, completed_at = ?, last_error = NULL, "
         "lease_owner = NULL, lease_expires_at = NULL "
-        "WHERE id = ? AND state = 'in_progress' AND lease_owner = ? AND attempts = ?",
+        f"WHERE id = ? AND state = {_IN_PROGRESS} AND lease_owner = ? AND attempts = ?",
         (dumps(done.results), done.now, done.step_id, done.owner, done.attempt),
     )
     if cur.rowcount != 1:
@@ -603,7 +573,7 @@ def complete_step(tx: Tx, done: StepSuccess, claim: Claim | None) -> Transition:
         done.started_at,
         done.now,
         done.duration_s,
-        "completed",
+        AttemptOutcome.COMPLETED,
         None,
     )
     tx.event(
@@ -622,11 +592,11 @@ def complete_step(tx: Tx, done: StepSuccess, claim: Claim | None) -> Transition:
 
 def fail_step(tx: Tx, failed: StepFailure) -> Transition:
     final = failed.next_attempt_at is None
-    new_state = StepState.ERROR if final else StepState.WAITING_FOR_RETRY
+    new_state = lifecycle.failure_state(failed.next_attempt_at)
     cur = tx.conn.execute(
         "UPDATE steps SET state = ?, last_error = ?, next_attempt_at = ?, completed_at = ?, "
         "lease_owner = NULL, lease_expires_at = NULL "
-        "WHERE id = ? AND state = 'in_progress' AND lease_owner = ? AND attempts = ?",
+        f"WHERE id = ? AND state = {_IN_PROGRESS} AND lease_owner = ? AND attempts = ?",
         (
             new_state.value,
             dumps(failed.error.to_json()),
@@ -648,7 +618,7 @@ def fail_step(tx: Tx, failed: StepFailure) -> Transition:
         failed.started_at,
         failed.now,
         failed.duration_s,
-        "failed",
+        AttemptOutcome.FAILED,
         failed.error,
     )
     _record_failure(
@@ -687,9 +657,9 @@ def _record_failure(
 def claim_ready_steps(tx: Tx, claim: Claim) -> list[ClaimedStep]:
     rows = tx.conn.execute(
         "SELECT s.task_id FROM steps s JOIN tasks t ON t.id = s.task_id "
-        "WHERE s.state IN ('pending', 'waiting_for_retry') AND s.deps_remaining = 0 "
+        f"WHERE s.state IN {_CLAIMABLE} AND s.deps_remaining = 0 "
         "AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= ?) "
-        "AND t.state IN ('pending', 'in_progress') "
+        f"AND t.state IN {_ACTIVE_TASKS} "
         "ORDER BY COALESCE(s.next_attempt_at, 0), s.id LIMIT ?",
         (claim.now, claim.limit),
     ).fetchall()
@@ -709,9 +679,9 @@ def defer_step(tx: Tx, step_id: int, owner: str, until: float, reason: JSON, now
     if row is None:
         return False
     cur = tx.conn.execute(
-        "UPDATE steps SET state = 'waiting_for_retry', attempts = attempts - 1, "
+        f"UPDATE steps SET state = {_WAITING}, attempts = attempts - 1, "
         "next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL "
-        "WHERE id = ? AND state = 'in_progress' AND lease_owner = ?",
+        f"WHERE id = ? AND state = {_IN_PROGRESS} AND lease_owner = ?",
         (until, step_id, owner),
     )
     if cur.rowcount != 1:
@@ -730,7 +700,7 @@ def defer_step(tx: Tx, step_id: int, owner: str, until: float, reason: JSON, now
 
 def renew_leases(tx: Tx, owner: str, step_ids: Iterable[int], until: float) -> int:
     cur = tx.conn.executemany(
-        "UPDATE steps SET lease_expires_at = ? WHERE id = ? AND state = 'in_progress' "
+        f"UPDATE steps SET lease_expires_at = ? WHERE id = ? AND state = {_IN_PROGRESS} "
         "AND lease_owner = ?",
         [(until, sid, owner) for sid in step_ids],
     )
@@ -741,24 +711,35 @@ def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
     """Expired leases (and ``owner``'s, which just restarted) become lost, retryable attempts."""
     rows = tx.conn.execute(
         "SELECT id, task_id, name, attempts, max_attempts, lease_owner, started_at FROM steps "
-        "WHERE state = 'in_progress' AND (lease_expires_at < ? OR lease_owner = ?)",
+        f"WHERE state = {_IN_PROGRESS} AND (lease_expires_at < ? OR lease_owner = ?)",
         (now, owner),
     ).fetchall()
     for step_id, task_id, name, attempts, max_attempts, lost_owner, started_at in rows:
-        error = ErrorInfo(
-            ErrorKind.RETRYABLE, "WORKER_LOST", f"worker {lost_owner} stopped renewing its lease"
-        )
-        retry_at = now if attempts < max_attempts else None
-        state = StepState.WAITING_FOR_RETRY if retry_at is not None else StepState.ERROR
+        lost = lifecycle.lost_attempt(lost_owner, attempts, max_attempts, now)
+        error, retry_at = lost.error, lost.retry_at
         tx.conn.execute(
             "UPDATE steps SET state = ?, last_error = ?, next_attempt_at = ?, completed_at = ?, "
-            "lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND state = 'in_progress'",
-            (state.value, dumps(error.to_json()), retry_at, None if retry_at else now, step_id),
+            f"lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND state = {_IN_PROGRESS}",
+            (
+                lost.state.value,
+                dumps(error.to_json()),
+                retry_at,
+                None if retry_at else now,
+                step_id,
+            ),
         )
         task = tx.load_task(task_id)
         started = started_at or now
         tx.attempt_row(
-            task, name, attempts, lost_owner or "?", started, now, now - started, "lost", error
+            task,
+            name,
+            attempts,
+            lost_owner or "?",
+            started,
+            now,
+            now - started,
+            AttemptOutcome.LOST,
+            error,
         )
         tx.event(now, EventType.STEP_WORKER_LOST, task, name, attempts, {"worker_id": lost_owner})
         _record_failure(tx, task, name, attempts, error, retry_at, now)
@@ -767,18 +748,14 @@ def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
 
 def cancel_task(tx: Tx, task_id: str, now: float) -> None:
     task = tx.load_task(task_id)
-    if task.state not in _ACTIVE:
-        raise InvalidTransitionError(
-            f"task {task_id} is {task.state}; only an unfinished task can be cancelled",
-            current_state=task.state,
-        )
+    lifecycle.check_cancel(task_id, task.state)
     tx.conn.execute(
-        "UPDATE tasks SET state = 'cancelled', completed_at = ? WHERE id = ?", (now, task_id)
+        f"UPDATE tasks SET state = {_TASK_CANCELLED}, completed_at = ? WHERE id = ?", (now, task_id)
     )
     for step in task.steps:
-        if step.state in _OPEN:
+        if step.state in OPEN_STEP_STATES:
             tx.conn.execute(
-                "UPDATE steps SET state = 'cancelled', completed_at = ?, lease_owner = NULL, "
+                f"UPDATE steps SET state = {_CANCELLED}, completed_at = ?, lease_owner = NULL, "
                 "lease_expires_at = NULL, next_attempt_at = NULL WHERE id = ?",
                 (now, step.id),
             )
@@ -797,16 +774,10 @@ def cancel_task(tx: Tx, task_id: str, now: float) -> None:
 def retry_step(tx: Tx, task_id: str, step_name: str, now: float) -> None:
     task = tx.load_task(task_id)
     step = _step_or_raise(task, step_name)
-    if step.state != StepState.ERROR:
-        raise InvalidTransitionError(
-            f"step {step_name!r} is {step.state}; only a failed step can be retried",
-            current_state=step.state,
-        )
-    if task.state == TaskState.CANCELLED:
-        raise InvalidTransitionError(f"task {task_id} is cancelled", current_state=task.state)
+    lifecycle.check_retry(task_id, task.state, step_name, step.state)
     tx.conn.execute(
-        "UPDATE steps SET state = 'pending', attempts = 0, next_attempt_at = NULL, "
-        "completed_at = NULL WHERE id = ? AND state = 'error'",
+        f"UPDATE steps SET state = {_PENDING}, attempts = 0, next_attempt_at = NULL, "
+        f"completed_at = NULL WHERE id = ? AND state = {_ERROR}",
         (step.id,),
     )
     step.state, step.attempts = StepState.PENDING, 0
@@ -819,15 +790,9 @@ def resolve_step(
 ) -> list[ClaimedStep]:
     task = tx.load_task(task_id)
     step = _step_or_raise(task, step_name)
-    allowed = (StepState.ERROR, StepState.PENDING, StepState.WAITING_FOR_RETRY)
-    if step.state not in allowed or task.state == TaskState.CANCELLED:
-        raise InvalidTransitionError(
-            f"step {step_name!r} is {step.state} in a task that is {task.state}; only a pending, "
-            "waiting or failed step of an uncancelled task can be resolved",
-            current_state=step.state,
-        )
+    lifecycle.check_resolve(task.state, step_name, step.state)
     tx.conn.execute(
-        "UPDATE steps SET state = 'resolved_manually', results = ?, completed_at = ?, "
+        f"UPDATE steps SET state = {_RESOLVED}, results = ?, completed_at = ?, "
         "next_attempt_at = NULL WHERE id = ? AND state = ?",
         (dumps(results), now, step.id, step.state),
     )
@@ -848,9 +813,10 @@ def resolve_step(
 
 
 def _reopen_task(tx: Tx, task: TaskRow, now: float) -> None:
-    if task.state in (TaskState.ERROR, TaskState.COMPLETE):
+    if lifecycle.reopens(task.state):
         tx.conn.execute(
-            "UPDATE tasks SET state = 'in_progress', completed_at = NULL WHERE id = ?", (task.id,)
+            f"UPDATE tasks SET state = {_TASK_IN_PROGRESS}, completed_at = NULL WHERE id = ?",
+            (task.id,),
         )
         task.state = TaskState.IN_PROGRESS
         tx.event(now, EventType.TASK_RESUMED, task)

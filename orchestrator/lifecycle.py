@@ -1,0 +1,146 @@
+"""The rules of a task's and a step's life, as pure functions on states.
+
+Every store calls these inside its write transaction, so the rules live once, here, and a second
+store adds only SQL. They decide; the store reads the rows they need and writes what they
+decided (and the events), in the same commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from orchestrator.dag import blocked_by_failure
+from orchestrator.errors import InvalidTransitionError
+from orchestrator.models import (
+    ACTIVE_TASK_STATES,
+    CLAIMABLE_STEP_STATES,
+    FAILED_STEP_STATES,
+    OPEN_STEP_STATES,
+    REOPENABLE_TASK_STATES,
+    RESOLVABLE_STEP_STATES,
+    ErrorInfo,
+    ErrorKind,
+    StepState,
+    TaskState,
+)
+
+#: The error code of an attempt cut short because its worker stopped renewing the lease.
+WORKER_LOST = "WORKER_LOST"
+
+
+class StepStatus(Protocol):
+    """What the rules need to know of a step (a stored row or a :class:`StepView`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def depends_on(self) -> tuple[str, ...]: ...
+
+
+def task_outcome(task_state: str, steps: Iterable[StepStatus]) -> TaskState | None:
+    """The state an active task ends in now, or None while something in it can still run.
+
+    A task ends when no step can run any more: every step finished, or every step still open
+    waits (transitively) on a failed or cancelled one. It ends ``error`` if a step failed,
+    ``complete`` otherwise. A task that is not active never changes here.
+    """
+    if task_state not in ACTIVE_TASK_STATES:
+        return None
+    steps = list(steps)
+    if any(s.state in OPEN_STEP_STATES for s in steps):
+        failed = {s.name for s in steps if s.state in FAILED_STEP_STATES}
+        if not failed:
+            return None
+        blocked = blocked_by_failure({s.name: s.depends_on for s in steps}, failed)
+        if any(s.state in OPEN_STEP_STATES and s.name not in blocked for s in steps):
+            return None
+    if any(s.state == StepState.ERROR for s in steps):
+        return TaskState.ERROR
+    return TaskState.COMPLETE
+
+
+def failed_step_names(steps: Iterable[StepStatus]) -> list[str]:
+    """The steps that failed for good, in the order given (template order)."""
+    return [s.name for s in steps if s.state == StepState.ERROR]
+
+
+def is_due(state: str, next_attempt_at: float | None, now: float) -> bool:
+    """Whether a step whose dependencies are done may be claimed at ``now``."""
+    if state == StepState.PENDING:
+        return True
+    return state == StepState.WAITING_FOR_RETRY and (next_attempt_at or 0) <= now
+
+
+def is_claimable(state: str) -> bool:
+    return state in CLAIMABLE_STEP_STATES
+
+
+def failure_state(next_attempt_at: float | None) -> StepState:
+    """A failed attempt with a next attempt time waits for it; without one the step failed."""
+    return StepState.ERROR if next_attempt_at is None else StepState.WAITING_FOR_RETRY
+
+
+@dataclass(frozen=True, slots=True)
+class LostAttempt:
+    """What :func:`lost_attempt` decided for a step whose worker was lost."""
+
+    error: ErrorInfo  #: recorded as the attempt's error and the step's last_error
+    retry_at: float | None  #: when it runs again, or None: it failed for good
+    state: StepState  #: waiting_for_retry or error
+
+
+def lost_attempt(
+    worker_id: str | None, attempts: int, max_attempts: int, now: float
+) -> LostAttempt:
+    """What becomes of a step whose worker stopped renewing its lease mid-attempt.
+
+    The attempt counts as a retryable failure: the step runs again at once while attempts
+    remain, and fails for good otherwise.
+    """
+    error = ErrorInfo(
+        ErrorKind.RETRYABLE, WORKER_LOST, f"worker {worker_id} stopped renewing its lease"
+    )
+    retry_at = now if attempts < max_attempts else None
+    return LostAttempt(error, retry_at, failure_state(retry_at))
+
+
+# -- operator actions ---------------------------------------------------------------------------
+
+
+def check_cancel(task_id: str, task_state: str) -> None:
+    """Only an unfinished task can be cancelled."""
+    if task_state not in ACTIVE_TASK_STATES:
+        raise InvalidTransitionError(
+            f"task {task_id} is {task_state}; only an unfinished task can be cancelled",
+            current_state=task_state,
+        )
+
+
+def check_retry(task_id: str, task_state: str, step_name: str, step_state: str) -> None:
+    """Only a failed step of a task that was not cancelled can be given fresh attempts."""
+    if step_state != StepState.ERROR:
+        raise InvalidTransitionError(
+            f"step {step_name!r} is {step_state}; only a failed step can be retried",
+            current_state=step_state,
+        )
+    if task_state == TaskState.CANCELLED:
+        raise InvalidTransitionError(f"task {task_id} is cancelled", current_state=task_state)
+
+
+def check_resolve(task_state: str, step_name: str, step_state: str) -> None:
+    """A pending, waiting or failed step of a task that was not cancelled can be resolved."""
+    if step_state not in RESOLVABLE_STEP_STATES or task_state == TaskState.CANCELLED:
+        raise InvalidTransitionError(
+            f"step {step_name!r} is {step_state} in a task that is {task_state}; only a "
+            "pending, waiting or failed step of an uncancelled task can be resolved",
+            current_state=step_state,
+        )
+
+
+def reopens(task_state: str) -> bool:
+    """Whether an operator retry or resolution turns a finished task back to in_progress."""
+    return task_state in REOPENABLE_TASK_STATES
