@@ -93,5 +93,8 @@ def _bottleneck(key: tuple[str, str], items: list[AttemptStat]) -> StepBottlenec
 
 
 def p95_index(n: int) -> int:
-    """The index of the 95th percentile in ``n`` sorted values (nearest rank)."""
-    return min(n - 1, max(0, round(0.95 * n + 0.5) - 1))
+    """The index of the 95th percentile in ``n`` sorted values: nearest rank, ceil(0.95 n).
+
+    Integer arithmetic: ``0.95 * 20`` is not exactly 19 in floating point.
+    """
+    return max(0, (95 * n + 99) // 100 - 1)

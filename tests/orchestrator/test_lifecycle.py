@@ -1,0 +1,141 @@
+"""The lifecycle rules without a database: when a task ends and how, what operators may do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from orchestrator import lifecycle
+from orchestrator.errors import InvalidTransitionError
+from orchestrator.models import ErrorKind, StepState, TaskState
+
+P, R, W = StepState.PENDING, StepState.IN_PROGRESS, StepState.WAITING_FOR_RETRY
+C, E, X, M = StepState.COMPLETE, StepState.ERROR, StepState.CANCELLED, StepState.RESOLVED_MANUALLY
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    state: str
+    depends_on: tuple[str, ...] = ()
+
+
+def diamond(a: str, b: str, c: str, d: str) -> list[Step]:
+    """a -> (b, c) -> d"""
+    return [Step("a", a), Step("b", b, ("a",)), Step("c", c, ("a",)), Step("d", d, ("b", "c"))]
+
+
+@pytest.mark.parametrize(
+    ("states", "expected"),
+    [
+        ((C, C, C, C), TaskState.COMPLETE),
+        ((C, M, C, M), TaskState.COMPLETE),  # resolved by hand counts as done
+        ((C, C, C, R), None),  # the last step still runs
+        ((C, C, W, P), None),  # a branch waits for its retry
+        ((C, E, R, P), None),  # the other branch still runs: wait for it before ending
+        ((C, E, C, P), TaskState.ERROR),  # d can never run
+        ((E, P, P, P), TaskState.ERROR),  # everything waits on the failed root
+        ((C, E, E, P), TaskState.ERROR),
+        ((C, X, C, P), TaskState.COMPLETE),  # a cancelled step blocks but is no failure
+        ((P, P, P, P), None),
+    ],
+)
+def test_task_outcome_of_a_diamond(states: tuple[str, ...], expected: TaskState | None) -> None:
+    assert lifecycle.task_outcome(TaskState.IN_PROGRESS, diamond(*states)) == expected
+
+
+@pytest.mark.parametrize("state", [TaskState.COMPLETE, TaskState.ERROR, TaskState.CANCELLED])
+def test_a_finished_task_never_ends_again(state: TaskState) -> None:
+    assert lifecycle.task_outcome(state, diamond(C, C, C, C)) is None
+
+
+def test_a_pending_task_can_end() -> None:
+    assert lifecycle.task_outcome(TaskState.PENDING, [Step("a", E)]) is TaskState.ERROR
+
+
+def test_blocking_is_transitive_and_independent_chains_still_run() -> None:
+    # a fails; b waits on a, c on b; x is on its own and still pending: not over yet.
+    steps = [Step("a", E), Step("b", P, ("a",)), Step("c", P, ("b",)), Step("x", P)]
+    assert lifecycle.task_outcome(TaskState.IN_PROGRESS, steps) is None
+    steps[-1] = Step("x", C)
+    assert lifecycle.task_outcome(TaskState.IN_PROGRESS, steps) is TaskState.ERROR
+
+
+def test_failed_step_names_in_template_order() -> None:
+    assert lifecycle.failed_step_names(diamond(C, E, C, E)) == ["b", "d"]
+    assert lifecycle.failed_step_names(diamond(C, X, C, P)) == []
+
+
+@pytest.mark.parametrize(
+    ("state", "next_at", "due"),
+    [
+        (P, None, True),
+        (P, 200.0, True),  # pending never waits for a time
+        (W, 99.0, True),
+        (W, 100.0, True),
+        (W, 100.5, False),
+        (W, None, True),
+        (R, None, False),
+        (C, None, False),
+        (E, None, False),
+    ],
+)
+def test_is_due(state: str, next_at: float | None, due: bool) -> None:
+    assert lifecycle.is_due(state, next_at, 100.0) is due
+
+
+def test_failure_state() -> None:
+    assert lifecycle.failure_state(None) is StepState.ERROR
+    assert lifecycle.failure_state(5.0) is StepState.WAITING_FOR_RETRY
+
+
+def test_lost_attempt_retries_at_once_while_attempts_remain() -> None:
+    lost = lifecycle.lost_attempt("w1", attempts=2, max_attempts=3, now=50.0)
+    assert (lost.retry_at, lost.state) == (50.0, StepState.WAITING_FOR_RETRY)
+    assert lost.error.kind is ErrorKind.RETRYABLE
+    assert lost.error.error_code == lifecycle.WORKER_LOST == "WORKER_LOST"
+    assert "w1" in lost.error.message
+
+
+def test_lost_last_attempt_fails_the_step() -> None:
+    lost = lifecycle.lost_attempt("w1", attempts=3, max_attempts=3, now=50.0)
+    assert (lost.retry_at, lost.state) == (None, StepState.ERROR)
+
+
+@pytest.mark.parametrize("state", [TaskState.PENDING, TaskState.IN_PROGRESS])
+def test_an_unfinished_task_can_be_cancelled(state: TaskState) -> None:
+    lifecycle.check_cancel("t1", state)
+
+
+@pytest.mark.parametrize("state", [TaskState.COMPLETE, TaskState.ERROR, TaskState.CANCELLED])
+def test_a_finished_task_cannot_be_cancelled(state: TaskState) -> None:
+    with pytest.raises(InvalidTransitionError, match="only an unfinished task") as info:
+        lifecycle.check_cancel("t1", state)
+    assert info.value.current_state == state
+
+
+def test_only_a_failed_step_can_be_retried() -> None:
+    lifecycle.check_retry("t1", TaskState.ERROR, "b", E)
+    for state in (P, R, W, C, X, M):
+        with pytest.raises(InvalidTransitionError, match="only a failed step") as info:
+            lifecycle.check_retry("t1", TaskState.IN_PROGRESS, "b", state)
+        assert info.value.current_state == state
+    with pytest.raises(InvalidTransitionError, match="t1 is cancelled"):
+        lifecycle.check_retry("t1", TaskState.CANCELLED, "b", E)
+
+
+def test_which_steps_can_be_resolved() -> None:
+    for state in (E, P, W):
+        lifecycle.check_resolve(TaskState.IN_PROGRESS, "b", state)
+    for state in (R, C, X, M):
+        with pytest.raises(InvalidTransitionError, match="can be resolved"):
+            lifecycle.check_resolve(TaskState.IN_PROGRESS, "b", state)
+    with pytest.raises(InvalidTransitionError, match="uncancelled"):
+        lifecycle.check_resolve(TaskState.CANCELLED, "b", E)
+
+
+def test_reopens() -> None:
+    assert lifecycle.reopens(TaskState.ERROR) and lifecycle.reopens(TaskState.COMPLETE)
+    for state in (TaskState.PENDING, TaskState.IN_PROGRESS, TaskState.CANCELLED):
+        assert not lifecycle.reopens(state)
