@@ -15,13 +15,16 @@ mean the service is up and answering; they do not count. Each transition is a ro
 ``breakers`` table plus a ``breaker.opened`` / ``breaker.half_open`` / ``breaker.closed`` event,
 written together.
 
-Which service a step calls is read from its ``handler_config["service"]``.
+The state machine is pure (:func:`after_success`, :func:`after_failure`, :func:`after_cooldown`
+decide a :class:`BreakerChange` from a state, a config and the time); :class:`CircuitBreakers`
+applies each decision and persists it. Which service a step calls is read from its
+``handler_config["service"]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from orchestrator.clock import Clock
 from orchestrator.event_types import EventType
@@ -32,7 +35,7 @@ from orchestrator.store.base import NewEvent, Store
 PROBE_RECHECK_S = 0.5
 #: A probe that never reported back (its step failed before calling) stops counting after this.
 PROBE_EXPIRY_S = 30.0
-_EVENT_TYPES = {
+EVENT_TYPES: Mapping[BreakerState, EventType] = {
     BreakerState.OPEN: EventType.BREAKER_OPENED,
     BreakerState.HALF_OPEN: EventType.BREAKER_HALF_OPEN,
     BreakerState.CLOSED: EventType.BREAKER_CLOSED,
@@ -54,8 +57,95 @@ class BreakerConfig:
             raise ValueError(f"breaker cooldown_s must be >= 0, got {self.cooldown_s}")
 
 
+@dataclass(frozen=True, slots=True)
+class BreakerChange:
+    """A decision of the state machine: the breaker as it is now, and the event, if it moved."""
+
+    breaker: BreakerView
+    moved_from: BreakerState | None = None  #: the previous state, when the state changed
+    extra: JSON = field(default_factory=dict)  #: more fields for the event (``last_error``)
+
+    def event(self) -> NewEvent | None:
+        """The ``breaker.*`` event of a change of state (None when only counters changed)."""
+        if self.moved_from is None:
+            return None
+        b = self.breaker
+        data = {
+            "service": b.service,
+            "from": self.moved_from.value,
+            "to": b.state.value,
+            "failures": b.failures,
+            "open_until": b.open_until,
+            **self.extra,
+        }
+        return NewEvent(type=EVENT_TYPES[b.state], task_id=None, data=data, at=b.updated_at)
+
+
+def closed(service: str, now: float) -> BreakerView:
+    """A breaker that has seen nothing yet."""
+    return BreakerView(service, BreakerState.CLOSED, 0, 0, None, None, now)
+
+
+def after_cooldown(breaker: BreakerView, now: float) -> BreakerChange | None:
+    """An open breaker whose cooldown has passed turns half-open (lets probes through)."""
+    if breaker.state is not BreakerState.OPEN:
+        return None
+    if breaker.open_until is not None and now < breaker.open_until:
+        return None
+    moved = replace(breaker, state=BreakerState.HALF_OPEN, successes=0, updated_at=now)
+    return BreakerChange(moved, BreakerState.OPEN)
+
+
+def after_success(breaker: BreakerView, config: BreakerConfig, now: float) -> BreakerChange | None:
+    """A call succeeded: half-open counts towards closing; closed forgets its failures."""
+    if breaker.state is BreakerState.HALF_OPEN:
+        successes = breaker.successes + 1
+        if successes >= config.success_threshold:
+            moved = replace(
+                breaker, state=BreakerState.CLOSED, failures=0, successes=0, updated_at=now
+            )
+            return BreakerChange(moved, BreakerState.HALF_OPEN)
+        return BreakerChange(replace(breaker, successes=successes, updated_at=now))
+    if breaker.state is BreakerState.CLOSED and breaker.failures:
+        return BreakerChange(replace(breaker, failures=0, updated_at=now))
+    return None
+
+
+def after_failure(
+    breaker: BreakerView, config: BreakerConfig, now: float, error: JSON | None = None
+) -> BreakerChange | None:
+    """A retryable failure: counted while closed, opens at the threshold; a failed probe
+    reopens a half-open breaker; an open one ignores calls that started before it opened."""
+    if breaker.state is BreakerState.OPEN:
+        return None
+    if breaker.state is BreakerState.HALF_OPEN:
+        return _opened(breaker, config, now, error, breaker.failures)
+    failures = breaker.failures + 1
+    if failures >= config.failure_threshold:
+        return _opened(breaker, config, now, error, failures)
+    return BreakerChange(replace(breaker, failures=failures, updated_at=now))
+
+
+def _opened(
+    breaker: BreakerView, config: BreakerConfig, now: float, error: JSON | None, failures: int
+) -> BreakerChange:
+    moved = replace(
+        breaker,
+        state=BreakerState.OPEN,
+        failures=failures,
+        successes=0,
+        opened_at=now,
+        open_until=now + config.cooldown_s,
+        updated_at=now,
+    )
+    return BreakerChange(moved, breaker.state, {"last_error": error})
+
+
 class CircuitBreakers:
-    """The breakers of every service this engine calls; state cached here, written through."""
+    """The breakers of every service this engine calls: decisions applied, cached, persisted.
+
+    Probes out while half-open are counted here, per engine: they are calls in flight, not state.
+    """
 
     def __init__(
         self,
@@ -106,9 +196,10 @@ class CircuitBreakers:
             return None
         now = self._clock.now()
         if breaker.state is BreakerState.OPEN:
-            if breaker.open_until is not None and now < breaker.open_until:
+            change = after_cooldown(breaker, now)
+            if change is None:
                 return breaker.open_until
-            breaker = await self._move(breaker, BreakerState.HALF_OPEN, now, successes=0)
+            await self._apply(change)
         probes = [t for t in self._probes.get(service, []) if t > now - PROBE_EXPIRY_S]
         if len(probes) >= self.config(service).half_open_probes:
             self._probes[service] = probes
@@ -127,74 +218,23 @@ class CircuitBreakers:
         self.release(service)
         if breaker is None:
             return
-        now = self._clock.now()
-        if breaker.state is BreakerState.HALF_OPEN:
-            successes = breaker.successes + 1
-            if successes >= self.config(service).success_threshold:
-                await self._move(breaker, BreakerState.CLOSED, now, failures=0, successes=0)
-            else:
-                await self._save(replace(breaker, successes=successes, updated_at=now), [])
-        elif breaker.state is BreakerState.CLOSED and breaker.failures:
-            await self._save(replace(breaker, failures=0, updated_at=now), [])
+        change = after_success(breaker, self.config(service), self._clock.now())
+        if change is not None:
+            await self._apply(change)
 
     async def record_failure(self, service: str, error: JSON | None = None) -> None:
         """A retryable failure (5xx, timeout, connection error) of a call to ``service``."""
         self.release(service)
         now = self._clock.now()
-        breaker = self._breakers.get(service) or BreakerView(
-            service, BreakerState.CLOSED, 0, 0, None, None, now
-        )
-        config = self.config(service)
-        if breaker.state is BreakerState.HALF_OPEN:
-            await self._open(breaker, now, error, breaker.failures)
-            return
-        if breaker.state is BreakerState.OPEN:
-            return  # a call that started before the breaker opened
-        failures = breaker.failures + 1
-        if failures >= config.failure_threshold:
-            await self._open(breaker, now, error, failures)
-        else:
-            await self._save(replace(breaker, failures=failures, updated_at=now), [])
+        breaker = self._breakers.get(service) or closed(service, now)
+        change = after_failure(breaker, self.config(service), now, error)
+        if change is not None:
+            await self._apply(change)
 
-    async def _open(
-        self, breaker: BreakerView, now: float, error: JSON | None, failures: int
-    ) -> None:
-        until = now + self.config(breaker.service).cooldown_s
-        await self._move(
-            breaker,
-            BreakerState.OPEN,
-            now,
-            failures=failures,
-            successes=0,
-            opened_at=now,
-            open_until=until,
-            extra={"last_error": error},
-        )
-
-    async def _move(
-        self,
-        breaker: BreakerView,
-        state: BreakerState,
-        now: float,
-        *,
-        extra: JSON | None = None,
-        **changes: object,
-    ) -> BreakerView:
-        moved = replace(breaker, state=state, updated_at=now, **changes)  # type: ignore[arg-type]
-        if state is not BreakerState.HALF_OPEN:
+    async def _apply(self, change: BreakerChange) -> None:
+        breaker = change.breaker
+        if change.moved_from is not None and breaker.state is not BreakerState.HALF_OPEN:
             self._probes.pop(breaker.service, None)
-        data = {
-            "service": breaker.service,
-            "from": breaker.state.value,
-            "to": state.value,
-            "failures": moved.failures,
-            "open_until": moved.open_until,
-            **(extra or {}),
-        }
-        event = NewEvent(type=_EVENT_TYPES[state], task_id=None, data=data, at=now)
-        await self._save(moved, [event])
-        return moved
-
-    async def _save(self, breaker: BreakerView, events: list[NewEvent]) -> None:
         self._breakers[breaker.service] = breaker
-        await self._store.save_breaker(breaker, events)
+        event = change.event()
+        await self._store.save_breaker(breaker, [event] if event else [])
