@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any
 
 import aiosqlite
 
@@ -58,7 +58,6 @@ from orchestrator.store.base import (
 from orchestrator.store.sqltext import in_list
 
 log = logging.getLogger("interlock.store")
-T = TypeVar("T")
 JSON = dict[str, Any]
 Op = Callable[[tr.Tx], Any]
 
@@ -99,26 +98,35 @@ class SqliteStore(Store):
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def open(self) -> None:
-        db = await aiosqlite.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
-        self._db = db
+        """Set the file up (WAL, schema migrations) on the write connection, then open reads.
+
+        Every write, the migrations included, goes through one connection (``_wconn``); reads
+        use aiosqlite's connection and thread, through its public API only.
+        """
         synchronous = "FULL" if self.durable else "NORMAL"
-
-        def configure(conn: sqlite3.Connection) -> None:
-            # fetchall() runs each pragma to completion: a half-read cursor would pin a read
-            # snapshot on this connection and deadlock its next write (see transitions.one).
-            conn.execute("PRAGMA journal_mode = WAL").fetchall()
-            conn.execute(f"PRAGMA synchronous = {synchronous}").fetchall()
-            self._migrate(conn)
-
-        await self._run(configure)
         # No busy timeout on the write connection: an inline BEGIN must never block the loop
         # (see _begin); batches are only ever used by one thread at a time (_drain).
         wconn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
-        wconn.execute(f"PRAGMA synchronous = {synchronous}").fetchall()
         self._wconn = wconn
         self._wthread = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="interlock-sqlite-writer"
         )
+
+        def configure() -> None:
+            # fetchall() runs each pragma to completion: a half-read cursor would pin a read
+            # snapshot on this connection and deadlock its next write (see transitions.one).
+            wconn.execute("PRAGMA journal_mode = WAL").fetchall()
+            wconn.execute(f"PRAGMA synchronous = {synchronous}").fetchall()
+            _migrate(wconn, self.busy_timeout_s)
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._wthread, configure)
+            self._db = await aiosqlite.connect(
+                self.path, timeout=self.busy_timeout_s, isolation_level=None
+            )
+        except BaseException:
+            await self.close()  # a failed open leaves no thread or connection behind
+            raise
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -136,27 +144,6 @@ class SqliteStore(Store):
     def add_listener(self, listener: EventListener) -> None:
         self._listeners.append(listener)
 
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = tr.one(conn, "SELECT MAX(version) FROM schema_version")
-            current = row[0] or 0
-            if current > SCHEMA_VERSION:
-                raise StoreError(
-                    f"database schema version {current} is newer than this "
-                    f"Interlock understands ({SCHEMA_VERSION}); upgrade Interlock"
-                )
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in _statements(MIGRATIONS[version - 1]):
-                    conn.execute(statement)
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
     # -- plumbing -------------------------------------------------------------------------------
     @property
     def db(self) -> aiosqlite.Connection:
@@ -164,24 +151,14 @@ class SqliteStore(Store):
             raise StoreError("the store is not open")
         return self._db
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` with the raw connection on aiosqlite's database thread.
-
-        aiosqlite has no public call for this; ``_execute`` is the primitive all its own methods
-        use. Running a whole batch in one hop is what makes group commit pay (a hop costs ~70 us).
-        """
-        db = self.db
-        result: T = await db._execute(lambda: fn(db._conn))  # type: ignore[no-untyped-call]
-        return result
-
     async def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """Run a query to completion in one hop to the database thread.
 
         aiosqlite's cursor API takes three hops (execute, fetch, close), and a read snapshot
-        left open between them would hold back WAL checkpoints. One hop leaves nothing open.
+        left open between them would hold back WAL checkpoints. ``execute_fetchall`` runs the
+        statement to its end in one hop and leaves nothing open.
         """
-        rows: list[Any] = await self._run(lambda conn: conn.execute(sql, params).fetchall())
-        return rows
+        return list(await self.db.execute_fetchall(sql, params))
 
     async def _fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         rows = await self._fetchall(sql, params)
@@ -348,28 +325,19 @@ class SqliteStore(Store):
 
     # -- reads ----------------------------------------------------------------------------------
     async def get_task(self, task_id: str) -> TaskView:
-        def read(conn: sqlite3.Connection) -> tuple[Any, list[Any]]:
-            # Both queries in one hop and one read transaction: a consistent snapshot.
-            conn.execute("BEGIN")
-            try:
-                task = conn.execute(
-                    "SELECT id, name, namespace, version, state, correlation_id, context, "
-                    "created_at, completed_at, idempotency_key, summary FROM tasks WHERE id = ?",
-                    (task_id,),
-                ).fetchall()
-                steps = conn.execute(
-                    "SELECT name, handler, state, depends_on, attempts, max_attempts, results, "
-                    "last_error, next_attempt_at, started_at, completed_at FROM steps "
-                    "WHERE task_id = ? ORDER BY position",
-                    (task_id,),
-                ).fetchall()
-            finally:
-                conn.execute("COMMIT")
-            return (task[0] if task else None), steps
-
-        row, step_rows = await self._run(read)
-        if row is None:
+        # One statement, so one snapshot: the task and its steps as of the same commit.
+        rows = await self._fetchall(
+            "SELECT t.id, t.name, t.namespace, t.version, t.state, t.correlation_id, t.context, "
+            "t.created_at, t.completed_at, t.idempotency_key, t.summary, s.name, s.handler, "
+            "s.state, s.depends_on, s.attempts, s.max_attempts, s.results, s.last_error, "
+            "s.next_attempt_at, s.started_at, s.completed_at "
+            "FROM tasks t LEFT JOIN steps s ON s.task_id = t.id WHERE t.id = ? ORDER BY s.position",
+            (task_id,),
+        )
+        if not rows:
             raise TaskNotFoundError(task_id)
+        row = rows[0]
+        step_rows = [r[11:] for r in rows if r[11] is not None]
         return TaskView(
             task_id=row[0],
             name=row[1],
@@ -532,6 +500,28 @@ def _run_ops(
             conn.execute("ROLLBACK")
         raise
     return outcomes, events
+
+
+def _migrate(conn: sqlite3.Connection, wait_s: float) -> None:
+    """Bring the schema to ``SCHEMA_VERSION`` in one write transaction."""
+    _begin(conn, wait_s)
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = tr.one(conn, "SELECT MAX(version) FROM schema_version")
+        current = row[0] or 0
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"database schema version {current} is newer than this "
+                f"Interlock understands ({SCHEMA_VERSION}); upgrade Interlock"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            for statement in _statements(MIGRATIONS[version - 1]):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _settle(future: asyncio.Future[Any] | None, ok: bool, value: Any) -> None:

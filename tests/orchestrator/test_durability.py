@@ -272,3 +272,12 @@ async def test_an_idle_write_commits_on_the_loop_and_a_busy_batch_on_the_writer_
         assert [e.data["n"] for e in await store.list_events(0, 100)] == list(range(11))
     finally:
         await store.close()
+
+
+async def test_a_failed_open_leaves_no_thread_behind(tmp_path: Path) -> None:
+    bogus = tmp_path / "not-a-db.db"
+    bogus.write_bytes(b"this is not a database, " * 100)
+    before = set(threading.enumerate())
+    with pytest.raises(sqlite3.DatabaseError):
+        await SqliteStore(str(bogus)).open()
+    assert set(threading.enumerate()) <= before
