@@ -48,8 +48,6 @@ FAULT_KINDS: Final = (
     "lost_response",
     "down",
 )
-#: Kinds that end the request (everything but ``latency``, which only delays it).
-TERMINAL_KINDS: Final = frozenset(FAULT_KINDS) - {"latency"}
 
 _NUMBER = {"type": "number", "minimum": 0}
 _COMMON = {

@@ -65,11 +65,6 @@ class RegistrationFaker:
             },
         }
 
-    def user_body(self, plan: str | None = None) -> dict[str, Any]:
-        """A ``POST /users`` body."""
-        info = self.registration(plan)["user_info"]
-        return {k: v for k, v in info.items() if k != "referral_code"}
-
     def _email(self, first: str, last: str) -> str:
         local = "".join(ch for ch in f"{first}.{last}".lower() if ch.isalnum() or ch == ".")
         return f"{local}.{self._count}@{self._fake.random_element(SAFE_DOMAINS)}"

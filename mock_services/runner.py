@@ -2,15 +2,15 @@
 
 ::
 
-    async with run_services({"users": 0, "billing": 0, "preferences": 0, "notifications": 0}) as s:
-        s.urls["users"]  # "http://127.0.0.1:41234"
+    running = await start_services({"users": 0, "billing": 0, "preferences": 0, "notifications": 0})
+    running.urls["users"]  # "http://127.0.0.1:41234"
+    await running.stop()
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -80,17 +80,3 @@ async def start_services(
         await running.stop()
         raise
     return running
-
-
-@contextlib.asynccontextmanager
-async def run_services(
-    ports: Mapping[str, int] | None = None,
-    *,
-    host: str = DEFAULT_HOST,
-    config: ServiceConfig | None = None,
-) -> AsyncIterator[RunningServices]:
-    running = await start_services(ports, host=host, config=config)
-    try:
-        yield running
-    finally:
-        await running.stop()

@@ -53,15 +53,6 @@ def topological_order(deps: Mapping[str, Sequence[str]]) -> list[str]:
     return order
 
 
-def dependents_of(deps: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
-    """Invert ``deps``: for each node, the nodes that depend on it directly."""
-    children: dict[str, list[str]] = {node: [] for node in deps}
-    for node, parents in deps.items():
-        for parent in parents:
-            children.setdefault(parent, []).append(node)
-    return children
-
-
 def blocked_by_failure(deps: Mapping[str, Sequence[str]], failed: set[str]) -> set[str]:
     """Nodes that can never run because a (transitive) dependency is in ``failed``."""
     blocked: set[str] = set()

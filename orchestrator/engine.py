@@ -28,6 +28,7 @@ from orchestrator.events import EventBus, Subscription
 from orchestrator.handlers import HandlerRegistry, StepInput
 from orchestrator.ids import new_task_id
 from orchestrator.models import (
+    JSON,
     TERMINAL_TASK_STATES,
     AttemptView,
     ClaimedStep,
@@ -53,7 +54,6 @@ from orchestrator.store.base import (
 from orchestrator.templates import StepTemplate, TemplateCatalog, WorkflowTemplate
 
 log = logging.getLogger("interlock.engine")
-JSON = dict[str, Any]
 
 #: Adjusts a step's template for one task from its context (e.g. more attempts for a plan).
 StepCustomizer = Callable[[StepTemplate, JSON], StepTemplate]

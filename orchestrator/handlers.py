@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-JSON = dict[str, Any]
+from orchestrator.models import JSON
 
 
 class StepEvents(Protocol):

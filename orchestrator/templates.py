@@ -24,9 +24,8 @@ from orchestrator.errors import (
     UnknownTemplateError,
     ValidationDetail,
 )
+from orchestrator.models import JSON
 from orchestrator.retry import Backoff, Jitter, RetryPolicy
-
-JSON = dict[str, Any]
 
 _TEMPLATE_KEYS = {"name", "namespace", "version", "description", "input_schema", "steps"}
 _STEP_KEYS = {

@@ -10,9 +10,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from orchestrator.models import (
+    JSON,
     AttemptStat,
     AttemptView,
     BreakerView,
@@ -24,7 +24,6 @@ from orchestrator.models import (
     TaskView,
 )
 
-JSON = dict[str, Any]
 EventListener = Callable[[Sequence[Event]], None]
 
 

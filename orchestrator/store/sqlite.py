@@ -28,6 +28,7 @@ from orchestrator.errors import StoreError, TaskNotFoundError
 from orchestrator.models import (
     ACTIVE_TASK_STATES,
     CLAIMABLE_STEP_STATES,
+    JSON,
     AttemptOutcome,
     AttemptStat,
     AttemptView,
@@ -58,7 +59,6 @@ from orchestrator.store.base import (
 from orchestrator.store.sqltext import in_list
 
 log = logging.getLogger("interlock.store")
-JSON = dict[str, Any]
 Op = Callable[[tr.Tx], Any]
 
 #: Schema migrations in order; entry N brings the database to version N + 1.

@@ -19,6 +19,7 @@ from orchestrator.event_types import SERVICE_CALL_END_EVENTS, EventType
 from orchestrator.models import (
     ACTIVE_TASK_STATES,
     CLAIMABLE_STEP_STATES,
+    JSON,
     OPEN_STEP_STATES,
     AttemptOutcome,
     ClaimedStep,
@@ -38,8 +39,6 @@ from orchestrator.store.base import (
 )
 from orchestrator.store.sqltext import in_list, literal
 from orchestrator.summary import StepTiming, task_summary
-
-JSON = dict[str, Any]
 
 
 def one(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> Any:
