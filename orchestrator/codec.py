@@ -1,8 +1,8 @@
 """JSON for the hot paths (the store's columns, HTTP bodies, the event stream): orjson.
 
-The standard library's ``json`` costs about 7 us to encode a registration context here; orjson
-about 0.6 us, and it decodes three times as fast. Every task transition encodes and decodes
-several documents, so this is a measurable share of the engine's time. Behaviour kept from
+Every task transition encodes and decodes several documents, and orjson does it several times
+faster than the standard library's ``json`` (docs/benchmarks.md, "Measured choices in the
+code"), a measurable share of the engine's time. Behaviour kept from
 ``json``: non-string keys become strings. Differences: NaN and infinities encode as ``null``
 (``json`` would write invalid JSON), and integers beyond 64 bits are refused with a TypeError.
 """

@@ -20,7 +20,8 @@ class _NoEvents:
         return None
 
 
-# Not frozen: built for every transition, and a frozen dataclass costs ~8x more to construct.
+# Not frozen: built for every transition, and a frozen one is slower to construct
+# (docs/benchmarks.md, "Measured choices in the code").
 @dataclass(slots=True)
 class StepInput:
     """What a handler receives for one attempt."""

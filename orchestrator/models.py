@@ -231,7 +231,8 @@ class StepBottleneck:
     error_rate: float  #: share of attempts that failed
 
 
-# Not frozen: built for every transition, and a frozen dataclass costs ~8x more to construct.
+# Not frozen: built for every transition, and a frozen one is slower to construct
+# (docs/benchmarks.md, "Measured choices in the code").
 @dataclass(slots=True)
 class ClaimedStep:
     """Everything a worker needs to run one claimed step, read in the claiming transaction."""

@@ -1,8 +1,8 @@
 """A compiled JSON Schema check that accepts valid contexts quickly; jsonschema judges the rest.
 
-Validating a registration context with ``jsonschema`` costs about 230 us here, a few per cent of
-a registration's whole CPU budget. ``fastjsonschema`` compiles the schema to Python code that
-does the same check in a tenth of the time, but it stops at the first error and speaks only
+Validating a registration context with ``jsonschema`` is a few per cent of a registration's
+whole CPU budget. ``fastjsonschema`` compiles the schema to Python code that does the same check
+in a fraction of the time (docs/benchmarks.md, "Measured choices in the code"), but it stops at the first error and speaks only
 drafts 4, 6 and 7. So it is used one way only: when it *accepts*, the context is valid; when it
 rejects (or the schema is not one it can compile safely), ``jsonschema`` runs as before and lists
 every failing path, and its verdict is the one that counts. Formats are checked by jsonschema's

@@ -27,7 +27,8 @@ from orchestrator.models import (
 EventListener = Callable[[Sequence[Event]], None]
 
 
-# Not frozen: built for every transition, and a frozen dataclass costs ~8x more to construct.
+# Not frozen: built for every transition, and a frozen one is slower to construct
+# (docs/benchmarks.md, "Measured choices in the code").
 @dataclass(slots=True)
 class Claim:
     """Permission for a store operation to claim up to ``limit`` ready steps for ``owner``."""
@@ -62,7 +63,8 @@ class NewTask:
     now: float
 
 
-# Not frozen: built for every transition, and a frozen dataclass costs ~8x more to construct.
+# Not frozen: built for every transition, and a frozen one is slower to construct
+# (docs/benchmarks.md, "Measured choices in the code").
 @dataclass(slots=True)
 class CreatedTask:
     task_id: str  #: the new task, or the existing one with the same idempotency key
@@ -70,7 +72,8 @@ class CreatedTask:
     claimed: list[ClaimedStep] = field(default_factory=list)
 
 
-# Not frozen: built for every transition, and a frozen dataclass costs ~8x more to construct.
+# Not frozen: built for every transition, and a frozen one is slower to construct
+# (docs/benchmarks.md, "Measured choices in the code").
 @dataclass(slots=True)
 class StepSuccess:
     step_id: int
@@ -84,7 +87,8 @@ class StepSuccess:
     now: float
 
 
-# Not frozen: built for every transition, and a frozen dataclass costs ~8x more to construct.
+# Not frozen: built for every transition, and a frozen one is slower to construct
+# (docs/benchmarks.md, "Measured choices in the code").
 @dataclass(slots=True)
 class StepFailure:
     step_id: int
@@ -99,14 +103,16 @@ class StepFailure:
     now: float
 
 
-# Not frozen: built for every transition, and a frozen dataclass costs ~8x more to construct.
+# Not frozen: built for every transition, and a frozen one is slower to construct
+# (docs/benchmarks.md, "Measured choices in the code").
 @dataclass(slots=True)
 class Transition:
     accepted: bool  #: False when the compare-and-swap lost (cancelled, or lease reclaimed)
     claimed: list[ClaimedStep] = field(default_factory=list)
 
 
-# Not frozen: built for every transition, and a frozen dataclass costs ~8x more to construct.
+# Not frozen: built for every transition, and a frozen one is slower to construct
+# (docs/benchmarks.md, "Measured choices in the code").
 @dataclass(slots=True)
 class NewEvent:
     type: str
