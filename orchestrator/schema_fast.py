@@ -2,11 +2,12 @@
 
 Validating a registration context with ``jsonschema`` is a few per cent of a registration's
 whole CPU budget. ``fastjsonschema`` compiles the schema to Python code that does the same check
-in a fraction of the time (docs/benchmarks.md, "Measured choices in the code"), but it stops at the first error and speaks only
-drafts 4, 6 and 7. So it is used one way only: when it *accepts*, the context is valid; when it
-rejects (or the schema is not one it can compile safely), ``jsonschema`` runs as before and lists
-every failing path, and its verdict is the one that counts. Formats are checked by jsonschema's
-own format checker in both, so the two agree on what an ``email`` is.
+in a fraction of the time (docs/benchmarks.md, "Measured choices in the code"), but it stops at
+the first error and speaks only drafts 4, 6 and 7. So it is used one way only: when it
+*accepts*, the context is valid; when it rejects (or the schema is not one it can compile
+safely), ``jsonschema`` runs as before and lists every failing path, and its verdict is the one
+that counts. Formats are checked by jsonschema's own format checker in both, so the two agree on
+what an ``email`` is.
 
 fastjsonschema turns the schema into Python source. Template schemas have already passed
 jsonschema's metaschema check when they reach it (so every keyword has its proper type), and it

@@ -20,6 +20,7 @@ from interlock.registration import TEMPLATE_NAME
 from interlock.sandbox import Orchestrator
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices
+from orchestrator.event_types import EventType
 from orchestrator.models import JSON, TaskState
 from orchestrator.templates import StepTemplate
 from tests.e2e.conftest import add_fault, short_request_timeouts
@@ -68,5 +69,5 @@ async def test_faults_everywhere_still_leave_exactly_one_of_everything(
     assert {user_id for user_id, _ in welcomes} == {u["id"] for u in users if u is not None}
 
     log = await orch.engine.events(limit=100_000)
-    failed = Counter(e.data["error_code"] for e in log if e.type == "service_call.failed")
+    failed = Counter(e.data["error_code"] for e in log if e.type == EventType.SERVICE_CALL_FAILED)
     assert set(failed) == {"CONNECTION_ERROR", "HTTP_503", "MALFORMED_RESPONSE", "REQUEST_TIMEOUT"}

@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from mock_services.runner import RunningServices
+from orchestrator.event_types import EventType
 from orchestrator.models import TaskState
 from orchestrator.store.sqlite import SqliteStore
 from tests.e2e.conftest import add_fault
@@ -102,7 +103,7 @@ async def test_orchestrator_killed_mid_run_then_restarted_completes_without_dupl
         replayed = [
             e
             for e in await store.list_events(limit=100_000)
-            if e.type == "service_call.completed" and e.data.get("replayed")
+            if e.type == EventType.SERVICE_CALL_COMPLETED and e.data.get("replayed")
         ]
     finally:
         await store.close()

@@ -16,6 +16,7 @@ from mock_services.runner import RunningServices
 from orchestrator.breaker import BreakerConfig
 from orchestrator.clock import FakeClock
 from orchestrator.engine import EngineConfig
+from orchestrator.event_types import EventType
 from orchestrator.models import BreakerState, StepState, TaskState
 from tests.e2e.conftest import add_fault
 
@@ -51,7 +52,7 @@ async def test_429_retry_after_is_honoured(
     with orch.engine.subscribe() as events:
         sub = await orch.engine.submit(TEMPLATE_NAME, fake.registration("free"))
         async for event in events:
-            if event.type == "step.retry_scheduled":
+            if event.type == EventType.STEP_RETRY_SCHEDULED:
                 break
     step = (await orch.engine.get_task(sub.task_id)).step("send_welcome_sequence")
     assert step.state is StepState.WAITING_FOR_RETRY
@@ -83,7 +84,7 @@ async def test_breaker_opens_defers_without_spending_attempts_and_closes(
             for _ in range(4)
         ]
         async for event in events:
-            if event.type == "breaker.opened":
+            if event.type == EventType.BREAKER_OPENED:
                 break
     async with admin.delete(f"{services.urls['billing']}/__admin/faults") as resp:
         assert resp.status == 200
@@ -91,13 +92,13 @@ async def test_breaker_opens_defers_without_spending_attempts_and_closes(
         assert await orch.engine.wait_for_end(task_id, 20) is TaskState.COMPLETE
     log = await orch.engine.events(limit=10_000)
     types = [e.type for e in log]
-    assert types.count("breaker.opened") == 1
-    assert "breaker.half_open" in types and types[-1] != "breaker.opened"
-    assert "breaker.closed" in types
-    deferred = [e for e in log if e.type == "step.deferred"]
+    assert types.count(EventType.BREAKER_OPENED) == 1
+    assert EventType.BREAKER_HALF_OPEN in types and types[-1] != EventType.BREAKER_OPENED
+    assert EventType.BREAKER_CLOSED in types
+    deferred = [e for e in log if e.type == EventType.STEP_DEFERRED]
     assert deferred and all(e.data["service"] == "billing" for e in deferred)
     failed_calls = sum(
-        1 for e in log if e.type == "service_call.failed" and e.data["service"] == "billing"
+        1 for e in log if e.type == EventType.SERVICE_CALL_FAILED and e.data["service"] == "billing"
     )
     attempts = 0
     for task_id in ids:

@@ -20,6 +20,7 @@ from orchestrator.clock import FakeClock
 from orchestrator.embedded import open_engine
 from orchestrator.engine import EngineConfig
 from orchestrator.errors import StoreError, TaskNotFoundError
+from orchestrator.event_types import EventType
 from orchestrator.handlers import StepInput
 from orchestrator.models import StepState, TaskState
 from orchestrator.store.base import NewEvent
@@ -117,7 +118,7 @@ async def test_two_engines_on_one_file_never_run_a_step_twice(
             assert (await one.wait(task_id, timeout_s=20)).state is TaskState.COMPLETE
         for engine in (one, two):
             for ev in await engine.events(0, 100_000):
-                if ev.type == "step.started":
+                if ev.type == EventType.STEP_STARTED:
                     workers[ev.data["worker_id"]] += 1
     assert len(executions) == 40 * 5
     assert set(executions.values()) == {1}

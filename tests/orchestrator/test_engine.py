@@ -18,6 +18,7 @@ from orchestrator.errors import (
     TaskNotFoundError,
     UnknownTemplateError,
 )
+from orchestrator.event_types import EventType
 from orchestrator.handlers import StepInput
 from orchestrator.models import Event, StepState, TaskState
 from orchestrator.retry import RetryPolicy, retry_delay_s
@@ -118,7 +119,7 @@ async def test_retryable_error_schedules_retry_by_policy(
 
     recorder.behaviour["a"] = flaky
     sub = await engine.submit("diamond", {})
-    ev = await next_event(engine, sub.task_id, "step.retry_scheduled", "a")
+    ev = await next_event(engine, sub.task_id, EventType.STEP_RETRY_SCHEDULED, "a")
     # The engine's RNG is seeded with 7 and this is its first draw: full jitter over 1 s.
     expected = retry_delay_s(RetryPolicy(initial_delay_s=1, max_delay_s=60), 1, random.Random(7))
     assert ev.data["delay_s"] == pytest.approx(expected, abs=1e-6)
@@ -145,14 +146,16 @@ async def test_server_retry_after_wins_clamped_and_unjittered(
 
     recorder.behaviour["a"] = limited
     sub = await engine.submit("diamond", {})
-    ev = await next_event(engine, sub.task_id, "step.retry_scheduled", "a")
+    ev = await next_event(engine, sub.task_id, EventType.STEP_RETRY_SCHEDULED, "a")
     assert ev.data["delay_s"] == 7
     assert ev.data["error"]["http_status"] == 429
     clock.advance(7)
-    await next_event(engine, sub.task_id, "step.started", "a")
+    await next_event(engine, sub.task_id, EventType.STEP_STARTED, "a")
     while True:
         events = [
-            e for e in await engine.events(task_id=sub.task_id) if e.type == "step.retry_scheduled"
+            e
+            for e in await engine.events(task_id=sub.task_id)
+            if e.type == EventType.STEP_RETRY_SCHEDULED
         ]
         if len(events) == 2:
             break
@@ -191,7 +194,7 @@ async def test_permanent_error_stops_at_once_and_isolates_failure(
         "PAYMENT_DECLINED",
         402,
     )
-    failed = await next_event(engine, sub.task_id, "task.failed")
+    failed = await next_event(engine, sub.task_id, EventType.TASK_FAILED)
     assert failed.data["failed_steps"] == ["b"]
     assert failed.data["summary"] == task.summary
     assert task.summary is not None and task.summary["attempts"] == {
@@ -212,7 +215,7 @@ async def test_attempts_exhausted_ends_in_error(
     recorder.behaviour["b"] = always
     sub = await engine.submit("diamond", {})
     for _ in range(2):
-        await next_event(engine, sub.task_id, "step.retry_scheduled", "b")
+        await next_event(engine, sub.task_id, EventType.STEP_RETRY_SCHEDULED, "b")
         clock.advance(30)
         await asyncio.sleep(0.05)
     task = await engine.wait(sub.task_id, timeout_s=5)
@@ -324,7 +327,7 @@ async def test_cancel_stops_in_flight_and_open_steps(engine: Engine, recorder: R
         await engine.cancel_task(sub.task_id)
     assert recorder.count("d") == 0
     types = [e.type for e in await engine.events(task_id=sub.task_id)]
-    assert types[-1] == "task.cancelled" and types.count("step.cancelled") == 4
+    assert types[-1] == EventType.TASK_CANCELLED and types.count(EventType.STEP_CANCELLED) == 4
 
 
 async def test_operator_retry_of_failed_step_resumes_the_task(
@@ -340,9 +343,9 @@ async def test_operator_retry_of_failed_step_resumes_the_task(
     with pytest.raises(InvalidTransitionError):
         await engine.retry_step(sub.task_id, "a")  # complete, not failed
     await engine.retry_step(sub.task_id, "b")
-    requested = await next_event(engine, sub.task_id, "step.retry_requested", "b")
+    requested = await next_event(engine, sub.task_id, EventType.STEP_RETRY_REQUESTED, "b")
     assert requested.data == {"by": "operator"}
-    await next_event(engine, sub.task_id, "task.resumed")
+    await next_event(engine, sub.task_id, EventType.TASK_RESUMED)
     done = await engine.wait(sub.task_id, timeout_s=5)
     assert done.state is TaskState.COMPLETE
     assert recorder.count("b") == 2 and recorder.count("a") == 1
@@ -384,7 +387,7 @@ async def test_readiness_explains_each_step(engine: Engine, recorder: Recorder) 
 
     recorder.behaviour["b"] = blocked
     sub = await engine.submit("diamond", {})
-    await next_event(engine, sub.task_id, "step.completed", "c")
+    await next_event(engine, sub.task_id, EventType.STEP_COMPLETED, "c")
     ready = {r.name: r for r in await engine.readiness(sub.task_id)}
     assert ready["a"].reason == "done"
     assert ready["b"].reason.startswith("running attempt 1 of 3")
@@ -404,7 +407,7 @@ async def test_bottlenecks_report_per_step_statistics(
     recorder.behaviour["c"] = flaky
     for _ in range(2):
         sub = await engine.submit("diamond", {})
-        await next_event(engine, sub.task_id, "step.retry_scheduled", "c")
+        await next_event(engine, sub.task_id, EventType.STEP_RETRY_SCHEDULED, "c")
         clock.advance(60)
         await engine.wait(sub.task_id, timeout_s=5)
     stats = {s.step_name: s for s in await engine.bottlenecks()}
@@ -417,11 +420,11 @@ async def test_bottlenecks_report_per_step_statistics(
 
 async def test_handlers_can_emit_their_own_events(engine: Engine, recorder: Recorder) -> None:
     async def calls_service(inp: StepInput) -> None:
-        await inp.events.emit("service_call.completed", {"service": "users", "status": 201})
+        await inp.events.emit(EventType.SERVICE_CALL_COMPLETED, {"service": "users", "status": 201})
 
     recorder.behaviour["a"] = calls_service
     sub = await engine.submit("diamond", {})
-    ev = await next_event(engine, sub.task_id, "service_call.completed")
+    ev = await next_event(engine, sub.task_id, EventType.SERVICE_CALL_COMPLETED)
     assert (ev.step_name, ev.attempt, ev.data["status"]) == ("a", 1, 201)
     await engine.wait(sub.task_id, timeout_s=5)
 
@@ -442,7 +445,7 @@ async def test_the_summary_is_written_with_the_completion(
             clock.advance(seconds_left)
             for service, ms in calls:
                 await inp.events.emit(
-                    "service_call.completed", {"service": service, "duration_ms": ms}
+                    EventType.SERVICE_CALL_COMPLETED, {"service": service, "duration_ms": ms}
                 )
             if inp.step_name == "b":
                 b_done.set()
@@ -467,7 +470,7 @@ async def test_the_summary_is_written_with_the_completion(
         "critical_path_ms": 6500.0,  # a + c + d + e
         "parallel_saved_ms": 2000.0,  # b ran inside c's time
     }
-    completed = await next_event(engine, sub.task_id, "task.completed")
+    completed = await next_event(engine, sub.task_id, EventType.TASK_COMPLETED)
     assert completed.data == {"summary": task.summary}
 
 
@@ -484,7 +487,7 @@ async def test_a_gate_defers_a_step_without_spending_an_attempt(
 
     engine.add_gate(gate)
     sub = await engine.submit("diamond", {})
-    ev = await next_event(engine, sub.task_id, "step.deferred", "b")
+    ev = await next_event(engine, sub.task_id, EventType.STEP_DEFERRED, "b")
     assert ev.data["reason"] == "breaker_open"
     task = await engine.get_task(sub.task_id)
     assert task.step("b").state is StepState.WAITING_FOR_RETRY
