@@ -2,9 +2,11 @@
 
 An event is ``{"seq", "at", "type", "task_id", "step_name", "correlation_id", "attempt", "data"}``
 (:class:`orchestrator.models.Event`); the ``#:`` line of each member names the fields of its
-``data``. The dashboard, the demos, the CLI's live output and the analytics match on these
-members, never on string literals, so a renamed event is a one-line change here that mypy
-follows everywhere. ``docs/events.md`` lists them with an example ``/events/stream`` line each.
+``data``. Times (``at``, ``next_attempt_at``, ``open_until``) are unix seconds in the engine and
+ISO 8601 UTC over the HTTP API (``orchestrator/api/serialize.py``). The dashboard, the demos,
+the CLI's live output and the analytics match on these members, never on string literals, so a
+renamed event is a one-line change here that mypy follows everywhere. ``docs/events.md`` lists
+them with an example ``/events/stream`` line each.
 
 A handler may still emit a type of its own through ``StepInput.events.emit`` (any string); the
 engine stores and streams it like the others.
@@ -37,7 +39,7 @@ class EventType(StrEnum):
     STEP_COMPLETED = "step.completed"
     #: ``error`` (``kind``, ``error_code``, ``message``, ``http_status``): failed for good.
     STEP_FAILED = "step.failed"
-    #: ``error``, ``next_attempt_at`` (unix time), ``delay_s``: the step will run again.
+    #: ``error``, ``next_attempt_at`` (a time), ``delay_s``: the step will run again.
     STEP_RETRY_SCHEDULED = "step.retry_scheduled"
     #: ``worker_id``: the worker holding the step's lease stopped renewing it (a crash).
     STEP_WORKER_LOST = "step.worker_lost"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -13,6 +14,7 @@ from jsonschema import Draft202012Validator
 from interlock.sandbox import Orchestrator, run_api
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices
+from orchestrator.breaker import BreakerConfig
 from tests.e2e.conftest import add_fault
 
 
@@ -20,6 +22,14 @@ class Client:
     def __init__(self, base: str, session: aiohttp.ClientSession, spec: dict[str, Any]) -> None:
         self.base, self.session, self.spec = base, session, spec
         self.checked = 0
+
+    def check(self, schema_name: str, data: Any) -> None:
+        """``data`` against one of the document's schemas (for what is not a JSON response)."""
+        schema = {"$ref": f"#/components/schemas/{schema_name}"}
+        validator = Draft202012Validator({**schema, "components": self.spec["components"]})
+        errors = [e.message for e in validator.iter_errors(data)]
+        assert not errors, f"{schema_name}: {errors}"
+        self.checked += 1
 
     async def call(
         self,
@@ -170,3 +180,74 @@ async def test_operator_actions(
         body={"results": {}},
     )
     assert status == 404
+
+
+def utc_time(value: Any) -> datetime:
+    """An ISO 8601 time in UTC, as every time the API serves is."""
+    assert isinstance(value, str), f"not an ISO 8601 string: {value!r}"
+    when = datetime.fromisoformat(value)
+    assert when.utcoffset() == timedelta(0), value
+    return when
+
+
+@pytest.mark.parametrize(
+    "breaker_config", [BreakerConfig(failure_threshold=2, cooldown_s=1.0, success_threshold=1)]
+)
+async def test_every_time_is_iso_8601_utc(
+    api: Client,
+    services: RunningServices,
+    fake: RegistrationFaker,
+    admin: aiohttp.ClientSession,
+) -> None:
+    """Events' ``at``, the times inside their data and the breakers' times are ISO 8601 too."""
+    await add_fault(
+        admin, services, "billing", {"kind": "error", "status": 503, "match": {"method": "POST"}}
+    )
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    _, sub = await api.call(
+        "POST", "/tasks", body={"name": "user_registration", "context": fake.registration("pro")}
+    )
+    seen: dict[str, dict[str, Any]] = {}
+    url = f"{api.base}/events/stream?after=0"
+    async with api.session.get(url) as resp:
+        async for line in resp.content:
+            event = json.loads(line)
+            api.check("Event", event)
+            assert before <= utc_time(event["at"]) <= datetime.now(UTC)
+            seen.setdefault(event["type"], event)
+            if event["type"] == "breaker.opened":
+                break
+    retry = seen["step.retry_scheduled"]
+    assert utc_time(retry["data"]["next_attempt_at"]) >= utc_time(retry["at"])
+    assert isinstance(retry["data"]["delay_s"], float | int)  # durations stay numbers
+    opened = seen["breaker.opened"]
+    open_until = utc_time(opened["data"]["open_until"])
+    cooldown = open_until - utc_time(opened["at"])
+    assert abs(cooldown - timedelta(seconds=1)) < timedelta(milliseconds=1)
+
+    _, listed = await api.call("GET", "/breakers")
+    (billing,) = [b for b in listed["breakers"] if b["service"] == "billing"]
+    assert billing["state"] == "open"
+    assert utc_time(billing["open_until"]) == open_until
+    assert utc_time(billing["opened_at"]) == utc_time(opened["at"])
+    assert utc_time(billing["updated_at"]) == utc_time(opened["at"])
+    _, task = await api.call("GET", f"/tasks/{sub['task_id']}", "/tasks/{task_id}")
+    assert utc_time(task["created_at"]) >= before
+
+    async with admin.delete(f"{services.urls['billing']}/__admin/faults"):
+        pass
+    task = await _complete(api, sub["task_id"])
+    assert task["state"] == "complete"
+    _, events = await api.call("GET", f"/events?after={opened['seq']}")
+    deferred = [e for e in events["events"] if e["type"] == "step.deferred"]
+    for event in deferred:
+        utc_time(event["data"]["next_attempt_at"])
+    moves = [e for e in events["events"] if e["type"].startswith("breaker.")]
+    assert [e["type"] for e in moves][-1] == "breaker.closed"
+    for event in moves:
+        assert event["data"]["open_until"] is None or utc_time(event["data"]["open_until"])
+    _, attempts = await api.call(
+        "GET", f"/tasks/{sub['task_id']}/attempts", "/tasks/{task_id}/attempts"
+    )
+    for attempt in attempts["attempts"]:
+        assert utc_time(attempt["started_at"]) <= utc_time(attempt["ended_at"])

@@ -1,31 +1,13 @@
 """The HTTP step adapter: one place where HTTP answers become typed step errors.
 
 Business handlers stay thin: they call :meth:`ServiceCaller.call` and get a parsed response, or
-the call raises the right :class:`StepError`:
+the call raises the right :class:`StepError`, as the table in :mod:`orchestrator.http.classify`
+says.
 
-=====================================  ===========================================
-answer                                 becomes
-=====================================  ===========================================
-2xx (or a status the caller accepts)   the response (JSON body parsed)
-400, 422                               permanent ``CLIENT_VALIDATION_ERROR``
-401, 403                               permanent ``AUTH_ERROR``
-402                                    permanent ``PAYMENT_REQUIRED``
-404                                    permanent ``RESOURCE_NOT_FOUND``
-409 with ``Retry-After``                retryable ``HTTP_409`` (the same request is still
-                                       being processed: an idempotency key in flight)
-409 not accepted by the caller         permanent ``CONFLICT``
-408, 429, 5xx                          retryable ``HTTP_<status>``, with ``Retry-After``
-3xx (redirects are not followed)       permanent ``HTTP_<status>``
-connection error / reset               retryable ``CONNECTION_ERROR``
-an answer that is not HTTP             retryable ``CONNECTION_ERROR``
-no answer within the request timeout   retryable ``REQUEST_TIMEOUT``
-a 2xx body that is not JSON            retryable ``MALFORMED_RESPONSE``
-a URL or header HTTP cannot carry      permanent ``INVALID_REQUEST``
-=====================================  ===========================================
-
-The calls go through :class:`~orchestrator.httpclient.HttpClient`, a keep-alive HTTP/1.1 pool
-that costs a third of what aiohttp's client did per request (the module says why and what it
-leaves out).
+The calls go through a :class:`~orchestrator.http.transport.Transport`: by default
+:class:`~orchestrator.http.client.HttpClient`, a keep-alive HTTP/1.1 pool much cheaper per
+request than aiohttp's client (measured, see docs/benchmarks.md; the module says why and what it
+leaves out); in unit tests a :class:`~orchestrator.http.transport.MockTransport`.
 
 Every call sends ``X-Correlation-ID`` (the task's) and, for writes, an ``Idempotency-Key`` made
 from task, step and purpose, the same on every attempt: a retry after a lost response is
@@ -40,8 +22,6 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 from orchestrator import codec
@@ -49,18 +29,17 @@ from orchestrator.breaker import CircuitBreakers
 from orchestrator.errors import ExchangeError, PermanentError, RetryableError, StepError
 from orchestrator.event_types import EventType
 from orchestrator.handlers import StepInput
-from orchestrator.httpclient import HttpClient
+from orchestrator.http.classify import (
+    classify,
+    classify_transport_error,
+    is_accepted,
+    malformed_response,
+)
+from orchestrator.http.client import HttpClient
+from orchestrator.http.transport import Transport
+from orchestrator.models import JSON
 
 DEFAULT_REQUEST_TIMEOUT_S: Final = 10.0
-_PERMANENT: Final = {
-    400: "CLIENT_VALIDATION_ERROR",
-    422: "CLIENT_VALIDATION_ERROR",
-    401: "AUTH_ERROR",
-    403: "AUTH_ERROR",
-    402: "PAYMENT_REQUIRED",
-    404: "RESOURCE_NOT_FOUND",
-    409: "CONFLICT",
-}
 _WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -73,48 +52,13 @@ class ServiceResponse:
     replayed: bool  #: the service answered from its idempotency store
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP-date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def classify(status: int, body_text: str, retry_after: str | None) -> StepError:
-    """The step error for a non-success HTTP status."""
-    message = f"HTTP {status}: {body_text[:300]}"
-    if _transient_conflict(status, retry_after):
-        return RetryableError(
-            message,
-            retry_after_s=parse_retry_after(retry_after),
-            error_code="HTTP_409",
-            http_status=status,
-        )
-    if status in _PERMANENT:
-        return PermanentError(message, error_code=_PERMANENT[status], http_status=status)
-    if status in (408, 429) or status >= 500:
-        return RetryableError(
-            message,
-            retry_after_s=parse_retry_after(retry_after),
-            error_code=f"HTTP_{status}",
-            http_status=status,
-        )
-    return PermanentError(message, error_code=f"HTTP_{status}", http_status=status)
-
-
 class ServiceCaller:
-    """Calls the services a workflow coordinates, with one shared connection pool."""
+    """Calls the services a workflow coordinates, through one shared transport.
+
+    Without ``transport`` it opens its own :class:`HttpClient` (at most ``max_connections`` in
+    use) when first needed and closes it in :meth:`close`; a transport passed in belongs to the
+    caller of this constructor, who closes it.
+    """
 
     def __init__(
         self,
@@ -122,21 +66,25 @@ class ServiceCaller:
         breakers: CircuitBreakers | None = None,
         *,
         max_connections: int = 200,
+        transport: Transport | None = None,
     ) -> None:
         self.urls = dict(urls or {})  #: service → base URL; wins over handler_config["url"]
         self.breakers = breakers
         self._max_connections = max_connections
-        self._http: HttpClient | None = None
+        self._transport = transport
+        self._own_client: HttpClient | None = None
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        if self._own_client is not None:
+            await self._own_client.close()
+            self._own_client = None
 
-    def _client(self) -> HttpClient:
-        if self._http is None:
-            self._http = HttpClient(max_connections=self._max_connections)
-        return self._http
+    def _active_transport(self) -> Transport:
+        if self._transport is not None:
+            return self._transport
+        if self._own_client is None:
+            self._own_client = HttpClient(max_connections=self._max_connections)
+        return self._own_client
 
     def base_url(self, step: StepInput) -> str:
         service = step.handler_config.get("service")
@@ -199,28 +147,18 @@ class ServiceCaller:
     ) -> ServiceResponse:
         data = None if body is None else codec.dumpb(body)
         try:
-            resp = await self._client().request(
+            resp = await self._active_transport().request(
                 method, url, headers=headers, body=data, timeout_s=timeout_s
             )
-        except TimeoutError:
-            raise RetryableError(
-                f"no answer from {url} within {timeout_s:g} s", error_code="REQUEST_TIMEOUT"
-            ) from None
-        except ExchangeError as exc:
-            raise RetryableError(str(exc), error_code="CONNECTION_ERROR") from None
-        except ValueError as exc:  # a URL or header that HTTP cannot carry: no retry mends it
-            raise PermanentError(str(exc), error_code="INVALID_REQUEST") from None
+        except (TimeoutError, ExchangeError, ValueError) as exc:
+            raise classify_transport_error(exc, url, timeout_s) from None
         retry_after = resp.headers.get("Retry-After")
-        if not _accepted(resp.status, accept, retry_after):
+        if not is_accepted(resp.status, accept, retry_after):
             raise classify(resp.status, resp.body.decode("utf-8", "replace"), retry_after)
         try:
             parsed = codec.loads(resp.body) if resp.body else None
         except codec.JSONDecodeError:
-            raise RetryableError(
-                f"HTTP {resp.status} with a body that is not JSON",
-                error_code="MALFORMED_RESPONSE",
-                http_status=resp.status,
-            ) from None
+            raise malformed_response(resp.status) from None
         return ServiceResponse(
             resp.status,
             parsed,
@@ -230,7 +168,7 @@ class ServiceCaller:
         )
 
     async def _failed(
-        self, step: StepInput, service: str, where: dict[str, Any], exc: StepError, started: float
+        self, step: StepInput, service: str, where: JSON, exc: StepError, started: float
     ) -> None:
         retryable = isinstance(exc, RetryableError)
         error = {"error_code": exc.error_code, "message": str(exc), "http_status": exc.http_status}
@@ -250,19 +188,6 @@ class ServiceCaller:
                 **error,
             },
         )
-
-
-def _transient_conflict(status: int, retry_after: str | None) -> bool:
-    """A 409 that says when to come back, e.g. the first request with this Idempotency-Key is
-    still running (after a lost response, the retry can outrun it): retryable, never accepted."""
-    return status == 409 and retry_after is not None
-
-
-def _accepted(status: int, accept: Collection[int], retry_after: str | None) -> bool:
-    """2xx, or a status the caller handles itself."""
-    if 200 <= status < 300:
-        return True
-    return status in accept and not _transient_conflict(status, retry_after)
 
 
 def _ms_since(started: float) -> float:

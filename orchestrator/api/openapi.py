@@ -2,15 +2,26 @@
 
 Its schemas are JSON Schema 2020-12, so ``tests/e2e/test_api.py`` validates real responses
 against them: the description cannot drift from what the API does without a test failing.
+The enums (task, step and breaker states, error kinds, event types) are built from the Python
+enums, so a new state or event type appears here by itself. Every time is an ISO 8601 string
+(``date-time``), as ``orchestrator/api/serialize.py`` makes them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
 
-JSON = dict[str, Any]
+from orchestrator.api.serialize import EVENT_TIME_FIELDS
+from orchestrator.event_types import EventType
+from orchestrator.models import JSON, BreakerState, ErrorKind, StepState, TaskState
 
-_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+def _enum(values: type[StrEnum]) -> JSON:
+    return {"enum": [member.value for member in values]}
+
+
+_TIME = {"type": "string", "format": "date-time"}
+_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
 _STR_OR_NULL = {"type": ["string", "null"]}
 
 SCHEMAS: dict[str, JSON] = {
@@ -34,7 +45,7 @@ SCHEMAS: dict[str, JSON] = {
         "type": ["object", "null"],
         "required": ["kind", "error_code", "message", "http_status"],
         "properties": {
-            "kind": {"enum": ["retryable", "permanent"]},
+            "kind": {"$ref": "#/components/schemas/ErrorKind"},
             "error_code": _STR_OR_NULL,
             "message": {"type": "string"},
             "http_status": {"type": ["integer", "null"]},
@@ -50,7 +61,11 @@ SCHEMAS: dict[str, JSON] = {
             "created": {"type": "boolean"},
         },
     },
-    "TaskState": {"enum": ["pending", "in_progress", "complete", "error", "cancelled"]},
+    "TaskState": _enum(TaskState),
+    "StepState": _enum(StepState),
+    "ErrorKind": _enum(ErrorKind),
+    "BreakerState": _enum(BreakerState),
+    "EventType": _enum(EventType),
     "Step": {
         "type": "object",
         "required": [
@@ -67,25 +82,15 @@ SCHEMAS: dict[str, JSON] = {
         ],
         "properties": {
             "name": {"type": "string"},
-            "state": {
-                "enum": [
-                    "pending",
-                    "in_progress",
-                    "waiting_for_retry",
-                    "complete",
-                    "error",
-                    "cancelled",
-                    "resolved_manually",
-                ]
-            },
+            "state": {"$ref": "#/components/schemas/StepState"},
             "depends_on": {"type": "array", "items": {"type": "string"}},
             "attempts": {"type": "integer", "minimum": 0},
             "max_attempts": {"type": "integer", "minimum": 1},
             "results": {"type": ["object", "null"]},
             "last_error": {"$ref": "#/components/schemas/ErrorInfo"},
-            "next_attempt_at": _TIME,
-            "started_at": _TIME,
-            "completed_at": _TIME,
+            "next_attempt_at": _TIME_OR_NULL,
+            "started_at": _TIME_OR_NULL,
+            "completed_at": _TIME_OR_NULL,
         },
     },
     "Task": {
@@ -110,8 +115,8 @@ SCHEMAS: dict[str, JSON] = {
             "state": {"$ref": "#/components/schemas/TaskState"},
             "correlation_id": {"type": "string"},
             "context": {"type": "object"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "completed_at": _TIME,
+            "created_at": _TIME,
+            "completed_at": _TIME_OR_NULL,
             "summary": {"type": ["object", "null"]},
             "steps": {"type": "array", "items": {"$ref": "#/components/schemas/Step"}},
         },
@@ -137,6 +142,8 @@ SCHEMAS: dict[str, JSON] = {
                     "properties": {
                         "task_id": {"type": "string"},
                         "state": {"$ref": "#/components/schemas/TaskState"},
+                        "created_at": _TIME,
+                        "completed_at": _TIME_OR_NULL,
                     },
                 },
             }
@@ -162,6 +169,8 @@ SCHEMAS: dict[str, JSON] = {
                     ],
                     "properties": {
                         "attempt": {"type": "integer", "minimum": 1},
+                        "started_at": _TIME,
+                        "ended_at": _TIME,
                         "outcome": {"enum": ["completed", "failed", "lost"]},
                         "duration_ms": {"type": "number"},
                         "error": {"$ref": "#/components/schemas/ErrorInfo"},
@@ -184,13 +193,22 @@ SCHEMAS: dict[str, JSON] = {
         ],
         "properties": {
             "seq": {"type": "integer"},
-            "at": {"type": "number"},
-            "type": {"type": "string"},
+            "at": _TIME,
+            "type": {
+                "anyOf": [
+                    {"$ref": "#/components/schemas/EventType"},
+                    {"type": "string", "description": "an event type a handler emits itself"},
+                ]
+            },
             "task_id": _STR_OR_NULL,
             "step_name": _STR_OR_NULL,
             "correlation_id": _STR_OR_NULL,
             "attempt": {"type": ["integer", "null"]},
-            "data": {"type": "object"},
+            "data": {
+                "type": "object",
+                "description": "the fields of its type (see EventType); times are ISO 8601",
+                "properties": dict.fromkeys(sorted(EVENT_TIME_FIELDS), _TIME_OR_NULL),
+            },
         },
     },
     "Events": {
@@ -220,9 +238,12 @@ SCHEMAS: dict[str, JSON] = {
                     ],
                     "properties": {
                         "service": {"type": "string"},
-                        "state": {"enum": ["closed", "open", "half_open"]},
+                        "state": {"$ref": "#/components/schemas/BreakerState"},
                         "failures": {"type": "integer"},
                         "successes": {"type": "integer"},
+                        "opened_at": _TIME_OR_NULL,
+                        "open_until": _TIME_OR_NULL,
+                        "updated_at": _TIME,
                     },
                 },
             }

@@ -20,9 +20,9 @@ import pytest
 import trustme
 from aiohttp import web
 
-from orchestrator import httpclient
 from orchestrator.errors import ExchangeError
-from orchestrator.httpclient import HttpClient
+from orchestrator.http import client as client_module
+from orchestrator.http.client import HttpClient
 
 SEEN = web.AppKey("seen", "Seen")
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -158,7 +158,7 @@ async def test_a_connection_idle_too_long_is_not_reused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url, seen = server
-    monkeypatch.setattr(httpclient, "IDLE_EXPIRY_S", 0.0)
+    monkeypatch.setattr(client_module, "IDLE_EXPIRY_S", 0.0)
     for _ in range(2):
         assert (await client.request("GET", f"{url}/x", timeout_s=5)).status == 201
     assert len(set(seen.ports)) == 2

@@ -1,13 +1,16 @@
 """The HTTP/1.1 client that step handlers' service calls go through: keep-alive, JSON-sized.
 
+It is the real :class:`~orchestrator.http.transport.Transport` behind
+:class:`~orchestrator.http.adapter.ServiceCaller`.
+
 Why not aiohttp's client (the CLI and the tests still use it): for the small JSON exchanges a
-workflow makes, aiohttp spent 170-270 us of the orchestrator's event-loop CPU per request
-(request and response objects, multidicts, tracing hooks, payload machinery, stream readers),
-about 45 % of that process's time in the registration benchmark. This client does one thing:
-send a request on a pooled connection and hand back status, headers and body. It spends
-75-95 us per request; the engine process's CPU per registration fell by 20-37 % and
-registrations/s rose by 8-58 % in interleaved runs (docs/benchmarks.md). Parsing is httptools
-(llhttp, the parser Node.js uses); connections, TLS and timeouts are asyncio's.
+workflow makes, most of aiohttp's per-request cost is machinery they do not need (request and
+response objects, multidicts, tracing hooks, payload machinery, stream readers), and that cost
+was a large share of the orchestrator's event-loop time. This client does one thing: send a
+request on a pooled connection and hand back status, headers and body, for much less CPU per
+request than aiohttp's client (measured, see docs/benchmarks.md, "The service-call HTTP client").
+Parsing is httptools (llhttp, the parser Node.js uses); connections, TLS and timeouts are
+asyncio's.
 
 What it does: a keep-alive pool per origin with a cap on connections in use; ``Content-Length``,
 chunked and read-until-close bodies; interim 1xx answers skipped; ``Connection: close`` and
@@ -39,6 +42,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from orchestrator.errors import ExchangeError
+from orchestrator.http.transport import HttpResponse
 
 IDLE_EXPIRY_S: Final = 15.0  #: an idle pooled connection older than this is closed, not reused
 USER_AGENT: Final = "interlock"
@@ -47,13 +51,6 @@ _UNSAFE_VALUE = re.compile(r"[\r\n\x00]")
 _BODYLESS_STATUS: Final = frozenset({204, 304})
 #: headers that frame the message: the client writes them, a caller may not
 _FRAMING: Final = frozenset({"host", "content-length", "transfer-encoding", "connection"})
-
-
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
-    status: int
-    headers: CIMultiDictProxy[str]  #: case-insensitive; repeated headers keep every value
-    body: bytes
 
 
 @dataclass(frozen=True, slots=True)

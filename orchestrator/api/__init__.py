@@ -1,0 +1,7 @@
+"""The orchestrator's HTTP API: ``app`` (:func:`create_api`, the route table), ``handlers``,
+``middleware`` (every error as JSON), ``serialize`` (domain objects → JSON, one time format:
+ISO 8601 UTC) and ``openapi`` (the description served at ``GET /openapi.json``)."""
+
+from orchestrator.api.app import create_api
+
+__all__ = ["create_api"]

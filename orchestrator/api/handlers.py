@@ -1,0 +1,196 @@
+"""The API's request handlers: parse the request, call the engine, answer with serialized JSON.
+
+They read what they need from the app under typed keys (:data:`ENGINE`, :data:`BREAKERS`, set by
+:func:`~orchestrator.api.app.create_api`), raise :class:`~orchestrator.api.middleware.ApiError`
+for a bad request, and leave the engine's own errors to the middleware.
+``GET /events/stream?after=SEQ`` streams events as newline-delimited JSON: first the stored ones
+after ``SEQ``, then live ones as they commit, without polling the database.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+from aiohttp import web
+
+from orchestrator.api.middleware import ApiError
+from orchestrator.api.openapi import openapi_spec
+from orchestrator.api.serialize import (
+    attempt_json,
+    bottleneck_json,
+    breaker_json,
+    event_json,
+    submission_json,
+    summary_json,
+    task_json,
+)
+from orchestrator.breaker import CircuitBreakers
+from orchestrator.engine import Engine
+from orchestrator.models import JSON, TaskState
+
+ENGINE: Final = web.AppKey("engine", Engine)
+BREAKERS: Final = web.AppKey("breakers", CircuitBreakers)
+
+
+async def _body(request: web.Request, *, required: bool) -> JSON:
+    raw = await request.read()
+    if not raw and not required:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(
+            400, "malformed_json", f"the request body is not valid JSON: {exc}"
+        ) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "malformed_json", "the request body must be a JSON object")
+    return body
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ApiError(
+            400, "bad_query", f"{name} must be a whole number from {low} to {high}, got {raw!r}"
+        )
+    return value
+
+
+async def submit_task(request: web.Request) -> web.Response:
+    body = await _body(request, required=True)
+    problems = [{"path": k, "message": "required"} for k in ("name", "context") if k not in body]
+    for key in ("name", "namespace", "version", "idempotency_key"):
+        if key in body and body[key] is not None and not isinstance(body[key], str):
+            problems.append({"path": key, "message": "must be a string"})
+    if problems:
+        raise ApiError(400, "invalid_request", "invalid task submission", problems)
+    sub = await request.app[ENGINE].submit(
+        body["name"],
+        body["context"],
+        namespace=body.get("namespace"),
+        version=body.get("version"),
+        idempotency_key=body.get("idempotency_key"),
+    )
+    task = await request.app[ENGINE].get_task(sub.task_id)
+    return web.json_response(
+        submission_json(sub, task.state),
+        status=201 if sub.created else 200,
+        headers={"Location": f"/tasks/{sub.task_id}"},
+    )
+
+
+async def get_task(request: web.Request) -> web.Response:
+    return web.json_response(
+        task_json(await request.app[ENGINE].get_task(request.match_info["task_id"]))
+    )
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    raw_state = request.query.get("state")
+    try:
+        state = TaskState(raw_state) if raw_state else None
+    except ValueError:
+        allowed = ", ".join(s.value for s in TaskState)
+        raise ApiError(
+            400, "bad_query", f"state must be one of {allowed}, got {raw_state!r}"
+        ) from None
+    limit = _int_query(request, "limit", 100, 1, 10_000)
+    tasks = await request.app[ENGINE].list_tasks(state, limit)
+    return web.json_response({"tasks": [summary_json(t) for t in tasks]})
+
+
+async def list_attempts(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    task_id = request.match_info["task_id"]
+    await engine.get_task(task_id)  # 404 for an unknown task rather than an empty list
+    attempts = await engine.attempts(task_id)
+    return web.json_response({"attempts": [attempt_json(a) for a in attempts]})
+
+
+async def list_events(request: web.Request) -> web.Response:
+    after = _int_query(request, "after", 0, 0, 2**62)
+    limit = _int_query(request, "limit", 1000, 1, 10_000)
+    task_id = request.query.get("task_id") or None
+    events = await request.app[ENGINE].events(after, limit, task_id)
+    return web.json_response(
+        {"events": [event_json(e) for e in events], "last_seq": events[-1].seq if events else after}
+    )
+
+
+async def stream_events(request: web.Request) -> web.StreamResponse:
+    engine = request.app[ENGINE]
+    after = _int_query(request, "after", 0, 0, 2**62)
+    task_id = request.query.get("task_id") or None
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+    # Subscribe first, then read the backlog: nothing committed in between is missed, and the
+    # sequence numbers drop what both sources saw.
+    with engine.subscribe(task_id) as live:
+        last = after
+        while True:
+            backlog = await engine.events(last, 1000, task_id)
+            for event in backlog:
+                await response.write(json.dumps(event_json(event)).encode() + b"\n")
+                last = event.seq
+            if len(backlog) < 1000:
+                break
+        async for event in live:
+            if event.seq > last:
+                await response.write(json.dumps(event_json(event)).encode() + b"\n")
+                last = event.seq
+    return response
+
+
+async def cancel_task(request: web.Request) -> web.Response:
+    task = await request.app[ENGINE].cancel_task(request.match_info["task_id"])
+    return web.json_response(task_json(task))
+
+
+async def retry_step(request: web.Request) -> web.Response:
+    task = await request.app[ENGINE].retry_step(
+        request.match_info["task_id"], request.match_info["step"]
+    )
+    return web.json_response(task_json(task))
+
+
+async def resolve_step(request: web.Request) -> web.Response:
+    body = await _body(request, required=False)
+    results = body.get("results")
+    if results is not None and not isinstance(results, dict):
+        raise ApiError(
+            400,
+            "invalid_request",
+            "results must be a JSON object",
+            [{"path": "results", "message": "must be an object"}],
+        )
+    task = await request.app[ENGINE].resolve_step(
+        request.match_info["task_id"], request.match_info["step"], results
+    )
+    return web.json_response(task_json(task))
+
+
+async def breakers(request: web.Request) -> web.Response:
+    found = request.app.get(BREAKERS)
+    views = found.views() if found else []
+    return web.json_response({"breakers": [breaker_json(b) for b in views]})
+
+
+async def bottlenecks(request: web.Request) -> web.Response:
+    rows = await request.app[ENGINE].bottlenecks()
+    return web.json_response({"steps": [bottleneck_json(r) for r in rows]})
+
+
+async def health(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    return web.json_response(
+        {"status": "ok", "worker_id": engine.worker_id, "running_steps": engine.running_steps}
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_spec())

@@ -1,0 +1,70 @@
+"""Every answer is JSON, errors included (``{"error", "message", "details"?}``), never an HTML 500.
+
+:class:`ApiError` is what a handler raises for a bad request; :func:`json_errors`, the app's
+middleware, turns it, the engine's typed errors and aiohttp's own (404, 405) into JSON answers,
+and logs anything else as an internal error.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from orchestrator.errors import (
+    ContextValidationError,
+    InvalidTransitionError,
+    StepNotFoundError,
+    TaskNotFoundError,
+    UnknownTemplateError,
+)
+from orchestrator.models import JSON
+
+_log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A request the API refuses: its status, a machine-readable ``error`` and the details."""
+
+    def __init__(
+        self, status: int, error: str, message: str, details: list[JSON] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.details = status, error, message, details
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.error, exc.message, exc.details)
+    except ContextValidationError as exc:
+        details = [{"path": d.path, "message": d.message} for d in exc.details]
+        return error_response(400, "invalid_context", str(exc), details)
+    except (UnknownTemplateError, TaskNotFoundError, StepNotFoundError) as exc:
+        return error_response(404, "not_found", str(exc))
+    except InvalidTransitionError as exc:
+        return error_response(409, "invalid_transition", str(exc))
+    except web.HTTPException as exc:
+        return error_response(
+            exc.status,
+            exc.reason.lower().replace(" ", "_"),
+            f"{exc.reason}: {request.method} {request.path}",
+        )
+    except Exception:
+        _log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(
+            500, "internal_error", "the orchestrator failed unexpectedly; see its log"
+        )
+
+
+def error_response(
+    status: int, error: str, message: str, details: list[JSON] | None = None
+) -> web.Response:
+    body: dict[str, Any] = {"error": error, "message": message}
+    if details is not None:
+        body["details"] = details
+    return web.json_response(body, status=status)
