@@ -20,13 +20,13 @@ from typing import Any
 
 import aiohttp
 
-from interlock.bench import format_report, run_benchmark
+from interlock.bench.engine import format_report, run_benchmark
+from interlock.bench.machine import OtherCpu, read_machine
+from interlock.bench.registration import format_registration_report, run_registration_benchmark
+from interlock.bench.services import format_service_report, run_service_benchmark
 from interlock.loop import loop_name
 from interlock.loop import run as run_loop
-from interlock.machine import OtherCpu, read_machine
-from interlock.registration_bench import format_registration_report, run_registration_benchmark
 from interlock.sandbox import DEFAULT_API_PORT, SERVICE_PORTS, service_urls_from_env
-from interlock.service_bench import format_service_report, run_service_benchmark
 from interlock.up import run_up
 from mock_services.errors import MockServicesError
 from mock_services.payloads import RegistrationFaker

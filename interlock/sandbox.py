@@ -17,13 +17,13 @@ from typing import Final
 
 from aiohttp import web
 
-from interlock.registration import (
+from interlock.diamond import diamond_template, register_noop
+from interlock.registration.handlers import RegistrationHandlers
+from interlock.registration.template import (
     TEMPLATE_NAME,
-    RegistrationHandlers,
     enterprise_billing,
     load_registration_template,
 )
-from interlock.workflows import BENCH_DIAMOND, noop
 from orchestrator.api import create_api
 from orchestrator.breaker import BreakerConfig, CircuitBreakers
 from orchestrator.clock import Clock
@@ -32,7 +32,6 @@ from orchestrator.engine import Engine, EngineConfig
 from orchestrator.errors import InterlockError
 from orchestrator.handlers import HandlerRegistry
 from orchestrator.http import ServiceCaller
-from orchestrator.templates import parse_template
 
 DEFAULT_API_PORT: Final = 8700
 SERVICE_PORTS: Final = {"users": 8701, "billing": 8702, "preferences": 8703, "notifications": 8704}
@@ -79,11 +78,8 @@ async def open_orchestrator(
     handlers = RegistrationHandlers(caller)
     registry = HandlerRegistry()
     handlers.register(registry)
-    registry.register("noop", noop)
-    templates = [
-        load_registration_template(registry),
-        parse_template(BENCH_DIAMOND, registry.names(), source="<builtin bench_diamond>"),
-    ]
+    register_noop(registry)
+    templates = [load_registration_template(registry), diamond_template(registry)]
     try:
         async with open_engine(
             db, registry, templates, config=config, clock=clock, durable=durable, start=False

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from interlock.registration import TEMPLATE_NAME
+from interlock.registration.template import TEMPLATE_NAME
 from interlock.sandbox import SERVICE_PORTS, Orchestrator, open_orchestrator, run_api
 from interlock.sandbox import service_urls_from_env as urls_from_env
 from mock_services.payloads import RegistrationFaker

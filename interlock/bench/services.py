@@ -53,7 +53,7 @@ async def _serve_pair() -> None:
 @contextlib.asynccontextmanager
 async def _pair_process() -> AsyncIterator[dict[str, str]]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "interlock.service_bench", stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "interlock.bench.services", stdout=asyncio.subprocess.PIPE
     )
     async with _child(proc) as urls:
         yield urls
