@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from interlock.cli import main
-from interlock.up import _worker_identity, describe
+from interlock.cli.console import describe
+from interlock.cli.main import main
+from interlock.cli.up import worker_identity
 from orchestrator.models import Event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,10 +117,10 @@ def test_a_second_orchestrator_on_one_file_gets_its_own_worker_id(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "shared.db"
-    with _worker_identity(db) as first:
+    with worker_identity(db) as first:
         assert first == f"interlock-up:{db}"  # stable: a restart reclaims its own steps at once
-        with _worker_identity(db) as second:
+        with worker_identity(db) as second:
             assert second != first and second.startswith(f"interlock-up:{db}:")
         assert "joins it as a second worker" in capsys.readouterr().out
-    with _worker_identity(db) as again:  # released: the next process is the stable worker
+    with worker_identity(db) as again:  # released: the next process is the stable worker
         assert again == first

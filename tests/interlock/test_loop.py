@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from interlock.loop import SWITCH_INTERVAL_S, loop_name, run
+from interlock.cli.loop import SWITCH_INTERVAL_S, loop_name, run
 
 
 async def loop_module() -> str:
