@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 from aiohttp import web
 
@@ -24,6 +22,7 @@ from interlock.registration.template import (
     enterprise_billing,
     load_registration_template,
 )
+from interlock.settings import DEFAULT_API_PORT, DEFAULT_HOST
 from orchestrator.api import create_api
 from orchestrator.breaker import BreakerConfig, CircuitBreakers
 from orchestrator.clock import Clock
@@ -33,9 +32,6 @@ from orchestrator.errors import InterlockError
 from orchestrator.handlers import HandlerRegistry
 from orchestrator.http import ServiceCaller
 
-DEFAULT_API_PORT: Final = 8700
-SERVICE_PORTS: Final = {"users": 8701, "billing": 8702, "preferences": 8703, "notifications": 8704}
-
 
 class PortInUseError(InterlockError):
     def __init__(self, what: str, host: str, port: int) -> None:
@@ -43,17 +39,6 @@ class PortInUseError(InterlockError):
             f"{what}: {host}:{port} is already in use (is another Interlock "
             f"running?); choose another port"
         )
-
-
-def service_urls_from_env(host: str = "127.0.0.1") -> dict[str, str]:
-    """Service URLs: ``INTERLOCK_<SERVICE>_URL``, else ``INTERLOCK_<SERVICE>_PORT``, else the
-    default port."""
-    urls = {}
-    for service, port in SERVICE_PORTS.items():
-        key = service.upper()
-        chosen = os.environ.get(f"INTERLOCK_{key}_PORT", str(port))
-        urls[service] = os.environ.get(f"INTERLOCK_{key}_URL", f"http://{host}:{chosen}")
-    return urls
 
 
 @dataclass
@@ -97,7 +82,7 @@ async def open_orchestrator(
 
 @contextlib.asynccontextmanager
 async def run_api(
-    orchestrator: Orchestrator, host: str = "127.0.0.1", port: int = DEFAULT_API_PORT
+    orchestrator: Orchestrator, host: str = DEFAULT_HOST, port: int = DEFAULT_API_PORT
 ) -> AsyncIterator[str]:
     """Serve the orchestrator API; yields its base URL."""
     runner = web.AppRunner(

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import TypeAlias
+
+from interlock.settings import Settings
 
 #: What ``add_subparsers`` returns; each command module adds its parsers to it.
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+#: What a command's parser sets as its ``run`` default: run it, return the exit status.
+Command: TypeAlias = Callable[[argparse.Namespace, Settings], int]
 
 
 class UsageError(Exception):

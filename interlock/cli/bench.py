@@ -16,6 +16,7 @@ from interlock.bench.services import format_service_report, run_service_benchmar
 from interlock.cli.arguments import Subcommands, positive_int
 from interlock.cli.loop import loop_name
 from interlock.cli.loop import run as run_loop
+from interlock.settings import Settings
 
 BENCHMARKS = ("engine", "services", "registration")
 
@@ -56,15 +57,16 @@ def add_parser(sub: Subcommands) -> None:
     bench.set_defaults(run=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    return run_loop(_bench(args))
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    loop = loop_name(use_uvloop=settings.uvloop)
+    return run_loop(_bench(args, loop), use_uvloop=settings.uvloop)
 
 
-async def _bench(args: argparse.Namespace) -> int:
+async def _bench(args: argparse.Namespace, loop: str) -> int:
     reading = await asyncio.to_thread(read_machine, tempfile.gettempdir())
-    results: dict[str, Any] = {"machine": asdict(reading), "event_loop": loop_name()}
+    results: dict[str, Any] = {"machine": asdict(reading), "event_loop": loop}
     if not args.json:
-        print(reading.describe(), f"event loop: {loop_name()}", "", sep="\n", flush=True)
+        print(reading.describe(), f"event loop: {loop}", "", sep="\n", flush=True)
     for name in args.only or BENCHMARKS:
         with OtherCpu() as others:
             if name == "engine":

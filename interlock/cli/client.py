@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from interlock.cli.loop import run as run_loop
+from interlock.settings import Settings
 
 #: A client command: it talks to the API or a service over ``session`` and returns an exit status.
 ClientCommand = Callable[[aiohttp.ClientSession, argparse.Namespace], Awaitable[int]]
@@ -20,8 +21,8 @@ class RequestFailedError(Exception):
     """The API or a service answered with an error, or not with JSON (exit status 1)."""
 
 
-def run_client(command: ClientCommand, args: argparse.Namespace) -> int:
-    return run_loop(_with_session(command, args))
+def run_client(command: ClientCommand, args: argparse.Namespace, settings: Settings) -> int:
+    return run_loop(_with_session(command, args), use_uvloop=settings.uvloop)
 
 
 async def _with_session(command: ClientCommand, args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import aiohttp
 
 from interlock.cli.arguments import Subcommands
 from interlock.cli.client import call, run_client
-from interlock.sandbox import SERVICE_PORTS, service_urls_from_env
+from interlock.settings import SERVICE_PORTS, Settings
 from orchestrator.errors import InterlockError
 
 
@@ -19,11 +19,15 @@ def add_parser(sub: Subcommands) -> None:
     fault.add_argument("service", choices=list(SERVICE_PORTS))
     fault.add_argument("action", choices=["add", "list", "clear"])
     fault.add_argument("rule", nargs="?", help='for add: a JSON rule, e.g. \'{"kind": "down"}\'')
-    fault.set_defaults(run=functools.partial(run_client, _fault))
+    fault.set_defaults(run=_run)
 
 
-async def _fault(session: aiohttp.ClientSession, args: argparse.Namespace) -> int:
-    base = service_urls_from_env()[args.service] + "/__admin/faults"
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    base = settings.service_urls()[args.service] + "/__admin/faults"
+    return run_client(functools.partial(_fault, base=base), args, settings)
+
+
+async def _fault(session: aiohttp.ClientSession, args: argparse.Namespace, *, base: str) -> int:
     if args.action == "add":
         if not args.rule:
             raise InterlockError('fault add needs a JSON rule, e.g. \'{"kind": "down"}\'')

@@ -15,7 +15,6 @@ not move either way.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -23,9 +22,10 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def loop_name() -> str:
-    """``uvloop`` or ``asyncio``: the loop :func:`run` uses."""
-    if os.environ.get("INTERLOCK_UVLOOP", "1") == "0":
+def loop_name(*, use_uvloop: bool) -> str:
+    """``uvloop`` or ``asyncio``: the loop :func:`run` uses (``use_uvloop`` is
+    :attr:`Settings.uvloop <interlock.settings.Settings.uvloop>`)."""
+    if not use_uvloop:
         return "asyncio"
     try:
         import uvloop  # noqa: F401
@@ -37,10 +37,10 @@ def loop_name() -> str:
 SWITCH_INTERVAL_S = 0.001
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run``, on uvloop unless it is missing or switched off."""
+def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool) -> T:
+    """``asyncio.run``, on uvloop unless it is missing or switched off (``use_uvloop=False``)."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    if loop_name() == "uvloop":
+    if loop_name(use_uvloop=use_uvloop) == "uvloop":
         import uvloop
 
         return uvloop.run(main)

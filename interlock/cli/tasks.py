@@ -13,17 +13,12 @@ import aiohttp
 
 from interlock.cli.arguments import Subcommands, UsageError, positive_int
 from interlock.cli.client import call, run_client
-from interlock.sandbox import DEFAULT_API_PORT
+from interlock.settings import Settings
 from mock_services.payloads import RegistrationFaker
 from orchestrator.errors import InterlockError
 
 
-def _api_url() -> str:
-    port = os.environ.get("INTERLOCK_API_PORT", str(DEFAULT_API_PORT))
-    return os.environ.get("INTERLOCK_API_URL", f"http://127.0.0.1:{port}")
-
-
-def add_parsers(sub: Subcommands) -> None:
+def add_parsers(sub: Subcommands, settings: Settings) -> None:
     submit = sub.add_parser("submit", help="submit registrations (JSON context or --fake N)")
     submit.add_argument("context", nargs="?", help="a JSON context, or @file.json")
     submit.add_argument(
@@ -33,13 +28,13 @@ def add_parsers(sub: Subcommands) -> None:
     submit.add_argument("--seed", type=int, default=None, help="for --fake (default: random)")
     submit.add_argument("--name", default="user_registration", help="template name")
     submit.add_argument("--idempotency-key", help="the same key never creates a second task")
-    submit.add_argument("--api", default=_api_url(), help="orchestrator API URL")
+    submit.add_argument("--api", default=settings.api_url, help="orchestrator API URL")
     submit.set_defaults(run=_run_submit)
 
     status = sub.add_parser("status", help="one task and its steps")
     status.add_argument("task_id")
     status.add_argument("--json", action="store_true")
-    status.add_argument("--api", default=_api_url())
+    status.add_argument("--api", default=settings.api_url)
     status.set_defaults(run=functools.partial(run_client, _status))
 
     tasks = sub.add_parser("tasks", help="list tasks, newest first")
@@ -47,14 +42,14 @@ def add_parsers(sub: Subcommands) -> None:
         "--state", choices=["pending", "in_progress", "complete", "error", "cancelled"]
     )
     tasks.add_argument("--limit", type=positive_int, default=20)
-    tasks.add_argument("--api", default=_api_url())
+    tasks.add_argument("--api", default=settings.api_url)
     tasks.set_defaults(run=functools.partial(run_client, _tasks))
 
 
-def _run_submit(args: argparse.Namespace) -> int:
+def _run_submit(args: argparse.Namespace, settings: Settings) -> int:
     if not (args.fake or args.context):
         raise UsageError("submit needs a JSON context or --fake N")
-    return run_client(_submit, args)
+    return run_client(_submit, args, settings)
 
 
 def _contexts(args: argparse.Namespace) -> list[Any]:

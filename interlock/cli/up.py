@@ -19,21 +19,15 @@ from interlock.cli.arguments import Subcommands, port
 from interlock.cli.console import print_events, print_summary
 from interlock.cli.loop import run as run_loop
 from interlock.registration.template import TEMPLATE_NAME
-from interlock.sandbox import (
-    DEFAULT_API_PORT,
-    SERVICE_PORTS,
-    Orchestrator,
-    open_orchestrator,
-    run_api,
-    service_urls_from_env,
-)
+from interlock.sandbox import Orchestrator, open_orchestrator, run_api
+from interlock.settings import SERVICE_PORTS, Settings
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices, start_services
 from orchestrator.engine import EngineConfig
 from orchestrator.models import TaskState
 
 
-def add_parser(sub: Subcommands) -> None:
+def add_parser(sub: Subcommands, settings: Settings) -> None:
     up = sub.add_parser(
         "up",
         help="run the sandbox: 4 mock services + engine + HTTP API",
@@ -50,21 +44,19 @@ def add_parser(sub: Subcommands) -> None:
     )
     up.add_argument(
         "--db",
-        default=os.environ.get("INTERLOCK_DB", "interlock.db"),
+        default=settings.db_path,
         help="SQLite file (default ./interlock.db or $INTERLOCK_DB)",
     )
-    up.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    up.add_argument(
+        "--host", default=settings.host, help=f"address to bind (default {settings.host})"
+    )
     up.add_argument(
         "--api-port",
         type=port,
-        default=int(os.environ.get("INTERLOCK_API_PORT", DEFAULT_API_PORT)),
+        default=settings.api_port,
     )
-    for service, default_port in SERVICE_PORTS.items():
-        up.add_argument(
-            f"--{service}-port",
-            type=port,
-            default=int(os.environ.get(f"INTERLOCK_{service.upper()}_PORT", default_port)),
-        )
+    for service in SERVICE_PORTS:
+        up.add_argument(f"--{service}-port", type=port, default=settings.service_ports[service])
     up.add_argument(
         "--fake", type=int, default=0, metavar="N", help="submit N Faker registrations at start"
     )
@@ -78,16 +70,16 @@ def add_parser(sub: Subcommands) -> None:
     up.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     db = Path(args.db).resolve()
     if not args.services_only and not db.parent.is_dir():
         print(f"interlock: directory {db.parent} does not exist", file=sys.stderr)
         return 2
     args.db = str(db)
-    return run_loop(run_up(args))
+    return run_loop(run_up(args, settings), use_uvloop=settings.uvloop)
 
 
-async def run_up(args: argparse.Namespace) -> int:
+async def run_up(args: argparse.Namespace, settings: Settings) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -103,7 +95,7 @@ async def run_up(args: argparse.Namespace) -> int:
             print("mock services running; Ctrl-C stops", flush=True)
             await stop.wait()
             return 0
-        urls = services.urls if services else service_urls_from_env(args.host)
+        urls = services.urls if services else settings.service_urls(args.host)
         if services is None:
             await _warn_unreachable(urls)
         return await _orchestrate(args, urls, stop)
