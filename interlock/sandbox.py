@@ -43,8 +43,9 @@ class PortInUseError(InterlockError):
 
 @dataclass
 class Orchestrator:
+    """A running engine and the circuit breakers its service calls go through."""
+
     engine: Engine
-    caller: ServiceCaller
     breakers: CircuitBreakers
 
 
@@ -75,7 +76,7 @@ async def open_orchestrator(
             engine.add_gate(breakers.gate)
             engine.add_customizer(TEMPLATE_NAME, enterprise_billing)
             await engine.start()
-            yield Orchestrator(engine, caller, breakers)
+            yield Orchestrator(engine, breakers)
     finally:
         await caller.close()
 
