@@ -4,8 +4,8 @@ A child process serves three users services side by side: one with the fault mid
 rules set), one built without it, and one with a rule that is checked on every request but never
 matches. The client (this process) sends a round of batches of ``POST /users`` to each in turn,
 rotating which goes first. All share one process, one core and nearly the same moment, so the
-machine's drift (which on this 2-core VM moves single runs by ±15 % or more) cancels out: the
-overhead is the median over rounds of each round's time ratio.
+machine's drift (which moves single runs by more than the effect measured; docs/benchmarks.md)
+cancels out: the overhead is the median over rounds of each round's time ratio.
 """
 
 from __future__ import annotations

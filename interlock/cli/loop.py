@@ -1,15 +1,14 @@
 """The event loop the ``interlock`` command runs on: uvloop where it is installed.
 
-The orchestrator process spends about a fifth of its time in the event loop itself (callbacks,
-timers, socket readiness). uvloop's loop, written in C on libuv, cut the CPU per registration by
-12-15 % and raised registrations/s by 14-18 % in interleaved runs on the project's machine.
-``INTERLOCK_UVLOOP=0`` runs asyncio's own loop instead (for debugging, or to compare).
+The orchestrator process spends a good share of its time in the event loop itself (callbacks,
+timers, socket readiness); uvloop's loop, written in C on libuv, does that work for less CPU, so
+each registration costs less and more of them fit in a second. ``INTERLOCK_UVLOOP=0`` runs
+asyncio's own loop instead (for debugging, or to compare).
 
 It also shortens the interpreter's thread switch interval from 5 ms to 1 ms. The store's writer
 thread needs the GIL between SQL statements; while the event loop is busy, each time it asked it
 waited up to the full interval, so under load a batch commit took longer and every step waited
-for it. At 1 ms, registrations/s rose 10-20 % in five interleaved pairs; the engine benchmark did
-not move either way.
+for it. The measured effect of both is in docs/benchmarks.md ("What made the difference").
 """
 
 from __future__ import annotations
