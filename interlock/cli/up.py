@@ -50,11 +50,7 @@ def add_parser(sub: Subcommands, settings: Settings) -> None:
     up.add_argument(
         "--host", default=settings.host, help=f"address to bind (default {settings.host})"
     )
-    up.add_argument(
-        "--api-port",
-        type=port,
-        default=settings.api_port,
-    )
+    up.add_argument("--api-port", type=port, default=settings.api_port)
     for service in SERVICE_PORTS:
         up.add_argument(f"--{service}-port", type=port, default=settings.service_ports[service])
     up.add_argument(
