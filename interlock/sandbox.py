@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 from aiohttp import web
 
-from interlock.registration import (
+from interlock.diamond import diamond_template, register_noop
+from interlock.registration.handlers import RegistrationHandlers
+from interlock.registration.template import (
     TEMPLATE_NAME,
-    RegistrationHandlers,
     enterprise_billing,
     load_registration_template,
 )
-from interlock.workflows import BENCH_DIAMOND, noop
+from interlock.settings import DEFAULT_API_PORT, DEFAULT_HOST
 from orchestrator.api import create_api
 from orchestrator.breaker import BreakerConfig, CircuitBreakers
 from orchestrator.clock import Clock
@@ -32,10 +31,6 @@ from orchestrator.engine import Engine, EngineConfig
 from orchestrator.errors import InterlockError
 from orchestrator.handlers import HandlerRegistry
 from orchestrator.http import ServiceCaller
-from orchestrator.templates import parse_template
-
-DEFAULT_API_PORT: Final = 8700
-SERVICE_PORTS: Final = {"users": 8701, "billing": 8702, "preferences": 8703, "notifications": 8704}
 
 
 class PortInUseError(InterlockError):
@@ -46,21 +41,11 @@ class PortInUseError(InterlockError):
         )
 
 
-def service_urls_from_env(host: str = "127.0.0.1") -> dict[str, str]:
-    """Service URLs: ``INTERLOCK_<SERVICE>_URL``, else ``INTERLOCK_<SERVICE>_PORT``, else the
-    default port."""
-    urls = {}
-    for service, port in SERVICE_PORTS.items():
-        key = service.upper()
-        chosen = os.environ.get(f"INTERLOCK_{key}_PORT", str(port))
-        urls[service] = os.environ.get(f"INTERLOCK_{key}_URL", f"http://{host}:{chosen}")
-    return urls
-
-
 @dataclass
 class Orchestrator:
+    """A running engine and the circuit breakers its service calls go through."""
+
     engine: Engine
-    caller: ServiceCaller
     breakers: CircuitBreakers
 
 
@@ -79,11 +64,8 @@ async def open_orchestrator(
     handlers = RegistrationHandlers(caller)
     registry = HandlerRegistry()
     handlers.register(registry)
-    registry.register("noop", noop)
-    templates = [
-        load_registration_template(registry),
-        parse_template(BENCH_DIAMOND, registry.names(), source="<builtin bench_diamond>"),
-    ]
+    register_noop(registry)
+    templates = [load_registration_template(registry), diamond_template(registry)]
     try:
         async with open_engine(
             db, registry, templates, config=config, clock=clock, durable=durable, start=False
@@ -94,14 +76,14 @@ async def open_orchestrator(
             engine.add_gate(breakers.gate)
             engine.add_customizer(TEMPLATE_NAME, enterprise_billing)
             await engine.start()
-            yield Orchestrator(engine, caller, breakers)
+            yield Orchestrator(engine, breakers)
     finally:
         await caller.close()
 
 
 @contextlib.asynccontextmanager
 async def run_api(
-    orchestrator: Orchestrator, host: str = "127.0.0.1", port: int = DEFAULT_API_PORT
+    orchestrator: Orchestrator, host: str = DEFAULT_HOST, port: int = DEFAULT_API_PORT
 ) -> AsyncIterator[str]:
     """Serve the orchestrator API; yields its base URL."""
     runner = web.AppRunner(

@@ -1,8 +1,8 @@
 """Which event loops async tests run on: asyncio's, and uvloop's too where marked ``both_loops``.
 
-The ``interlock`` command runs on uvloop (``interlock.loop``), whose transports are not asyncio's
-classes; code that talks to transports directly is tested on both (where uvloop is installed: it
-is not on Windows).
+The ``interlock`` command runs on uvloop (``interlock.cli.loop``), whose transports are not
+asyncio's classes; code that talks to transports directly is tested on both (where uvloop is
+installed: it is not on Windows).
 """
 
 from __future__ import annotations

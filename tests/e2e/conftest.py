@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from interlock.registration import TEMPLATE_NAME
+from interlock.registration.template import TEMPLATE_NAME
 from interlock.sandbox import Orchestrator, open_orchestrator
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices, start_services

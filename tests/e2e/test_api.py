@@ -15,6 +15,7 @@ from interlock.sandbox import Orchestrator, run_api
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices
 from orchestrator.breaker import BreakerConfig
+from orchestrator.event_types import EventType
 from tests.e2e.conftest import add_fault
 
 
@@ -67,7 +68,7 @@ async def _complete(api: Client, task_id: str, after: int = 0) -> dict[str, Any]
     url = f"{api.base}/events/stream?task_id={task_id}&after={after}"
     async with api.session.get(url) as resp:
         async for line in resp.content:
-            if json.loads(line)["type"] in ("task.completed", "task.failed"):
+            if json.loads(line)["type"] in (EventType.TASK_COMPLETED, EventType.TASK_FAILED):
                 break
     _, task = await api.call("GET", f"/tasks/{task_id}", "/tasks/{task_id}")
     return dict(task)
@@ -103,10 +104,10 @@ async def test_submit_watch_and_read_a_registration(api: Client, fake: Registrat
     status, events = await api.call("GET", "/events?after=0")
     types = {e["type"] for e in events["events"]}
     assert {
-        "task.created",
-        "service_call.started",
-        "service_call.completed",
-        "task.completed",
+        EventType.TASK_CREATED,
+        EventType.SERVICE_CALL_STARTED,
+        EventType.SERVICE_CALL_COMPLETED,
+        EventType.TASK_COMPLETED,
     } <= types
     status, later = await api.call("GET", f"/events?after={events['last_seq']}")
     assert later["events"] == [] or later["events"][0]["seq"] > events["last_seq"]
@@ -215,12 +216,12 @@ async def test_every_time_is_iso_8601_utc(
             api.check("Event", event)
             assert before <= utc_time(event["at"]) <= datetime.now(UTC)
             seen.setdefault(event["type"], event)
-            if event["type"] == "breaker.opened":
+            if event["type"] == EventType.BREAKER_OPENED:
                 break
-    retry = seen["step.retry_scheduled"]
+    retry = seen[EventType.STEP_RETRY_SCHEDULED]
     assert utc_time(retry["data"]["next_attempt_at"]) >= utc_time(retry["at"])
     assert isinstance(retry["data"]["delay_s"], float | int)  # durations stay numbers
-    opened = seen["breaker.opened"]
+    opened = seen[EventType.BREAKER_OPENED]
     open_until = utc_time(opened["data"]["open_until"])
     cooldown = open_until - utc_time(opened["at"])
     assert abs(cooldown - timedelta(seconds=1)) < timedelta(milliseconds=1)
@@ -239,11 +240,11 @@ async def test_every_time_is_iso_8601_utc(
     task = await _complete(api, sub["task_id"])
     assert task["state"] == "complete"
     _, events = await api.call("GET", f"/events?after={opened['seq']}")
-    deferred = [e for e in events["events"] if e["type"] == "step.deferred"]
+    deferred = [e for e in events["events"] if e["type"] == EventType.STEP_DEFERRED]
     for event in deferred:
         utc_time(event["data"]["next_attempt_at"])
     moves = [e for e in events["events"] if e["type"].startswith("breaker.")]
-    assert [e["type"] for e in moves][-1] == "breaker.closed"
+    assert [e["type"] for e in moves][-1] == EventType.BREAKER_CLOSED
     for event in moves:
         assert event["data"]["open_until"] is None or utc_time(event["data"]["open_until"])
     _, attempts = await api.call(

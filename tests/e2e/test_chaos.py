@@ -16,7 +16,7 @@ from collections import Counter
 import aiohttp
 import pytest
 
-from interlock.registration import TEMPLATE_NAME
+from interlock.registration.template import TEMPLATE_NAME
 from interlock.sandbox import Orchestrator
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices

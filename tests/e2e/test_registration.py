@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from interlock.registration import TEMPLATE_NAME
+from interlock.registration.template import TEMPLATE_NAME
 from interlock.sandbox import Orchestrator
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices

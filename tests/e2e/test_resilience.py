@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from interlock.registration import TEMPLATE_NAME
+from interlock.registration.template import TEMPLATE_NAME
 from interlock.sandbox import Orchestrator, open_orchestrator
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices

@@ -136,7 +136,7 @@ def test_event_at_and_the_times_in_its_data() -> None:
         {"error": error_json(ERROR), "next_attempt_at": T0 + 1.5, "delay_s": 1.5},
     )
     data = event_json(event)
-    assert (data["seq"], data["at"], data["type"]) == (7, T0_ISO, "step.retry_scheduled")
+    assert (data["seq"], data["at"], data["type"]) == (7, T0_ISO, EventType.STEP_RETRY_SCHEDULED)
     assert data["data"] == {"error": error_json(ERROR), "next_attempt_at": T1_ISO, "delay_s": 1.5}
     assert event.data["next_attempt_at"] == T0 + 1.5  # the event itself is not changed
 

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from orchestrator.errors import PermanentError, RetryableError, StepError
+from orchestrator.event_types import EventType
 from orchestrator.handlers import StepInput
 from orchestrator.http import ServiceCaller, parse_retry_after
 
@@ -152,7 +153,10 @@ async def test_headers_and_events(caller: ServiceCaller) -> None:
     assert resp.body["key"] == "t1/s1/create" and resp.body["corr"] == "corr-1"
     get = await caller.call(step_input(events), "GET", "/status/200")
     assert get.body["key"] is None  # reads carry no idempotency key
-    assert [t for t, _ in events.seen] == ["service_call.started", "service_call.completed"] * 2
+    assert [t for t, _ in events.seen] == [
+        EventType.SERVICE_CALL_STARTED,
+        EventType.SERVICE_CALL_COMPLETED,
+    ] * 2
     done = events.seen[1][1]
     assert (done["service"], done["method"], done["status"]) == ("svc", "POST", 201)
     assert done["duration_ms"] >= 0 and done["replayed"] is False

@@ -1,4 +1,7 @@
-"""Built-in workflows: the benchmark diamond and its no-op handler."""
+"""The bench diamond ``a → (b ∥ c) → d → e``: five no-op steps, so a run measures the engine alone.
+
+The engine benchmark runs it; the sandbox serves it beside the registration workflow.
+"""
 
 from __future__ import annotations
 
@@ -23,14 +26,10 @@ async def noop(inp: StepInput) -> None:
     """A handler that does nothing: the benchmark measures the engine alone."""
 
 
-def builtin_registry() -> HandlerRegistry:
-    registry = HandlerRegistry()
+def register_noop(registry: HandlerRegistry) -> None:
     registry.register("noop", noop)
-    return registry
 
 
-def builtin_templates(registry: HandlerRegistry) -> list[WorkflowTemplate]:
-    names = registry.names()
-    return [
-        parse_template(BENCH_DIAMOND, names, source="<builtin bench_diamond>"),
-    ]
+def diamond_template(registry: HandlerRegistry) -> WorkflowTemplate:
+    """The diamond, checked against ``registry`` (which needs :func:`noop`)."""
+    return parse_template(BENCH_DIAMOND, registry.names(), source="<builtin bench_diamond>")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import random
-from importlib import resources
 from typing import Any
 
 import jsonschema
 import pytest
 
+from interlock.registration.template import read_template_text
 from mock_services.payloads import RegistrationFaker
 from orchestrator import schema_fast
 from orchestrator.templates import apply_defaults, parse_template
@@ -44,8 +44,7 @@ class AnyHandler:
 
 
 def registration_schema() -> Any:
-    text = resources.files("interlock").joinpath("templates/user_registration.yaml").read_text()
-    return parse_template(text, AnyHandler()).input_schema  # type: ignore[arg-type]
+    return parse_template(read_template_text(), AnyHandler()).input_schema  # type: ignore[arg-type]
 
 
 def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -1,7 +1,8 @@
 """How fast the machine is right now, so benchmark numbers taken at different times compare.
 
-The shared VM this project is measured on changes speed by 1.5-2x within minutes, with nothing
-visible inside it. A benchmark figure means little without the machine's state beside it, so
+The shared VM this project is measured on changes speed within minutes, with nothing visible
+inside it (by how much: docs/benchmarks.md, "Reading the numbers"). A benchmark figure means
+little without the machine's state beside it, so
 ``interlock bench`` prints three readings before it starts and one after each benchmark:
 
 - a fixed pure-Python workload on one core (ms; lower is faster),

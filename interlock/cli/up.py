@@ -15,20 +15,67 @@ from typing import Any
 
 import aiohttp
 
-from interlock.registration import TEMPLATE_NAME
-from interlock.sandbox import SERVICE_PORTS, Orchestrator, open_orchestrator, run_api
-from interlock.sandbox import service_urls_from_env as urls_from_env
+from interlock.cli.arguments import Subcommands, port
+from interlock.cli.console import print_events, print_summary
+from interlock.cli.loop import run as run_loop
+from interlock.registration.template import TEMPLATE_NAME
+from interlock.sandbox import Orchestrator, open_orchestrator, run_api
+from interlock.settings import SERVICE_PORTS, Settings
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices, start_services
 from orchestrator.engine import EngineConfig
-from orchestrator.ids import short_id
-from orchestrator.models import Event, TaskState
-
-#: Event types worth a line on the console (service calls and starts would drown the rest).
-PRINTED = ("task.", "step.failed", "step.retry_scheduled", "step.deferred", "breaker.")
+from orchestrator.models import TaskState
 
 
-async def run_up(args: argparse.Namespace) -> int:
+def add_parser(sub: Subcommands, settings: Settings) -> None:
+    up = sub.add_parser(
+        "up",
+        help="run the sandbox: 4 mock services + engine + HTTP API",
+        description="Run the sandbox headless until Ctrl-C / SIGTERM. State "
+        "lives in a SQLite file: stop it and start it again, unfinished "
+        "registrations resume.",
+    )
+    half = up.add_mutually_exclusive_group()
+    half.add_argument("--services-only", action="store_true", help="only the 4 mock services")
+    half.add_argument(
+        "--orchestrator-only",
+        action="store_true",
+        help="only the engine and its API (services at INTERLOCK_*_URL)",
+    )
+    up.add_argument(
+        "--db",
+        default=settings.db_path,
+        help="SQLite file (default ./interlock.db or $INTERLOCK_DB)",
+    )
+    up.add_argument(
+        "--host", default=settings.host, help=f"address to bind (default {settings.host})"
+    )
+    up.add_argument("--api-port", type=port, default=settings.api_port)
+    for service in SERVICE_PORTS:
+        up.add_argument(f"--{service}-port", type=port, default=settings.service_ports[service])
+    up.add_argument(
+        "--fake", type=int, default=0, metavar="N", help="submit N Faker registrations at start"
+    )
+    up.add_argument("--seed", type=int, default=1, help="seed for --fake (default 1)")
+    up.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="stop once no task is pending or in progress (for scripts and CI)",
+    )
+    up.add_argument("--quiet", action="store_true", help="do not print task events")
+    up.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    db = Path(args.db).resolve()
+    if not args.services_only and not db.parent.is_dir():
+        print(f"interlock: directory {db.parent} does not exist", file=sys.stderr)
+        return 2
+    args.db = str(db)
+    return run_loop(run_up(args, settings), use_uvloop=settings.uvloop)
+
+
+async def run_up(args: argparse.Namespace, settings: Settings) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -44,7 +91,7 @@ async def run_up(args: argparse.Namespace) -> int:
             print("mock services running; Ctrl-C stops", flush=True)
             await stop.wait()
             return 0
-        urls = services.urls if services else urls_from_env(args.host)
+        urls = services.urls if services else settings.service_urls(args.host)
         if services is None:
             await _warn_unreachable(urls)
         return await _orchestrate(args, urls, stop)
@@ -55,7 +102,7 @@ async def run_up(args: argparse.Namespace) -> int:
 
 async def _orchestrate(args: argparse.Namespace, urls: dict[str, str], stop: asyncio.Event) -> int:
     db = Path(args.db)  # resolved, and its directory checked, by the CLI
-    with _worker_identity(db) as worker_id:
+    with worker_identity(db) as worker_id:
         config = EngineConfig(worker_id=worker_id, lease_s=15)
         async with (
             open_orchestrator(db, urls, config=config) as orch,
@@ -67,7 +114,7 @@ async def _orchestrate(args: argparse.Namespace, urls: dict[str, str], stop: asy
 
 
 @contextlib.contextmanager
-def _worker_identity(db: Path) -> Iterator[str]:
+def worker_identity(db: Path) -> Iterator[str]:
     """The worker id for this process: stable per database file, so a restart after a crash
     reclaims the steps it was running at once (not after their leases expire).
 
@@ -99,7 +146,7 @@ async def _run_until_done(
 ) -> None:
     """Submit the ``--fake`` registrations, then run until stopped (or, with
     ``--exit-when-done``, until nothing is unfinished) and print the tally."""
-    background = [] if args.quiet else [asyncio.create_task(_print_events(orch))]
+    background = [] if args.quiet else [asyncio.create_task(print_events(orch))]
     fake = RegistrationFaker(args.seed)
     for _ in range(args.fake):
         await orch.engine.submit(TEMPLATE_NAME, fake.registration())
@@ -111,7 +158,7 @@ async def _run_until_done(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await _print_summary(orch)
+    await print_summary(orch)
 
 
 async def _warn_unreachable(urls: dict[str, str]) -> None:
@@ -141,42 +188,3 @@ async def _wait_unfinished(orch: Orchestrator) -> None:
             return
         for task in unfinished:
             await engine.wait_for_end(task.task_id)
-
-
-async def _print_events(orch: Orchestrator) -> None:
-    with orch.engine.subscribe() as events:
-        async for event in events:
-            if event.type.startswith(PRINTED):
-                print(describe(event), flush=True)
-
-
-def describe(event: Event) -> str:
-    task = short_id(event.task_id or "")
-    step = f" {event.step_name}" if event.step_name else ""
-    attempt = f" #{event.attempt}" if event.attempt else ""
-    extra = ""
-    data: dict[str, Any] = event.data
-    if "error" in data and isinstance(data["error"], dict):
-        extra = f"  {data['error'].get('error_code')}: {str(data['error'].get('message'))[:80]}"
-    if "delay_s" in data:
-        extra += f"  (again in {data['delay_s']:.2f} s)"
-    if "failed_steps" in data:
-        extra = f"  failed: {', '.join(data['failed_steps'])}"
-    summary = data.get("summary")
-    if event.type == "task.completed" and isinstance(summary, dict):
-        extra = (
-            f"  {summary.get('total_duration_ms')} ms, "
-            f"{summary.get('parallel_saved_ms')} ms saved by running branches in parallel"
-        )
-    if event.type.startswith("breaker."):
-        extra = f"  {data.get('service')}: {data.get('from')} -> {data.get('to')}"
-    return f"{event.seq:>6} {task:<8} {event.type:<22}{step}{attempt}{extra}"
-
-
-async def _print_summary(orch: Orchestrator) -> None:
-    tasks = await orch.engine.list_tasks(limit=100_000)
-    counts: dict[str, int] = {}
-    for t in tasks:
-        counts[t.state.value] = counts.get(t.state.value, 0) + 1
-    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    print(f"\n{len(tasks)} tasks in the database: {summary or 'none'}", flush=True)

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from interlock.workflows import builtin_registry, builtin_templates
+from interlock.diamond import diamond_template, register_noop
 from orchestrator.embedded import open_engine
 from orchestrator.engine import Engine, EngineConfig
+from orchestrator.handlers import HandlerRegistry
 from orchestrator.models import TaskState
 
 STEPS_PER_WORKFLOW = 5
@@ -72,12 +73,13 @@ def p99_s(ordered: list[float]) -> float:
 
 async def run_benchmark(sequential: int = 500, parallel: int = 10_000) -> dict[str, Any]:
     """Concurrency 1 and 100 on one fresh durable SQLite file; peak RSS after ``parallel``."""
-    registry = builtin_registry()
+    registry = HandlerRegistry()
+    register_noop(registry)
     with tempfile.TemporaryDirectory(prefix="interlock-bench-") as tmp:
         db = Path(tmp) / "bench.db"
         config = EngineConfig(max_concurrency=1000, worker_id="bench")
         async with open_engine(
-            db, registry, builtin_templates(registry), config=config, durable=True
+            db, registry, [diamond_template(registry)], config=config, durable=True
         ) as engine:
             await _run(engine, 50, 10)  # warm-up: imports, caches, the WAL file
             c1 = await _run(engine, sequential, 1)

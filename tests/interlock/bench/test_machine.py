@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from interlock.machine import OtherCpu, process_cpu_s, read_machine
+from interlock.bench.machine import OtherCpu, process_cpu_s, read_machine
 
 BURN = "import time\nend = time.process_time() + {s}\nwhile time.process_time() < end: pass"
 

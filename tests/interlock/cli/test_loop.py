@@ -7,21 +7,20 @@ import sys
 
 import pytest
 
-from interlock.loop import SWITCH_INTERVAL_S, loop_name, run
+from interlock.cli.loop import SWITCH_INTERVAL_S, loop_name, run
 
 
 async def loop_module() -> str:
     return type(asyncio.get_running_loop()).__module__
 
 
-def test_runs_on_uvloop_unless_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runs_on_uvloop_unless_switched_off() -> None:
     before = sys.getswitchinterval()
     try:
-        assert loop_name() == "uvloop"
-        assert run(loop_module()).startswith("uvloop")
+        assert loop_name(use_uvloop=True) == "uvloop"
+        assert run(loop_module(), use_uvloop=True).startswith("uvloop")
         assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
-        monkeypatch.setenv("INTERLOCK_UVLOOP", "0")
-        assert loop_name() == "asyncio"
-        assert run(loop_module()).startswith("asyncio")
+        assert loop_name(use_uvloop=False) == "asyncio"
+        assert run(loop_module(), use_uvloop=False).startswith("asyncio")
     finally:
         sys.setswitchinterval(before)

@@ -4,8 +4,8 @@ A child process serves three users services side by side: one with the fault mid
 rules set), one built without it, and one with a rule that is checked on every request but never
 matches. The client (this process) sends a round of batches of ``POST /users`` to each in turn,
 rotating which goes first. All share one process, one core and nearly the same moment, so the
-machine's drift (which on this 2-core VM moves single runs by ±15 % or more) cancels out: the
-overhead is the median over rounds of each round's time ratio.
+machine's drift (which moves single runs by more than the effect measured; docs/benchmarks.md)
+cancels out: the overhead is the median over rounds of each round's time ratio.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ async def _serve_pair() -> None:
 @contextlib.asynccontextmanager
 async def _pair_process() -> AsyncIterator[dict[str, str]]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "interlock.service_bench", stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "interlock.bench.services", stdout=asyncio.subprocess.PIPE
     )
     async with _child(proc) as urls:
         yield urls

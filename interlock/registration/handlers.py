@@ -1,7 +1,8 @@
 """The user-registration workflow's handlers: thin business rules over the HTTP step adapter.
 
 ``create_user_account → (setup_billing_profile ∥ initialize_preferences) →
-send_welcome_sequence → update_user_status``. The template is ``templates/user_registration.yaml``.
+send_welcome_sequence → update_user_status``. The template is ``user_registration.yaml`` beside
+this module.
 
 Each create step treats a 409 as a claim to check, not a success: it reads the existing record
 and succeeds (``status: "already_exists"``) only when it matches what this registration asked
@@ -10,8 +11,6 @@ for; otherwise the step fails permanently with a ``*_CONFLICT`` code.
 
 from __future__ import annotations
 
-import dataclasses
-from importlib import resources
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -19,10 +18,7 @@ from orchestrator.errors import PermanentError
 from orchestrator.handlers import HandlerRegistry, StepInput
 from orchestrator.http import ServiceCaller
 from orchestrator.models import JSON
-from orchestrator.retry import RetryPolicy
-from orchestrator.templates import StepTemplate, WorkflowTemplate, parse_template
 
-TEMPLATE_NAME: Final = "user_registration"
 BLOCKED_EMAIL_DOMAINS: Final = frozenset(
     {
         "mailinator.com",
@@ -35,13 +31,6 @@ BLOCKED_EMAIL_DOMAINS: Final = frozenset(
     }
 )
 BRANCHES: Final = ("setup_billing_profile", "initialize_preferences")
-
-
-def load_registration_template(registry: HandlerRegistry) -> WorkflowTemplate:
-    text = resources.files("interlock").joinpath("templates/user_registration.yaml").read_text()
-    return parse_template(
-        text, registry.names(), source="interlock/templates/user_registration.yaml"
-    )
 
 
 def _without_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -239,14 +228,6 @@ def welcome_content(info: JSON, billing: JSON, prefs: JSON) -> JSON:
     if prefs.get("newsletter"):
         lines.append("You will get our newsletter; change that any time in settings.")
     return {"subject": f"Welcome to Interlock, {first}!", "body": "\n".join(lines)}
-
-
-def enterprise_billing(step: StepTemplate, context: JSON) -> StepTemplate:
-    """Runtime customisation: enterprise billing gets 5 attempts and a 45 s timeout."""
-    if step.name != "setup_billing_profile" or context["user_info"]["plan"] != "enterprise":
-        return step
-    retry: RetryPolicy = dataclasses.replace(step.retry, max_attempts=5)
-    return dataclasses.replace(step, retry=retry, timeout_s=45.0)
 
 
 def _query(value: str) -> str:

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from interlock.bench import p99_s
-from interlock.machine import process_cpu_s
-from interlock.registration import TEMPLATE_NAME
+from interlock.bench.engine import p99_s
+from interlock.bench.machine import process_cpu_s
+from interlock.bench.services import services_process
+from interlock.registration.template import TEMPLATE_NAME
 from interlock.sandbox import open_orchestrator
-from interlock.service_bench import services_process
 from mock_services.payloads import RegistrationFaker
 from orchestrator.engine import EngineConfig
 from orchestrator.models import TaskState

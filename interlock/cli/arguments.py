@@ -1,0 +1,38 @@
+"""What the command modules share: argument types, and the error for a usage mistake."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TypeAlias
+
+from interlock.settings import Settings
+
+#: What ``add_subparsers`` returns; each command module adds its parsers to it.
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+#: What a command's parser sets as its ``run`` default: run it, return the exit status.
+Command: TypeAlias = Callable[[argparse.Namespace, Settings], int]
+
+
+class UsageError(Exception):
+    """A command was called wrongly in a way argparse cannot see; shown as a usage error."""
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535, got {value}")
+    return value

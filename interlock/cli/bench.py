@@ -1,0 +1,88 @@
+"""``interlock bench``: the benchmarks, each with the machine's state beside its numbers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+from dataclasses import asdict
+from typing import Any
+
+from interlock.bench.engine import format_report, run_benchmark
+from interlock.bench.machine import OtherCpu, read_machine
+from interlock.bench.registration import format_registration_report, run_registration_benchmark
+from interlock.bench.services import format_service_report, run_service_benchmark
+from interlock.cli.arguments import Subcommands, positive_int
+from interlock.cli.loop import loop_name
+from interlock.cli.loop import run as run_loop
+from interlock.settings import Settings
+
+BENCHMARKS = ("engine", "services", "registration")
+
+
+def add_parser(sub: Subcommands) -> None:
+    bench = sub.add_parser("bench", help="benchmarks: engine, mock services, registrations")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument(
+        "--only",
+        choices=BENCHMARKS,
+        action="append",
+        help="run only this benchmark (repeatable; default: all)",
+    )
+    bench.add_argument(
+        "--sequential",
+        type=positive_int,
+        default=500,
+        help="engine: workflows at concurrency 1 (default 500)",
+    )
+    bench.add_argument(
+        "--parallel",
+        type=positive_int,
+        default=10_000,
+        help="engine: workflows at concurrency 100 (default 10000)",
+    )
+    bench.add_argument(
+        "--requests",
+        type=positive_int,
+        default=6000,
+        help="services: requests per server (default 6000)",
+    )
+    bench.add_argument(
+        "--registrations",
+        type=positive_int,
+        default=2000,
+        help="registration: registrations (default 2000)",
+    )
+    bench.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    loop = loop_name(use_uvloop=settings.uvloop)
+    return run_loop(_bench(args, loop), use_uvloop=settings.uvloop)
+
+
+async def _bench(args: argparse.Namespace, loop: str) -> int:
+    reading = await asyncio.to_thread(read_machine, tempfile.gettempdir())
+    results: dict[str, Any] = {"machine": asdict(reading), "event_loop": loop}
+    if not args.json:
+        print(reading.describe(), f"event loop: {loop}", "", sep="\n", flush=True)
+    for name in args.only or BENCHMARKS:
+        with OtherCpu() as others:
+            if name == "engine":
+                results[name] = await run_benchmark(args.sequential, args.parallel)
+                report = format_report(results[name])
+            elif name == "services":
+                results[name] = await run_service_benchmark(args.requests)
+                report = format_service_report(results[name])
+            else:
+                results[name] = await run_registration_benchmark(args.registrations)
+                report = format_registration_report(results[name])
+        results[name]["other_processes_cores"] = (
+            None if others.cores_used is None else round(others.cores_used, 2)
+        )
+        if not args.json:
+            print(report, others.describe(), "", sep="\n", flush=True)
+    if args.json:
+        print(json.dumps(results))
+    return 0

@@ -1,0 +1,56 @@
+"""What ``interlock up`` prints while it runs: a line per notable event, and the final tally."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interlock.sandbox import Orchestrator
+from orchestrator.event_types import BREAKER_EVENTS, EventType
+from orchestrator.ids import short_id
+from orchestrator.models import Event
+
+#: Event types worth a line on the console (service calls and starts would drown the rest).
+PRINTED = frozenset(
+    {t for t in EventType if t.value.startswith("task.")}
+    | {EventType.STEP_FAILED, EventType.STEP_RETRY_SCHEDULED, EventType.STEP_DEFERRED}
+    | BREAKER_EVENTS
+)
+
+
+async def print_events(orch: Orchestrator) -> None:
+    with orch.engine.subscribe() as events:
+        async for event in events:
+            if event.type in PRINTED:
+                print(describe(event), flush=True)
+
+
+def describe(event: Event) -> str:
+    task = short_id(event.task_id or "")
+    step = f" {event.step_name}" if event.step_name else ""
+    attempt = f" #{event.attempt}" if event.attempt else ""
+    extra = ""
+    data: dict[str, Any] = event.data
+    if "error" in data and isinstance(data["error"], dict):
+        extra = f"  {data['error'].get('error_code')}: {str(data['error'].get('message'))[:80]}"
+    if "delay_s" in data:
+        extra += f"  (again in {data['delay_s']:.2f} s)"
+    if "failed_steps" in data:
+        extra = f"  failed: {', '.join(data['failed_steps'])}"
+    summary = data.get("summary")
+    if event.type == EventType.TASK_COMPLETED and isinstance(summary, dict):
+        extra = (
+            f"  {summary.get('total_duration_ms')} ms, "
+            f"{summary.get('parallel_saved_ms')} ms saved by running branches in parallel"
+        )
+    if event.type in BREAKER_EVENTS:
+        extra = f"  {data.get('service')}: {data.get('from')} -> {data.get('to')}"
+    return f"{event.seq:>6} {task:<8} {event.type:<22}{step}{attempt}{extra}"
+
+
+async def print_summary(orch: Orchestrator) -> None:
+    tasks = await orch.engine.list_tasks(limit=100_000)
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    print(f"\n{len(tasks)} tasks in the database: {summary or 'none'}", flush=True)
