@@ -179,18 +179,6 @@ class Event:
     attempt: int | None
     data: JSON = field(default_factory=dict)  #: type-specific payload (error, results, delay …)
 
-    def to_json(self) -> JSON:
-        return {
-            "seq": self.seq,
-            "at": self.at,
-            "type": self.type,
-            "task_id": self.task_id,
-            "step_name": self.step_name,
-            "correlation_id": self.correlation_id,
-            "attempt": self.attempt,
-            "data": self.data,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class StepReadiness:
@@ -270,14 +258,3 @@ class BreakerView:
     opened_at: float | None
     open_until: float | None  #: when an open breaker lets the first probe through
     updated_at: float
-
-    def to_json(self) -> JSON:
-        return {
-            "service": self.service,
-            "state": self.state.value,
-            "failures": self.failures,
-            "successes": self.successes,
-            "opened_at": self.opened_at,
-            "open_until": self.open_until,
-            "updated_at": self.updated_at,
-        }
