@@ -23,22 +23,14 @@ from interlock.registration.template import (
     load_registration_template,
 )
 from interlock.settings import DEFAULT_API_PORT, DEFAULT_HOST
+from mock_services.errors import PortInUseError
 from orchestrator.api import create_api
 from orchestrator.breaker import BreakerConfig, CircuitBreakers
 from orchestrator.clock import Clock
 from orchestrator.embedded import open_engine
 from orchestrator.engine import Engine, EngineConfig
-from orchestrator.errors import InterlockError
 from orchestrator.handlers import HandlerRegistry
 from orchestrator.http import ServiceCaller
-
-
-class PortInUseError(InterlockError):
-    def __init__(self, what: str, host: str, port: int) -> None:
-        super().__init__(
-            f"{what}: {host}:{port} is already in use (is another Interlock "
-            f"running?); choose another port"
-        )
 
 
 @dataclass
@@ -97,7 +89,7 @@ async def run_api(
             await web.TCPSite(runner, host, port).start()
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError("orchestrator API", host, port) from None
+                raise PortInUseError("api", host, port) from None
             raise
         yield f"http://{host}:{runner.addresses[0][1]}"
     finally:
