@@ -124,8 +124,11 @@ class SqliteStore(Store):
             self._db = await aiosqlite.connect(
                 self.path, timeout=self.busy_timeout_s, isolation_level=None
             )
-        except BaseException:
+        except sqlite3.DatabaseError as exc:
             await self.close()  # a failed open leaves no thread or connection behind
+            raise StoreError(f"{self.path} cannot be used as an Interlock database: {exc}") from exc
+        except BaseException:
+            await self.close()
             raise
 
     async def close(self) -> None:

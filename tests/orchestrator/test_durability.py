@@ -279,6 +279,6 @@ async def test_a_failed_open_leaves_no_thread_behind(tmp_path: Path) -> None:
     bogus = tmp_path / "not-a-db.db"
     bogus.write_bytes(b"this is not a database, " * 100)
     before = set(threading.enumerate())
-    with pytest.raises(sqlite3.DatabaseError):
+    with pytest.raises(StoreError, match=r"not-a-db\.db cannot be used as an Interlock database"):
         await SqliteStore(str(bogus)).open()
     assert set(threading.enumerate()) <= before
