@@ -1,0 +1,37 @@
+"""What the dashboard is attached to, and what it may do: the one object its caller builds.
+
+The dashboard is a client of HTTP APIs only (the orchestrator's and the services' admin API): it
+never opens the database and never shares an event loop with the engine. Whoever starts it
+(``interlock dashboard``) builds a :class:`DashboardConfig` with the URLs and, when it started
+the sandbox itself as child processes, a hook to kill and restart the orchestrator, so the
+crash-recovery story can be played from the keyboard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+def _no_services() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardConfig:
+    """Where the dashboard looks and what it may change."""
+
+    #: The orchestrator's API, e.g. ``http://127.0.0.1:8700``.
+    api_url: str
+    #: Each mock service's base URL by name (``users``, ``billing``, ...), for its admin API.
+    service_urls: Mapping[str, str] = field(default_factory=_no_services)
+    #: ``--readonly``: nothing that changes state (submit, faults, retry, resolve, cancel).
+    readonly: bool = False
+    #: Set when the dashboard's caller runs the orchestrator as a child process: SIGKILL it and
+    #: start it again on the same database (the crash-recovery demo). None when attached.
+    restart_orchestrator: Callable[[], Awaitable[None]] | None = None
+    #: Seed for the Faker registrations the dashboard submits.
+    seed: int = 1
+    #: What the header says it is attached to (``sandbox`` when it started one itself).
+    label: str = "attached"
