@@ -1,0 +1,934 @@
+"""The Interlock dashboard: one screen that shows what every registration is doing, and why.
+
+A client of HTTP APIs only. Live data comes from ``/events/stream`` (:mod:`dashboard.stream`,
+which reconnects and resumes by sequence number when the orchestrator is killed), folded into
+three models: the task list (:class:`~dashboard.fleet.Fleet`), the services
+(:class:`~dashboard.service_stats.ServiceBoard`) and the selected task
+(:class:`~dashboard.model.TaskModel`). Events are folded as they arrive, but the screen is redrawn
+on a timer (:data:`REDRAW_S`), so a burst of thousands of events a second costs a few redraws,
+not one per event, and a key press is answered between two redraws.
+
+Replay folds the first k events of the selected task into a fresh model: the DAG, the timeline
+and the step detail then show the task as it was at event k.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Final
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, RichLog, Static
+
+from dashboard.client import Client, DashboardError
+from dashboard.config import DashboardConfig
+from dashboard.dialogs import ConfirmScreen, NumberScreen, ResolveScreen
+from dashboard.fault_screens import FaultScreen, PresetScreen
+from dashboard.fleet import Fleet, TaskRow
+from dashboard.info_screens import AnalyticsScreen, HelpScreen
+from dashboard.marks import mark
+from dashboard.model import DashEvent, TaskModel
+from dashboard.presets import PRESETS, Preset
+from dashboard.service_stats import ServiceBoard
+from dashboard.step_detail import StepDetailScreen, clock
+from dashboard.stream import Link, follow
+from dashboard.widgets import (
+    FAILURE_TYPES,
+    DagPane,
+    ServicesPane,
+    TimelinePane,
+    event_line,
+    task_mark,
+)
+from orchestrator.event_types import TASK_END_EVENTS, EventType
+from orchestrator.models import JSON, StepState
+
+#: Seconds between two redraws of the live view.
+REDRAW_S: Final = 0.25
+#: Rows the task list shows (the newest of the current filter).
+LIST_ROWS: Final = 200
+#: Events the log keeps for re-filtering.
+LOG_KEEP: Final = 5_000
+#: Lines the log writes per redraw at most; the rest are counted in one line.
+LOG_LINES_PER_REDRAW: Final = 60
+
+STATE_FILTERS: Final = (
+    None,
+    "pending",
+    "in_progress",
+    "retrying",
+    "deferred",
+    "complete",
+    "error",
+    "cancelled",
+)
+LOG_FILTERS: Final = ("all", "failures", "task", "correlation")
+REPLAY_SPEEDS: Final = (1.0, 4.0, 16.0)
+_MUTATING: Final = frozenset(
+    {"new", "burst", "faults", "presets", "retry", "resolve", "cancel", "kill"}
+)
+
+
+class DashboardApp(App[None]):
+    """The TUI. ``clock`` is injectable so snapshots and countdowns are deterministic in tests."""
+
+    CSS_PATH = "dashboard.tcss"
+    TITLE = "Interlock"
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-narrow"),
+        (120, "-wide"),
+    ]
+    BINDINGS = [
+        Binding("n", "new", "new"),
+        Binding("b", "burst", "burst"),
+        Binding("f", "faults", "faults"),
+        Binding("p", "presets", "presets"),
+        Binding("r", "retry", "retry"),
+        Binding("R", "resolve", "resolve"),
+        Binding("x", "cancel", "cancel"),
+        Binding("K", "kill", "kill orch.", show=False),
+        Binding("space", "pause", "pause"),
+        Binding("left_square_bracket", "replay(-1)", "replay"),
+        Binding("right_square_bracket", "replay(1)", "replay ▶", show=False),
+        Binding("left_curly_bracket", "replay_start", "replay start", show=False),
+        Binding("right_curly_bracket", "replay_live", "live", show=False),
+        Binding("P", "replay_play", "play", show=False),
+        Binding("greater_than_sign", "replay_speed", "speed", show=False),
+        Binding("s", "state_filter", "state", show=False),
+        Binding("slash", "find", "find", show=False),
+        Binding("m", "more", "older", show=False),
+        Binding("l", "log_filter", "log filter", show=False),
+        Binding("d", "detail", "detail", show=False),
+        Binding("a", "analytics", "analytics", show=False),
+        Binding("1", "view('tasks')", "tasks", show=False),
+        Binding("2", "view('task')", "task", show=False),
+        Binding("3", "view('log')", "events", show=False),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(
+        self,
+        config: DashboardConfig,
+        *,
+        new_context: Callable[[], JSON] | None = None,
+        template: str = "user_registration",
+        clock_fn: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.new_context = new_context
+        self.template = template
+        self.now = clock_fn
+        self.client = Client(config.api_url, config.service_urls)
+        self.fleet = Fleet()
+        self.board = ServiceBoard(config.service_urls)
+        self.link = Link("connecting")
+        self.last_seq = 0
+        self.paused = False
+        self.view_name = "tasks"
+        self.state_filter: str | None = None
+        self.find_text = ""
+        self.log_filter = "all"
+        self.selected_id: str | None = None
+        self.selected_view: JSON | None = None
+        self.model: TaskModel | None = None
+        self.task_events: list[DashEvent] = []
+        self._loading: list[DashEvent] | None = None
+        self.replay_pos: int | None = None
+        self.replay_speed = 1.0
+        self._playing = False
+        self._buffer: deque[DashEvent] = deque(maxlen=LOG_KEEP)
+        self._log_new: list[DashEvent] = []
+        self._drawn_fleet = -1
+        self._ends: deque[float] = deque(maxlen=20_000)
+        self._saved_ms: list[float] = []
+        self._alerted: dict[str, float] = {}
+        self._failed_pending = 0
+        self._started_stream = False
+
+    # -- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(id="header")
+        yield Static(id="tabs")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield Static(id="counts")
+                yield Input(placeholder="find a task: id or person", id="find")
+                table: DataTable[str | Text] = DataTable(
+                    id="tasks", cursor_type="row", zebra_stripes=False
+                )
+                yield table
+                yield ServicesPane(self.board, self.now, id="services")
+            with Vertical(id="right"):
+                yield Static(id="task-title")
+                yield DagPane(self.now, id="dag")
+                yield TimelinePane(self.now, id="timeline")
+                yield RichLog(id="events", max_lines=2_000, wrap=False, markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#tasks", DataTable)
+        table.add_column("state", key="state", width=12)
+        table.add_column("task", key="task", width=7)
+        table.add_column("who", key="who")
+        table.add_column("time", key="age", width=6)
+        self.query_one("#find", Input).display = False
+        table.focus()
+        self.query_one("#services").border_title = "Services"
+        self.query_one("#events").border_title = "Events"
+        self.query_one("#timeline").border_title = "Timeline"
+        self._set_view("tasks")
+        self.set_interval(REDRAW_S, self._redraw)
+        self.set_interval(2.0, self._poll_services)
+        self.set_interval(5.0, self._refresh_counts)
+        self._start()
+        self._redraw()
+
+    async def on_unmount(self) -> None:
+        self.workers.cancel_all()
+        await self.client.close()
+
+    @work(exclusive=True, group="start")
+    async def _start(self) -> None:
+        """Find where the log stands, follow it from there, then load what is already there."""
+        after = 0
+        try:
+            health = await self.client.health()
+            after = int(health.get("last_seq") or 0)
+        except DashboardError as exc:
+            self.link = Link("reconnecting", str(exc))
+        self.last_seq = after
+        self._follow(after)
+        await self._load_snapshot()
+
+    async def _load_snapshot(self) -> None:
+        """Counts, the newest tasks and the breakers; each on its own, so one refusal (an older
+        orchestrator without ``/tasks/counts``, say) does not leave the rest unloaded."""
+
+        async def tasks() -> JSON:
+            return await self.client.api("GET", "/tasks", limit=LIST_ROWS)
+
+        async def breakers() -> JSON:
+            return await self.client.api("GET", "/breakers")
+
+        loads: tuple[tuple[Callable[[], Awaitable[JSON]], Callable[[JSON], None]], ...] = (
+            (self.client.counts, lambda got: self.fleet.load_counts(got.get("counts", {}))),
+            (tasks, lambda got: self.fleet.load_summaries(got.get("tasks", []))),
+            (breakers, lambda got: self.board.load_breakers(got.get("breakers", []))),
+        )
+        for fetch, use in loads:
+            try:
+                use(await fetch())
+            except DashboardError:
+                continue
+        await self._poll_services_now()
+
+    # -- the live stream ----------------------------------------------------------------------
+    @work(exclusive=True, group="stream")
+    async def _follow(self, after: int) -> None:
+        async for item in follow(self.client.session, self.client.api_url, after):
+            if isinstance(item, Link):
+                self._link_changed(item)
+            else:
+                self._apply(item)
+
+    def _link_changed(self, link: Link) -> None:
+        was = self.link.state
+        self.link = link
+        if link.state == "reconnecting" and was != "reconnecting":
+            self._alert(f"orchestrator unreachable: {link.reason}; reconnecting", "error", "link")
+        elif link.state == "live" and was == "reconnecting":
+            self._alert(
+                f"orchestrator back; caught up from seq {link.after:,}", "information", "link-back"
+            )
+            self._reload_after_reconnect()
+
+    @work(group="reload")
+    async def _reload_after_reconnect(self) -> None:
+        await self._load_snapshot()
+        if self.selected_id is not None:
+            self._select(self.selected_id, force=True)
+
+    def _apply(self, event: DashEvent) -> None:
+        self.last_seq = max(self.last_seq, event.seq)
+        self.fleet.apply(event)
+        alert = self.board.apply(event)
+        if alert:
+            self._alert(alert, "warning" if "OPEN" in alert else "information", alert)
+        self._note_alerts(event)
+        if event.type in TASK_END_EVENTS:
+            self._ends.append(event.at)
+            summary = event.data.get("summary")
+            if isinstance(summary, dict) and summary.get("parallel_saved_ms") is not None:
+                self._saved_ms.append(float(summary["parallel_saved_ms"]))
+        self._buffer.append(event)
+        self._log_new.append(event)
+        if event.task_id is not None and event.task_id == self.selected_id:
+            if self._loading is not None:
+                self._loading.append(event)
+            elif self.model is not None:
+                self.task_events.append(event)
+                if self.replay_pos is None:
+                    self.model.apply(event)
+                if event.type in (EventType.STEP_COMPLETED, *TASK_END_EVENTS):
+                    self._refresh_results()
+
+    def _note_alerts(self, event: DashEvent) -> None:
+        if event.type == EventType.TASK_FAILED:
+            self._failed_pending += 1
+        elif event.type == EventType.SERVICE_CALL_FAILED and event.data.get("status") == 429:
+            service = str(event.data.get("service"))
+            self._alert(
+                f"{service} is rate-limiting (429 with Retry-After)",
+                "warning",
+                f"429-{service}",
+                every_s=10,
+            )
+
+    def _alert(self, text: str, severity: str, key: str, every_s: float = 0.0) -> None:
+        """A toast and a log line; the same alert at most once per ``every_s`` seconds."""
+        now = time.monotonic()
+        if every_s and now - self._alerted.get(key, -1e9) < every_s:
+            return
+        self._alerted[key] = now
+        self.notify(text, severity=severity, timeout=4)  # type: ignore[arg-type]
+        self.query_one("#events", RichLog).write(Text(f"{clock(self.now())} ⚑ {text}", "bold"))
+
+    # -- redraw -------------------------------------------------------------------------------
+    def _redraw(self) -> None:
+        self._header()
+        if self._failed_pending:
+            n, self._failed_pending = self._failed_pending, 0
+            self._alert(
+                f"{n} task{'s' if n > 1 else ''} failed for good", "error", "failed", every_s=2
+            )
+        if self.paused:
+            return
+        if self.fleet.version != self._drawn_fleet:
+            self._draw_counts()
+            self._draw_tasks()
+            self._drawn_fleet = self.fleet.version
+        else:
+            self._draw_ages()
+        self.query_one(ServicesPane).redraw()
+        self._draw_task()
+        self._draw_log()
+
+    def _header(self) -> None:
+        now = self.now()
+        recent = sum(1 for t in self._ends if t > now - 5) / 5
+        link = {
+            "live": Text("● live", "green"),
+            "reconnecting": Text("⚠ reconnecting", "bold red"),
+            "connecting": Text("… connecting", "yellow"),
+        }.get(self.link.state, Text(self.link.state))
+        if self.paused:
+            link = Text("⏸ paused", "bold yellow")
+        out = Text.assemble(
+            (" Interlock ", "bold reverse"),
+            f"  {self.config.label}  ",
+            link,
+            f"  seq {self.last_seq:,}  {recent:.0f} done/s",
+        )
+        if self.config.readonly:
+            out.append("  read-only", "bold cyan")
+        if self.replay_pos is not None and self.task_events:
+            at = self.task_events[self.replay_pos - 1].at if self.replay_pos else None
+            play = " ▶" if self._playing else ""
+            out.append(
+                f"  replay {self.replay_pos}/{len(self.task_events)} {clock(at)}{play}",
+                "bold reverse magenta",
+            )
+        opened = self.board.open_breakers()
+        if opened:
+            parts = []
+            for h in opened:
+                left = max(0.0, (h.open_until or now) - now)
+                word = "OPEN" if h.breaker == "open" else h.breaker.upper()
+                parts.append(f"{h.name} {word} {left:.0f}s")
+            out.append("  breakers: " + ", ".join(parts), "bold red")
+        out.append(f"  {clock(now)[:8]}", "dim")
+        self.query_one("#header", Static).update(out)
+        tabs = Text()
+        for key, name, label in (
+            ("1", "tasks", "Tasks"),
+            ("2", "task", "Task"),
+            ("3", "log", "Events"),
+        ):
+            style = "bold reverse" if self.view_name == name else "dim"
+            tabs.append(f" {key} {label} ", style)
+            tabs.append(" ")
+        self.query_one("#tabs", Static).update(tabs)
+
+    def _draw_counts(self) -> None:
+        counts = self.fleet.counts
+        retrying = sum(1 for r in self.fleet.rows.values() if r.activity == "retrying")
+        deferred = sum(1 for r in self.fleet.rows.values() if r.activity == "deferred")
+        out = Text(no_wrap=False)
+        out.append(f"Tasks {self.fleet.total:,}", "bold")
+        shown = self.state_filter or "all"
+        out.append(
+            f"   filter: {shown}" + (f" '{self.find_text}'" if self.find_text else ""),
+            "bold cyan" if self.state_filter or self.find_text else "dim",
+        )
+        for i, (state, value) in enumerate(
+            (
+                ("in_progress", counts.get("in_progress", 0)),
+                ("retrying", retrying),
+                ("deferred", deferred),
+                ("pending", counts.get("pending", 0)),
+                ("complete", counts.get("complete", 0)),
+                ("error", counts.get("error", 0)),
+                ("cancelled", counts.get("cancelled", 0)),
+            )
+        ):
+            m = mark(state)
+            out.append("\n" if i in (0, 4) else "  ")
+            style = m.style + (" reverse" if self.state_filter == state else "")
+            out.append(f"{m.symbol} {m.word} {value:,}", style)
+        self.query_one("#counts", Static).update(out)
+
+    def _rows(self) -> list[TaskRow]:
+        rows = self.fleet.newest(self.state_filter, LIST_ROWS if not self.find_text else 5_000)
+        if self.find_text:
+            needle = self.find_text.lower()
+            rows = [r for r in rows if needle in r.task_id.lower() or needle in r.label.lower()]
+        return rows[:LIST_ROWS]
+
+    def _draw_tasks(self) -> None:
+        table = self.query_one("#tasks", DataTable)
+        rows = self._rows()
+        now = self.now()
+        table.clear()
+        for row in rows:
+            table.add_row(
+                task_mark(row.activity),
+                f"…{row.task_id[-6:]}",
+                row.label,
+                _age(row.age_s(now)),
+                key=row.task_id,
+            )
+        keys = [r.task_id for r in rows]
+        if self.selected_id in keys:
+            table.move_cursor(row=keys.index(self.selected_id), animate=False, scroll=False)
+        elif self.selected_id is None and rows:
+            self._select(rows[0].task_id)
+
+    def _draw_ages(self) -> None:
+        table = self.query_one("#tasks", DataTable)
+        now = self.now()
+        for row_key in list(table.rows)[:60]:
+            row = self.fleet.rows.get(str(row_key.value))
+            if row is not None and row.completed_at is None:
+                table.update_cell(row_key, "age", _age(row.age_s(now)))
+
+    def _draw_task(self) -> None:
+        model = self._shown_model()
+        at = self._replay_at()
+        self.query_one(DagPane).show(model, at)
+        self.query_one(TimelinePane).show(model, at)
+        timeline = self.query_one(TimelinePane)
+        timeline.styles.height = (len(model.steps) + 3) if model else 3
+        title = self.query_one("#task-title", Static)
+        if model is None:
+            title.update(Text("no task selected", "dim"))
+            return
+        m = mark(model.state)
+        started = model.created_at or self.now()
+        took = (model.completed_at or at or self.now()) - started
+        out = Text.assemble(
+            (f"{model.name} ", "bold"),
+            f"…{model.task_id[-6:]}  ",
+            (self.fleet.rows[model.task_id].label if model.task_id in self.fleet.rows else ""),
+            "  ",
+            (f"{m.symbol} {m.word}", m.style),
+            f"  {_age(max(0.0, took))}",
+        )
+        saved = (model.summary or {}).get("parallel_saved_ms")
+        if saved is not None:
+            out.append(f"  parallel branches saved {float(saved):.0f} ms", "dim")
+        if model.degraded:
+            out.append(f"  degraded: {', '.join(model.degraded)}", "dark_orange")
+        title.update(out)
+
+    def _draw_log(self) -> None:
+        log = self.query_one("#events", RichLog)
+        new, self._log_new = self._log_new, []
+        shown = [e for e in new if self._log_match(e)]
+        if len(shown) > LOG_LINES_PER_REDRAW:
+            skipped = len(shown) - LOG_LINES_PER_REDRAW
+            log.write(Text(f"… {skipped:,} more events (l filters; f failures only)", "dim"))
+            shown = shown[-LOG_LINES_PER_REDRAW:]
+        for event in shown:
+            log.write(event_line(event))
+
+    def _log_match(self, event: DashEvent) -> bool:
+        if self.log_filter == "failures":
+            return event.type in FAILURE_TYPES
+        if self.log_filter == "task":
+            return event.task_id is not None and event.task_id == self.selected_id
+        if self.log_filter == "correlation":
+            corr = self.model.correlation_id if self.model else None
+            return corr is not None and event.correlation_id == corr
+        return True
+
+    def _relog(self) -> None:
+        log = self.query_one("#events", RichLog)
+        log.clear()
+        log.border_title = f"Events ({self.log_filter})"
+        matching = [e for e in self._buffer if self._log_match(e)][-200:]
+        for event in matching:
+            log.write(event_line(event))
+        self._log_new = []
+
+    # -- selection ----------------------------------------------------------------------------
+    @on(DataTable.RowHighlighted, "#tasks")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        table = event.data_table
+        if event.cursor_row != table.cursor_row or event.row_key.value is None:
+            return  # a stale highlight from a rebuild of the table
+        if event.row_key.value != self.selected_id:
+            self._select(str(event.row_key.value))
+
+    @on(DataTable.RowSelected, "#tasks")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if self.screen.has_class("-narrow"):
+            self._set_view("task")
+
+    def _select(self, task_id: str, force: bool = False) -> None:
+        if task_id == self.selected_id and not force:
+            return
+        self.selected_id = task_id
+        self.replay_pos = None
+        self._playing = False
+        self._load_task(task_id)
+        if self.log_filter in ("task", "correlation"):
+            self._relog()
+
+    @work(exclusive=True, group="select")
+    async def _load_task(self, task_id: str) -> None:
+        self._loading = []
+        try:
+            view = await self.client.task(task_id)
+            raw = await self.client.task_events(task_id)
+        except DashboardError as exc:
+            self._loading = None
+            self.notify(f"cannot load …{task_id[-6:]}: {exc}", severity="error", timeout=4)
+            return
+        events = [DashEvent.from_json(e) for e in raw]
+        model = TaskModel.from_view(view, as_created=True).apply_all(events)
+        model.set_results(view)
+        late = [e for e in self._loading if e.seq > model.last_seq]
+        model.apply_all(late)
+        if task_id != self.selected_id:
+            return
+        self.selected_view, self.model = view, model
+        self.task_events = events + late
+        self._loading = None
+        self._draw_task()
+
+    @work(exclusive=True, group="results")
+    async def _refresh_results(self) -> None:
+        task_id = self.selected_id
+        if task_id is None:
+            return
+        await asyncio.sleep(0.2)  # coalesce the completions of a burst into one read
+        try:
+            view = await self.client.task(task_id)
+        except DashboardError:
+            return
+        if self.model is not None and self.model.task_id == task_id:
+            self.selected_view = view
+            self.model.set_results(view)
+            self.model.summary = view.get("summary") or self.model.summary
+
+    def _shown_model(self) -> TaskModel | None:
+        if self.model is None or self.replay_pos is None or self.selected_view is None:
+            return self.model
+        replayed = TaskModel.from_view(self.selected_view, as_created=True)
+        replayed.apply_all(self.task_events[: self.replay_pos])
+        replayed.set_results(self.selected_view)
+        return replayed
+
+    def _replay_at(self) -> float | None:
+        if self.replay_pos is None:
+            return None
+        if self.replay_pos == 0 or not self.task_events:
+            return self.model.created_at if self.model else None
+        return self.task_events[self.replay_pos - 1].at
+
+    def _step(self, *wanted: str) -> str | None:
+        """The step an action applies to: the one picked in the DAG if it is in a wanted state,
+        else the first step that is."""
+        model = self.model
+        if model is None:
+            return None
+        picked = self.query_one(DagPane).selected
+        if picked in model.steps and (not wanted or model.steps[picked].state in wanted):
+            return picked
+        return next((n for n, s in model.steps.items() if not wanted or s.state in wanted), None)
+
+    # -- views and filters --------------------------------------------------------------------
+    def _set_view(self, name: str) -> None:
+        self.view_name = name
+        for view in ("tasks", "task", "log"):
+            self.screen.set_class(view == name, f"-view-{view}")
+        self._header()
+
+    def action_view(self, name: str) -> None:
+        self._set_view(name)
+        target = {"tasks": "#tasks", "task": "#dag", "log": "#events"}[name]
+        self.query_one(target).focus()
+
+    def action_state_filter(self) -> None:
+        i = STATE_FILTERS.index(self.state_filter)
+        self.state_filter = STATE_FILTERS[(i + 1) % len(STATE_FILTERS)]
+        self._drawn_fleet = -1
+        self._redraw()
+
+    def action_find(self) -> None:
+        find = self.query_one("#find", Input)
+        find.display = True
+        find.focus()
+
+    @on(Input.Submitted, "#find")
+    def _find_submitted(self, event: Input.Submitted) -> None:
+        self.find_text = event.value.strip()
+        event.input.display = bool(self.find_text)
+        self._drawn_fleet = -1
+        self.query_one("#tasks").focus()
+        self._redraw()
+
+    def action_log_filter(self) -> None:
+        i = LOG_FILTERS.index(self.log_filter)
+        self.log_filter = LOG_FILTERS[(i + 1) % len(LOG_FILTERS)]
+        self._relog()
+        self.notify(f"event log: {self.log_filter}", timeout=2)
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self._redraw()
+
+    @work(exclusive=True, group="more")
+    async def action_more(self) -> None:
+        state = (
+            self.state_filter
+            if self.state_filter in {"pending", "in_progress", "complete", "error", "cancelled"}
+            else None
+        )
+        have = len(self.fleet.newest(state, 1_000_000))
+        try:
+            older = await self.client.tasks(state=state, limit=500, offset=have)
+        except DashboardError as exc:
+            self.notify(f"cannot load older tasks: {exc}", severity="error")
+            return
+        self.fleet.load_summaries(older)
+        self.notify(f"{len(older)} older tasks loaded", timeout=2)
+
+    def _refresh_counts(self) -> None:
+        self._reload_counts()
+
+    @work(exclusive=True, group="counts")
+    async def _reload_counts(self) -> None:
+        try:
+            self.fleet.load_counts((await self.client.counts()).get("counts", {}))
+        except DashboardError:
+            return
+
+    def _poll_services(self) -> None:
+        self._poll_services_worker()
+
+    @work(exclusive=True, group="services")
+    async def _poll_services_worker(self) -> None:
+        await self._poll_services_now()
+
+    async def _poll_services_now(self) -> None:
+        for name in list(self.config.service_urls):
+            try:
+                self.board.load_faults(name, await self.client.faults(name))
+            except DashboardError:
+                self.board.load_faults(name, None)
+
+    # -- actions that change something --------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in _MUTATING and self.config.readonly:
+            return False
+        if action == "kill" and self.config.restart_orchestrator is None:
+            return False
+        return not (action in ("new", "burst") and self.new_context is None)
+
+    @work(group="submit")
+    async def action_new(self) -> None:
+        await self._submit(1)
+
+    def action_burst(self) -> None:
+        def go(count: int | None) -> None:
+            if count:
+                self._burst(count)
+
+        self.push_screen(NumberScreen("How many registrations?", 100, 1, 10_000), go)
+
+    @work(group="submit")
+    async def _burst(self, count: int) -> None:
+        await self._submit(count)
+
+    async def _submit(self, count: int) -> None:
+        assert self.new_context is not None
+        make = self.new_context
+        gate = asyncio.Semaphore(16)
+        problems: list[str] = []
+
+        async def one() -> None:
+            async with gate:
+                try:
+                    await self.client.submit(self.template, make())
+                except DashboardError as exc:
+                    problems.append(str(exc))
+
+        await asyncio.gather(*(one() for _ in range(count)))
+        if problems:
+            self.notify(f"{len(problems)} of {count} refused: {problems[0]}", severity="error")
+        else:
+            self.notify(f"{count} registration{'s' if count > 1 else ''} submitted", timeout=2)
+
+    def action_faults(self) -> None:
+        services = list(self.config.service_urls)
+        if not services:
+            self.notify("no service URLs known to this dashboard", severity="error")
+            return
+        self.push_screen(FaultScreen(self.client, services, None), self._fault_done)
+
+    def _fault_done(self, said: str | None) -> None:
+        if said:
+            self.notify(said, timeout=3)
+            self._poll_services()
+
+    def action_presets(self) -> None:
+        self.push_screen(PresetScreen(), self._apply_preset)
+
+    def _apply_preset(self, preset: Preset | str | None) -> None:
+        if preset is not None:
+            self._preset_worker(preset)
+
+    @work(group="presets")
+    async def _preset_worker(self, preset: Preset | str) -> None:
+        try:
+            if isinstance(preset, str):
+                for name in self.config.service_urls:
+                    await self.client.clear_faults(name)
+                self.notify("faults cleared on every service", timeout=3)
+            else:
+                for service, rule in preset.rules:
+                    await self.client.add_fault(service, rule)
+                self.notify(f"preset: {preset.name}: {preset.description}", timeout=4)
+        except DashboardError as exc:
+            self.notify(f"preset refused: {exc}", severity="error")
+        await self._poll_services_now()
+
+    def action_retry(self) -> None:
+        step = self._step(StepState.ERROR)
+        if self.selected_id is None or step is None:
+            self.notify("no failed step to retry in the selected task", severity="warning")
+            return
+        self._act("retry", self.selected_id, step, None)
+
+    def action_resolve(self) -> None:
+        step = self._step(StepState.ERROR, StepState.PENDING, StepState.WAITING_FOR_RETRY)
+        task_id = self.selected_id
+        if task_id is None or step is None:
+            self.notify("no step to resolve in the selected task", severity="warning")
+            return
+
+        def go(answer: tuple[JSON | None] | None) -> None:
+            if answer is not None:
+                self._act("resolve", task_id, step, answer[0])
+
+        self.push_screen(ResolveScreen(task_id, step), go)
+
+    def action_cancel(self) -> None:
+        task_id = self.selected_id
+        if task_id is None:
+            return
+
+        def go(yes: bool | None) -> None:
+            if yes:
+                self._act("cancel", task_id, None, None)
+
+        self.push_screen(ConfirmScreen(f"Cancel task …{task_id[-6:]}? Its open steps stop."), go)
+
+    @work(group="act")
+    async def _act(self, what: str, task_id: str, step: str | None, results: JSON | None) -> None:
+        try:
+            if what == "retry" and step is not None:
+                await self.client.retry(task_id, step)
+            elif what == "resolve" and step is not None:
+                await self.client.resolve(task_id, step, results)
+            else:
+                await self.client.cancel(task_id)
+        except DashboardError as exc:
+            self.notify(f"{what} refused: {exc}", severity="error", timeout=6)
+            return
+        self.notify(f"{what}: …{task_id[-6:]} {step or ''}", timeout=2)
+
+    @work(exclusive=True, group="kill")
+    async def action_kill(self) -> None:
+        restart = self.config.restart_orchestrator
+        if restart is None:
+            return
+        self.notify("killing the orchestrator (SIGKILL) and starting it again", severity="warning")
+        try:
+            await restart()
+        except Exception as exc:
+            self.notify(f"restart failed: {exc}", severity="error", timeout=10)
+
+    # -- step detail, analytics, help ---------------------------------------------------------
+    @on(DagPane.OpenStep)
+    def _open_step(self, message: DagPane.OpenStep) -> None:
+        self._detail(message.step)
+
+    def action_detail(self) -> None:
+        step = self.query_one(DagPane).selected or self._step()
+        if step is not None:
+            self._detail(step)
+
+    def _detail(self, step: str) -> None:
+        model = self._shown_model()
+        if model is None or step not in model.steps:
+            return
+        at = self._replay_at() or self.now()
+
+        def go(what: str | None) -> None:
+            self.query_one(DagPane).selected = step
+            if what == "retry":
+                self.action_retry()
+            elif what == "resolve":
+                self.action_resolve()
+
+        self.push_screen(StepDetailScreen(model, step, at, self.config.readonly), go)
+
+    def action_analytics(self) -> None:
+        saved = ""
+        if self._saved_ms:
+            mean = sum(self._saved_ms) / len(self._saved_ms)
+            saved = (
+                f"parallel branches saved {mean:.0f} ms per task on average over the "
+                f"{len(self._saved_ms):,} tasks finished while this dashboard watched"
+            )
+        self.push_screen(AnalyticsScreen(self.client, saved))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    # -- replay -------------------------------------------------------------------------------
+    def action_replay(self, delta: int) -> None:
+        if self.model is None or not self.task_events:
+            return
+        pos = len(self.task_events) if self.replay_pos is None else self.replay_pos
+        pos = max(0, min(len(self.task_events), pos + delta))
+        self.replay_pos = pos
+        self._draw_task()
+        self._header()
+
+    def action_replay_start(self) -> None:
+        if self.model is not None:
+            self.replay_pos = 0
+            self._draw_task()
+            self._header()
+
+    def action_replay_live(self) -> None:
+        self.replay_pos = None
+        self._playing = False
+        self._draw_task()
+        self._header()
+
+    def action_replay_speed(self) -> None:
+        i = REPLAY_SPEEDS.index(self.replay_speed)
+        self.replay_speed = REPLAY_SPEEDS[(i + 1) % len(REPLAY_SPEEDS)]
+        self.notify(f"replay speed x{self.replay_speed:g}", timeout=2)
+
+    def action_replay_play(self) -> None:
+        if self._playing:
+            self._playing = False
+            return
+        if self.model is None or not self.task_events:
+            return
+        if self.replay_pos is None or self.replay_pos >= len(self.task_events):
+            self.replay_pos = 0
+        self._playing = True
+        self._play()
+
+    @work(exclusive=True, group="play")
+    async def _play(self) -> None:
+        while self._playing and self.replay_pos is not None:
+            if self.replay_pos >= len(self.task_events):
+                self._playing = False
+                break
+            prev = self.task_events[self.replay_pos - 1].at if self.replay_pos else None
+            nxt = self.task_events[self.replay_pos].at
+            gap = 0.0 if prev is None else (nxt - prev) / self.replay_speed
+            await asyncio.sleep(min(1.0, max(0.02, gap)))
+            if self._playing and self.replay_pos is not None:
+                self.replay_pos += 1
+                self._draw_task()
+                self._header()
+
+    # -- the command palette ------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for title, help_text, action in _COMMANDS:
+            if self.check_action(action, ()) is not False:
+                yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
+        for preset in PRESETS:
+            if not self.config.readonly:
+                yield SystemCommand(
+                    f"Preset: {preset.name}",
+                    preset.description,
+                    lambda p=preset: self._preset_worker(p),
+                )
+
+
+_COMMANDS: Final = (
+    ("New registration", "submit one Faker registration", "new"),
+    ("Burst of registrations", "submit N Faker registrations", "burst"),
+    ("Inject a fault", "the fault form: kind, status, probability, latency…", "faults"),
+    ("Fault presets", "billing outage, flaky email, rate limits…", "presets"),
+    ("Retry the failed step", "give the selected task's failed step fresh attempts", "retry"),
+    ("Resolve a step by hand", "mark the selected step done, with optional results", "resolve"),
+    ("Cancel the task", "cancel the selected task (asks first)", "cancel"),
+    ("Kill and restart the orchestrator", "SIGKILL, then start it again", "kill"),
+    ("Pause / resume the live view", "freeze the screen; events still arrive", "pause"),
+    ("Filter tasks by state", "cycle all / pending / running / retrying / …", "state_filter"),
+    ("Find a task", "by id or person", "find"),
+    ("Load older tasks", "page in 500 more from the orchestrator", "more"),
+    ("Event log filter", "all / failures / this task / this correlation id", "log_filter"),
+    ("Step detail", "every attempt of the selected step", "detail"),
+    ("Analytics", "per step: runs, mean, p95, retry and error rates", "analytics"),
+    ("Replay: start", "the selected task as it was at its first event", "replay_start"),
+    ("Replay: play / pause", "play the selected task's history", "replay_play"),
+    ("Replay: back to live", "leave the replay", "replay_live"),
+    ("Help", "every key and mark", "help"),
+)
+
+
+def _age(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.0f}h"
+
+
+def run_dashboard(config: DashboardConfig, new_context: Callable[[], JSON] | None = None) -> None:
+    """Run the TUI until the operator quits (blocking; Textual's own event loop)."""
+    DashboardApp(config, new_context=new_context).run()

@@ -1,0 +1,185 @@
+"""Every task the dashboard lists, kept up to date from the event stream, and the counts by state.
+
+The task list shows the newest tasks first, with a mark for what each is doing (running, waiting
+for a retry, held back by a breaker). All of it follows from events: ``task.created`` adds a row
+(its ``context`` names the person), the other ``task.*`` events move it between states, and the
+``step.*`` events say whether one of its steps is waiting. Counts start from ``GET /tasks/counts``
+and move with the events; when an event concerns a task the dashboard never loaded (older than
+what it fetched) the counts are marked stale and the app re-reads them.
+
+Only the newest :data:`MAX_ROWS` rows stay in memory (a burst of 10,000 registrations must not
+grow the dashboard without bound); older ones are paged in from ``GET /tasks?offset=``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from dashboard.model import DashEvent, parse_time
+from orchestrator.event_types import EventType
+from orchestrator.models import TaskState
+
+#: Rows kept in memory; the oldest finished ones go first past it.
+MAX_ROWS: Final = 5_000
+
+_ENDS: Final[Mapping[str, TaskState]] = {
+    EventType.TASK_COMPLETED: TaskState.COMPLETE,
+    EventType.TASK_FAILED: TaskState.ERROR,
+    EventType.TASK_CANCELLED: TaskState.CANCELLED,
+}
+_WAITING: Final = frozenset({EventType.STEP_RETRY_SCHEDULED, EventType.STEP_DEFERRED})
+_RUNNING_AGAIN: Final = frozenset(
+    {
+        EventType.STEP_STARTED,
+        EventType.STEP_COMPLETED,
+        EventType.STEP_FAILED,
+        EventType.STEP_RESOLVED,
+        EventType.STEP_CANCELLED,
+    }
+)
+
+
+def label_of(context: object) -> str:
+    """Who or what a task is about, from its context: an email, a name, or the first value."""
+    if not isinstance(context, dict):
+        return ""
+    for key in ("email", "name", "id"):
+        if isinstance(context.get(key), str):
+            return str(context[key])
+    user = context.get("user_info")
+    if isinstance(user, dict):
+        return label_of(user)
+    for value in context.values():
+        if isinstance(value, str):
+            return value
+    return ""
+
+
+@dataclass(slots=True)
+class TaskRow:
+    task_id: str
+    state: str
+    created_at: float
+    completed_at: float | None = None
+    label: str = ""
+    name: str = ""
+    correlation_id: str | None = None
+    #: step name -> ``backoff`` or ``deferred``, for the steps waiting right now
+    waiting: dict[str, str] = field(default_factory=dict)
+    failed_steps: tuple[str, ...] = ()
+
+    @property
+    def activity(self) -> str:
+        """The task's state, refined by what its steps wait for (``retrying``, ``deferred``)."""
+        if self.state in (TaskState.PENDING, TaskState.IN_PROGRESS) and self.waiting:
+            return "deferred" if "deferred" in self.waiting.values() else "retrying"
+        return self.state
+
+    def age_s(self, now: float) -> float:
+        return max(0.0, (self.completed_at or now) - self.created_at)
+
+
+class Fleet:
+    """The listed tasks by id, newest first on demand, and the counts by state."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, TaskRow] = {}
+        self.counts: dict[str, int] = {s.value: 0 for s in TaskState}
+        self.counts_stale = False  #: an event moved a task this fleet does not hold
+        self.version = 0  #: bumped on every change, so a view redraws only when needed
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def load_counts(self, counts: Mapping[str, Any]) -> None:
+        self.counts = {s.value: int(counts.get(s.value, 0)) for s in TaskState}
+        self.counts_stale = False
+        self.version += 1
+
+    def load_summaries(self, summaries: Iterable[Mapping[str, Any]]) -> None:
+        """Rows from ``GET /tasks`` (they replace what was known of those tasks)."""
+        for raw in summaries:
+            task_id = str(raw["task_id"])
+            old = self.rows.get(task_id)
+            self.rows[task_id] = TaskRow(
+                task_id=task_id,
+                state=str(raw.get("state")),
+                created_at=parse_time(raw.get("created_at")) or 0.0,
+                completed_at=parse_time(raw.get("completed_at")),
+                label=label_of(raw.get("context")),
+                name=str(raw.get("name") or ""),
+                correlation_id=raw.get("correlation_id"),
+                waiting=old.waiting if old else {},
+            )
+        self._trim()
+        self.version += 1
+
+    def apply(self, event: DashEvent) -> None:
+        if event.task_id is None:
+            return
+        row = self.rows.get(event.task_id)
+        if event.type == EventType.TASK_CREATED:
+            if row is None:
+                self.rows[event.task_id] = TaskRow(
+                    task_id=event.task_id,
+                    state=TaskState.PENDING.value,
+                    created_at=event.at,
+                    label=label_of(event.data.get("context")),
+                    name=str(event.data.get("name") or ""),
+                    correlation_id=event.correlation_id,
+                )
+                self._count(None, TaskState.PENDING)
+                self._trim()
+        elif event.type in (EventType.TASK_STARTED, EventType.TASK_RESUMED):
+            self._move(row, TaskState.IN_PROGRESS, completed_at=None)
+        elif event.type in _ENDS:
+            self._move(row, _ENDS[event.type], completed_at=event.at)
+            if row is not None:
+                row.waiting.clear()
+                failed = event.data.get("failed_steps")
+                row.failed_steps = tuple(failed) if isinstance(failed, list) else ()
+        elif row is not None and event.step_name is not None:
+            if event.type in _WAITING:
+                kind = "deferred" if event.type == EventType.STEP_DEFERRED else "backoff"
+                row.waiting[event.step_name] = kind
+            elif event.type in _RUNNING_AGAIN:
+                row.waiting.pop(event.step_name, None)
+            else:
+                return
+        else:
+            return
+        self.version += 1
+
+    def _move(self, row: TaskRow | None, state: TaskState, *, completed_at: float | None) -> None:
+        if row is None:
+            self.counts_stale = True
+            return
+        self._count(row.state, state)
+        row.state = state.value
+        row.completed_at = completed_at
+
+    def _count(self, old: str | None, new: TaskState) -> None:
+        if old is not None and old in self.counts:
+            self.counts[old] = max(0, self.counts[old] - 1)
+        self.counts[new.value] = self.counts.get(new.value, 0) + 1
+
+    def newest(self, activity: str | None = None, limit: int = 200) -> list[TaskRow]:
+        """The newest rows, optionally only those whose :attr:`TaskRow.activity` or state is
+        ``activity``."""
+        rows = sorted(self.rows.values(), key=lambda r: r.created_at, reverse=True)
+        if activity is not None:
+            rows = [r for r in rows if activity in (r.activity, r.state)]
+        return rows[:limit]
+
+    def _trim(self) -> None:
+        if len(self.rows) <= MAX_ROWS:
+            return
+        finished = sorted(
+            (r for r in self.rows.values() if r.state not in ("pending", "in_progress")),
+            key=lambda r: r.created_at,
+        )
+        for row in finished[: len(self.rows) - MAX_ROWS]:
+            del self.rows[row.task_id]

@@ -1,0 +1,81 @@
+"""Follow ``/events/stream`` for ever: reconnect when the orchestrator goes away, resume by seq.
+
+The stream is the dashboard's only source of live data. :func:`follow` yields parsed events and
+:class:`Link` changes: ``live`` once connected, ``reconnecting`` (with the reason) when the
+connection dropped or was refused, for instance because the orchestrator was killed. It then
+retries with a short capped backoff and asks for ``after=<last seq seen>``, so the events
+committed while it was away arrive first and nothing is missed or repeated. Blank lines are the
+server's keep-alives and are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+
+from dashboard.model import DashEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """The connection changed: ``live`` or ``reconnecting``."""
+
+    state: str
+    reason: str = ""
+    after: int = 0  #: the last seq seen when it changed
+
+
+async def follow(
+    session: aiohttp.ClientSession,
+    api_url: str,
+    after: int = 0,
+    *,
+    retry_s: float = 0.25,
+    max_retry_s: float = 2.0,
+    idle_timeout_s: float = 15.0,
+) -> AsyncIterator[DashEvent | Link]:
+    """Events after ``after``, across reconnects, until the caller stops iterating."""
+    last = after
+    delay = retry_s
+    live = False
+    while True:
+        try:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=2, sock_read=idle_timeout_s)
+            async with session.get(
+                f"{api_url}/events/stream", params={"after": str(last)}, timeout=timeout
+            ) as resp:
+                if resp.status != 200:
+                    raise aiohttp.ClientResponseError(
+                        resp.request_info, (), status=resp.status, message="stream refused"
+                    )
+                live, delay = True, retry_s
+                yield Link("live", after=last)
+                async for line in resp.content:
+                    if not line.strip():
+                        continue
+                    event = DashEvent.from_json(json.loads(line))
+                    if event.seq > last:
+                        last = event.seq
+                        yield event
+            reason = "the orchestrator closed the stream"
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            reason = _reason(exc)
+        if live or delay == retry_s:
+            yield Link("reconnecting", reason, after=last)
+        live = False
+        await asyncio.sleep(delay)
+        delay = min(max_retry_s, delay * 2)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "the orchestrator is unreachable (connection refused)"
+    if isinstance(exc, TimeoutError):
+        return "the orchestrator stopped answering"
+    if isinstance(exc, ValueError):
+        return "the stream sent a line that is not JSON"
+    return f"the connection dropped ({type(exc).__name__})"
