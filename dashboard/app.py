@@ -221,7 +221,7 @@ class DashboardApp(App[None]):
             return await self.client.api("GET", "/breakers")
 
         loads: tuple[tuple[Callable[[], Awaitable[JSON]], Callable[[JSON], None]], ...] = (
-            (self.client.counts, lambda got: self.fleet.load_counts(got.get("counts", {}))),
+            (self.client.counts, self._use_counts),
             (tasks, lambda got: self.fleet.load_summaries(got.get("tasks", []))),
             (breakers, lambda got: self.board.load_breakers(got.get("breakers", []))),
         )
@@ -380,21 +380,22 @@ class DashboardApp(App[None]):
             f"   filter: {shown}" + (f" '{self.find_text}'" if self.find_text else ""),
             "bold cyan" if self.state_filter or self.find_text else "dim",
         )
-        for i, (state, value) in enumerate(
+        lines = (
             (
                 ("in_progress", counts.get("in_progress", 0)),
                 ("retrying", retrying),
                 ("deferred", deferred),
-                ("pending", counts.get("pending", 0)),
-                ("complete", counts.get("complete", 0)),
-                ("error", counts.get("error", 0)),
-                ("cancelled", counts.get("cancelled", 0)),
-            )
-        ):
-            m = mark(state)
-            out.append("\n" if i in (0, 4) else "  ")
-            style = m.style + (" reverse" if self.state_filter == state else "")
-            out.append(f"{m.symbol} {m.word} {value:,}", style)
+            ),
+            (("pending", counts.get("pending", 0)), ("complete", counts.get("complete", 0))),
+            (("error", counts.get("error", 0)), ("cancelled", counts.get("cancelled", 0))),
+        )
+        for line in lines:
+            out.append("\n")
+            for state, value in line:
+                m = mark(state)
+                style = m.style + (" reverse" if self.state_filter == state else "")
+                out.append(f"{m.symbol} {m.word} {value:,}", style)
+                out.append("  ")
         self.query_one("#counts", Static).update(out)
 
     def _rows(self) -> list[TaskRow]:
@@ -640,9 +641,12 @@ class DashboardApp(App[None]):
     @work(exclusive=True, group="counts")
     async def _reload_counts(self) -> None:
         try:
-            self.fleet.load_counts((await self.client.counts()).get("counts", {}))
+            self._use_counts(await self.client.counts())
         except DashboardError:
             return
+
+    def _use_counts(self, got: JSON) -> None:
+        self.fleet.load_counts(got.get("counts", {}), int(got.get("last_seq") or 0))
 
     def _poll_services(self) -> None:
         self._poll_services_worker()

@@ -169,22 +169,25 @@ def render_dag(
         return Text("no steps")
     rows = layers({n: s.depends_on for n, s in steps.items()})
     buses = len(rows) - 1
-    for lines in (3, 2, 1):
-        if len(rows) * (lines + 2) + buses <= height:
-            return _boxed(model, rows, width, lines, now, selected)
+    for boxed, lines in ((True, 3), (True, 2), (True, 1), (False, 2), (False, 1)):
+        if len(rows) * (lines + 2 * boxed) + buses <= height:
+            return _drawn(model, rows, width, lines, now, selected, boxed=boxed)
     return _listed(model, rows, width, height, now, selected)
 
 
-def _boxed(
+def _drawn(
     model: TaskModel,
     rows: list[list[str]],
     width: int,
     lines: int,
     now: float,
     selected: str | None,
+    *,
+    boxed: bool,
 ) -> Text:
+    """Nodes in layers joined by bus rows; each node a box, or (short of room) its bare lines."""
     steps = model.steps
-    box_h = lines + 2
+    box_h = lines + 2 if boxed else lines
     canvas = _Canvas(width, len(rows) * box_h + len(rows) - 1)
     centres: dict[str, int] = {}
     layer_of = {name: i for i, row in enumerate(rows) for name in row}
@@ -192,14 +195,18 @@ def _boxed(
         slot = min(width // len(row), 44)
         offset = (width - slot * len(row)) // 2
         widest = max(len(line) for n in row for line in _content(steps[n], model, now)[:lines])
-        box_w = max(8, min(slot - 1, max(widest + 4, 30)))  # borders and padding
+        pad = 4 if boxed else 1  # borders and padding
+        box_w = max(8, min(slot - 1, max(widest + pad, 30 if boxed else 0)))
         y = i * (box_h + 1)
         for j, name in enumerate(row):
-            x = offset + j * slot + (slot - box_w) // 2
-            centres[name] = x + box_w // 2
-            _box(canvas, x, y, box_w, lines, steps[name], model, now, name == selected)
+            centres[name] = offset + j * slot + slot // 2
+            x = centres[name] - box_w // 2
+            if boxed:
+                _box(canvas, x, y, box_w, lines, steps[name], model, now, name == selected)
+            else:
+                _bare(canvas, x, y, box_w, lines, steps[name], model, now, name == selected)
             skipped = [p for p in steps[name].depends_on if layer_of.get(p, i - 1) < i - 1]
-            if skipped and lines >= 2:
+            if skipped and lines >= 2 and boxed:
                 canvas.put(x + 2, y + box_h - 1, f" also after: {', '.join(skipped)} "[: box_w - 4])
     for i in range(len(rows) - 1):
         _bus(canvas, i * (box_h + 1) + box_h, rows[i], rows[i + 1], steps, centres)
@@ -237,6 +244,27 @@ def _box(
             text = text[: inner - 1] + "…"
         style = f"bold {m.style}" if k == 0 else (m.style if k == 1 else "red")
         canvas.put(x + 2, y + 1 + k, text, style)
+
+
+def _bare(
+    canvas: _Canvas,
+    x: int,
+    y: int,
+    w: int,
+    lines: int,
+    step: StepSnapshot,
+    model: TaskModel,
+    now: float,
+    selected: bool,
+) -> None:
+    """A node without a box: its lines centred on the node's column (the picked one reversed)."""
+    m = mark(step.display_state)
+    for k, text in enumerate(_content(step, model, now)[:lines]):
+        if len(text) > w:
+            text = text[: w - 1] + "…"
+        left = x + (w - len(text)) // 2
+        style = f"bold {m.style}" if k == 0 else m.style
+        canvas.put(left, y + k, text, f"{style} reverse" if selected and k == 0 else style)
 
 
 def _content(step: StepSnapshot, model: TaskModel, now: float) -> list[str]:

@@ -88,14 +88,19 @@ class Fleet:
         self.rows: dict[str, TaskRow] = {}
         self.counts: dict[str, int] = {s.value: 0 for s in TaskState}
         self.counts_stale = False  #: an event moved a task this fleet does not hold
+        #: the last seq the loaded counts include: older events must not count twice
+        self.counts_seq = 0
         self.version = 0  #: bumped on every change, so a view redraws only when needed
+        self._counting = True
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def load_counts(self, counts: Mapping[str, Any]) -> None:
+    def load_counts(self, counts: Mapping[str, Any], as_of_seq: int = 0) -> None:
+        """Counts from ``GET /tasks/counts``, which include every event up to ``as_of_seq``."""
         self.counts = {s.value: int(counts.get(s.value, 0)) for s in TaskState}
+        self.counts_seq = as_of_seq
         self.counts_stale = False
         self.version += 1
 
@@ -120,6 +125,7 @@ class Fleet:
     def apply(self, event: DashEvent) -> None:
         if event.task_id is None:
             return
+        self._counting = event.seq > self.counts_seq
         row = self.rows.get(event.task_id)
         if event.type == EventType.TASK_CREATED:
             if row is None:
@@ -155,13 +161,15 @@ class Fleet:
 
     def _move(self, row: TaskRow | None, state: TaskState, *, completed_at: float | None) -> None:
         if row is None:
-            self.counts_stale = True
+            self.counts_stale = self.counts_stale or self._counting
             return
         self._count(row.state, state)
         row.state = state.value
         row.completed_at = completed_at
 
     def _count(self, old: str | None, new: TaskState) -> None:
+        if not self._counting:
+            return
         if old is not None and old in self.counts:
             self.counts[old] = max(0, self.counts[old] - 1)
         self.counts[new.value] = self.counts.get(new.value, 0) + 1

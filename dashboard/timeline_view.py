@@ -21,11 +21,14 @@ def _fmt(seconds: float) -> str:
 
 
 def span(model: TaskModel, now: float) -> tuple[float, float]:
-    """The time axis: from the task's creation (or first attempt) to its end or ``now``."""
+    """The time axis: from the task's creation (or first attempt) to its end, or to ``now``
+    while it runs (a wait scheduled past now is drawn up to now; the DAG shows its countdown)."""
     start = model.created_at or model.started_at() or now
-    ends = [b.ended_at or now for s in model.steps.values() for b in s.attempts]
-    ends += [w.end or now for s in model.steps.values() for w in s.waits]
-    end = max([model.completed_at if model.completed_at is not None else now, *ends])
+    if model.completed_at is None:
+        end = now
+    else:
+        ends = [b.ended_at or now for s in model.steps.values() for b in s.attempts]
+        end = max([model.completed_at, *ends])
     return start, max(end, start + 0.001)
 
 
@@ -45,7 +48,7 @@ def render_timeline(model: TaskModel, width: int, now: float) -> Text:
         cells = [" "] * bar_w
         styles = [""] * bar_w
         for wait in step.waits:
-            a, b = col(wait.start), col(wait.end or now)
+            a, b = col(wait.start), col(min(wait.end or now, end))
             ch, style = ("░", "yellow dim") if wait.kind == "backoff" else ("▒", "magenta dim")
             for x in range(a, b + 1):
                 cells[x], styles[x] = ch, style

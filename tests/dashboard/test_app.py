@@ -1,0 +1,300 @@
+"""The dashboard driven by keys (Textual's Pilot) against a real sandbox on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, Select, Static
+
+from dashboard.app import DashboardApp
+from dashboard.dialogs import ConfirmScreen, NumberScreen, ResolveScreen
+from dashboard.fault_screens import FaultScreen, PresetScreen
+from dashboard.step_detail import StepDetailScreen
+from dashboard.widgets import DagPane
+from interlock.registration.template import TEMPLATE_NAME
+from interlock.sandbox import Orchestrator, open_orchestrator, run_api
+from mock_services.payloads import RegistrationFaker
+from mock_services.runner import RunningServices
+from orchestrator.engine import EngineConfig
+from tests.dashboard.conftest import Sandbox
+from tests.e2e.conftest import add_fault
+
+pytestmark = pytest.mark.slow
+SIZE = (160, 50)
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], object], timeout_s: float = 15) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the dashboard never got there")
+        await pilot.pause(0.05)
+
+
+def states(app: DashboardApp) -> dict[str, str]:
+    return {r.task_id: r.state for r in app.fleet.rows.values()}
+
+
+def header(app: DashboardApp) -> str:
+    return str(app.query_one("#header", Static).render())
+
+
+async def faults(session: aiohttp.ClientSession, url: str) -> list[dict[str, object]]:
+    async with session.get(f"{url}/__admin/faults") as resp:
+        return list((await resp.json())["faults"])
+
+
+async def test_a_new_registration_appears_runs_and_completes_on_the_dag(sandbox: Sandbox) -> None:
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("n")
+        await until(pilot, lambda: "complete" in states(app).values())
+        (task_id,) = states(app)
+        await until(pilot, lambda: app.model is not None and app.model.state == "complete")
+        assert app.selected_id == task_id
+        assert app.model is not None
+        assert {s.state for s in app.model.steps.values()} == {"complete"}
+        assert app.fleet.counts["complete"] == 1
+        assert "✓ create_user_account" in str(app.query_one(DagPane).render())
+        assert "@" in app.fleet.rows[task_id].label  # the person, from task.created's context
+
+
+async def test_a_burst_and_the_billing_outage_preset_open_the_breaker(
+    sandbox: Sandbox, admin: aiohttp.ClientSession
+) -> None:
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("p")
+        assert isinstance(app.screen, PresetScreen)
+        await pilot.press("1")
+        await until(pilot, lambda: app.board.services["billing"].faults)
+        assert [f["kind"] for f in await faults(admin, sandbox.services.urls["billing"])] == [
+            "down"
+        ]
+        await pilot.press("b")
+        assert isinstance(app.screen, NumberScreen)
+        app.screen.query_one(Input).value = "5"
+        await pilot.press("enter")
+        await until(pilot, lambda: len(app.fleet.rows) == 5)
+        await until(pilot, lambda: app.board.services["billing"].breaker == "open")
+        await until(pilot, lambda: "billing OPEN" in header(app))
+        await until(pilot, lambda: any(r.activity == "deferred" for r in app.fleet.rows.values()))
+        assert "⏸ deferred" in str(app.query_one("#counts", Static).render())
+
+
+async def test_the_fault_form_adds_a_rule_and_shows_the_services_refusal(
+    sandbox: Sandbox, admin: aiohttp.ClientSession
+) -> None:
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f")
+        form = app.screen
+        assert isinstance(form, FaultScreen)
+        form.query_one("#service", Select).value = "notifications"
+        form.query_one("#kind", Select).value = "error"
+        await pilot.pause()
+        form.query_one("#field-status", Input).value = "700"
+        form.query_one("#add", Button).press()
+        await until(pilot, lambda: "refused" in str(form.query_one("#problem", Static).render()))
+        assert "status" in str(form.query_one("#problem", Static).render())
+        assert isinstance(app.screen, FaultScreen)  # still open, nothing added
+        form.query_one("#field-status", Input).value = "503"
+        form.query_one("#field-times", Input).value = "2"
+        form.query_one("#add", Button).press()
+        await until(pilot, lambda: not isinstance(app.screen, FaultScreen))
+        (rule,) = await faults(admin, sandbox.services.urls["notifications"])
+        assert (rule["kind"], rule["times"]) == ("error", 2)
+
+
+async def test_retry_a_failed_step_after_the_fault_is_cleared(
+    sandbox: Sandbox, admin: aiohttp.ClientSession
+) -> None:
+    users = sandbox.services.urls["users"]
+    await add_fault(
+        admin,
+        sandbox.services,
+        "users",
+        {"kind": "error", "status": 400, "match": {"method": "PATCH"}},
+    )
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("n")
+        await until(pilot, lambda: "error" in states(app).values())
+        await until(pilot, lambda: app.model is not None and app.model.state == "error")
+        async with admin.delete(f"{users}/__admin/faults") as resp:
+            assert resp.status == 200
+        await pilot.press("r")
+        await until(pilot, lambda: "complete" in states(app).values())
+        assert app.fleet.counts["error"] == 0
+
+
+async def test_resolve_a_failed_step_by_hand_and_the_task_completes(
+    sandbox: Sandbox, admin: aiohttp.ClientSession
+) -> None:
+    await add_fault(
+        admin,
+        sandbox.services,
+        "users",
+        {"kind": "error", "status": 400, "match": {"method": "PATCH"}},
+    )
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("n")
+        await until(pilot, lambda: app.model is not None and app.model.state == "error")
+        await pilot.press("R")
+        dialog = app.screen
+        assert isinstance(dialog, ResolveScreen)
+        assert dialog.step == "update_user_status"
+        dialog.query_one("#resolve", Button).press()
+        await until(pilot, lambda: "complete" in states(app).values())
+        await until(
+            pilot,
+            lambda: (
+                app.model is not None
+                and app.model.steps["update_user_status"].state == "resolved_manually"
+            ),
+        )
+
+
+async def test_cancel_asks_first(sandbox: Sandbox, admin: aiohttp.ClientSession) -> None:
+    await add_fault(admin, sandbox.services, "users", {"kind": "latency", "delay_ms": 3000})
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("n")
+        await until(pilot, lambda: "in_progress" in states(app).values())
+        await until(pilot, lambda: app.selected_id is not None)
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert "cancelled" not in states(app).values()
+        await pilot.press("x", "y")
+        await until(pilot, lambda: "cancelled" in states(app).values())
+
+
+async def test_readonly_changes_nothing(sandbox: Sandbox) -> None:
+    app = sandbox.app(readonly=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("n", "b", "f", "p", "x")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, (NumberScreen, FaultScreen, PresetScreen, ConfirmScreen))
+        assert app.fleet.rows == {}
+        assert "read-only" in header(app)
+        shown = {b.binding.key for b in app.active_bindings.values() if b.enabled}
+        assert "n" not in shown and "q" in shown
+
+
+async def test_filters_by_state_and_failures_only(
+    sandbox: Sandbox, admin: aiohttp.ClientSession
+) -> None:
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("n")
+        await until(pilot, lambda: "complete" in states(app).values())
+        await add_fault(
+            admin,
+            sandbox.services,
+            "users",
+            {"kind": "error", "status": 400, "match": {"method": "PATCH"}},
+        )
+        await pilot.press("n")
+        await until(pilot, lambda: "error" in states(app).values())
+        while app.state_filter != "error":
+            await pilot.press("s")
+        await pilot.pause(0.3)
+        table = app.query_one("#tasks")
+        assert table.row_count == 1  # type: ignore[attr-defined]
+        assert "filter: error" in str(app.query_one("#counts", Static).render())
+        await pilot.press("l")
+        assert app.log_filter == "failures"
+        lines = [str(line.text) for line in app.query_one("#events").lines]  # type: ignore[attr-defined]
+        assert lines and all(
+            any(t in ln for t in ("failed", "retry", "deferred", "breaker", "⚑")) for ln in lines
+        )
+
+
+async def test_replay_steps_through_a_finished_task(
+    sandbox: Sandbox, admin: aiohttp.ClientSession
+) -> None:
+    await add_fault(
+        admin, sandbox.services, "billing", {"kind": "error", "status": 503, "times": 1}
+    )
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("n")
+        await until(pilot, lambda: app.model is not None and app.model.state == "complete")
+        total = len(app.task_events)
+        await pilot.press("left_curly_bracket")
+        shown = app._shown_model()
+        assert shown is not None and {s.state for s in shown.steps.values()} == {"pending"}
+        assert f"replay 0/{total}" in header(app)
+        retry_at = next(
+            i for i, e in enumerate(app.task_events) if e.type == "step.retry_scheduled"
+        )
+        for _ in range(retry_at + 1):
+            await pilot.press("right_square_bracket")
+        shown = app._shown_model()
+        assert shown is not None
+        assert shown.steps["setup_billing_profile"].state == "waiting_for_retry"
+        assert shown.steps["send_welcome_sequence"].state == "pending"
+        assert f"replay {retry_at + 1}/{total}" in header(app)
+        await pilot.press("d")
+        assert isinstance(app.screen, StepDetailScreen)
+        await pilot.press("escape")
+        await pilot.press("right_curly_bracket")
+        assert app.replay_pos is None and "replay" not in header(app)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_it_says_when_the_orchestrator_goes_away_and_catches_up_when_it_is_back(
+    services: RunningServices, tmp_path: Path
+) -> None:
+    db, port = tmp_path / "restart.db", free_port()
+    fake = RegistrationFaker(5)
+
+    def orchestrator() -> contextlib.AbstractAsyncContextManager[Orchestrator]:
+        return open_orchestrator(
+            db, services.urls, config=EngineConfig(worker_id="w", seed=1), durable=False
+        )
+
+    first = contextlib.AsyncExitStack()
+    orch = await first.enter_async_context(orchestrator())
+    api_url = await first.enter_async_context(run_api(orch, "127.0.0.1", port))
+    await orch.engine.run(TEMPLATE_NAME, fake.registration(), timeout_s=10)
+    app = Sandbox(orch, services, api_url).app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live" and len(app.fleet.rows) == 1)
+        await first.aclose()  # the orchestrator goes away
+        await until(pilot, lambda: app.link.state == "reconnecting")
+        await until(pilot, lambda: "reconnecting" in header(app))
+        async with orchestrator() as again:
+            # work done while the dashboard was away: it must arrive from the backlog
+            await again.engine.run(TEMPLATE_NAME, fake.registration(), timeout_s=10)
+            async with run_api(again, "127.0.0.1", port):
+                await until(pilot, lambda: app.link.state == "live")
+                await until(
+                    pilot,
+                    lambda: len(app.fleet.rows) == 2 and set(states(app).values()) == {"complete"},
+                )
+                await until(pilot, lambda: "● live" in header(app))
+                assert app.fleet.counts["complete"] == 2
