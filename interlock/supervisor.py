@@ -84,17 +84,24 @@ class ChildStartError(SupervisorError):
     ends with its last log lines (the ``... is already in use`` line, say)."""
 
     def __init__(
-        self, role: ChildRole, returncode: int | None, log_path: Path, log_tail: list[str]
+        self,
+        role: ChildRole,
+        returncode: int | None,
+        log_path: Path,
+        log_tail: list[str],
+        *,
+        timeout_s: float,
     ) -> None:
         self.role = role  #: which child
         self.returncode = returncode  #: its exit status; None when it was still running, too late
         self.log_path = log_path  #: the log file it wrote to
         self.log_tail = log_tail  #: its last lines there
+        self.timeout_s = timeout_s  #: how long it was given to answer
         what = _DESCRIPTIONS[role]
         if returncode is None:
-            head = f"{what} did not answer in time"
+            head = f"{what} did not answer within {timeout_s:g} s"
         else:
-            head = f"{what} exited with status {returncode} before it was ready"
+            head = f"{what} exited with status {returncode} before answering"
         lines = "".join(f"\n  {line}" for line in log_tail) or "\n  (nothing)"
         super().__init__(f"{head}; the end of {log_path}:{lines}")
 
@@ -310,7 +317,9 @@ class Supervisor:
             log.seek(child.log_offset)
             text = log.read().decode(errors="replace")
         tail = [line for line in text.splitlines() if line.strip()][-LOG_TAIL_LINES:]
-        return ChildStartError(child.role, returncode, self.log_path, tail)
+        return ChildStartError(
+            child.role, returncode, self.log_path, tail, timeout_s=self.config.ready_timeout_s
+        )
 
     def _write_log(self, line: str) -> None:
         assert self._log is not None
