@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from typing import TypeAlias
 
+from yarl import URL
+
 from interlock.settings import Settings
 
 #: What ``add_subparsers`` returns; each command module adds its parsers to it.
@@ -36,3 +38,14 @@ def port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"a port is 0-65535, got {value}")
     return value
+
+
+def http_url(text: str) -> str:
+    """An ``http://`` or ``https://`` URL with a host, without a trailing slash."""
+    try:
+        url = URL(text)
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    return text.rstrip("/")

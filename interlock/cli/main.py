@@ -1,4 +1,5 @@
-"""The ``interlock`` command: run the sandbox, submit and inspect tasks, inject faults, benchmark.
+"""The ``interlock`` command: run the sandbox, watch it live, submit and inspect tasks, inject
+faults, benchmark.
 
 Ports (127.0.0.1): orchestrator API 8700, users 8701, billing 8702, preferences 8703,
 notifications 8704; flags or ``INTERLOCK_API_PORT`` / ``INTERLOCK_<SERVICE>_PORT`` /
@@ -12,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from interlock.cli import bench, faults, tasks, up
+from interlock.cli import bench, dashboard, faults, tasks, up
 from interlock.cli.arguments import Command, UsageError
 from interlock.settings import Settings, SettingsError
 from mock_services.errors import MockServicesError
@@ -24,6 +25,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interlock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up.add_parser(sub, settings)
+    dashboard.add_parser(sub, settings)
     tasks.add_parsers(sub, settings)
     faults.add_parser(sub)
     bench.add_parser(sub)

@@ -30,7 +30,7 @@ from orchestrator.models import TaskState
 def add_parser(sub: Subcommands, settings: Settings) -> None:
     up = sub.add_parser(
         "up",
-        help="run the sandbox: 4 mock services + engine + HTTP API",
+        help="the sandbox headless: 4 mock services + engine + HTTP API",
         description="Run the sandbox headless until Ctrl-C / SIGTERM. State "
         "lives in a SQLite file: stop it and start it again, unfinished "
         "registrations resume.",

@@ -1,9 +1,13 @@
-"""Running the ``interlock`` command for real, as ``python -m interlock.cli`` in a child process."""
+"""Running the ``interlock`` command for real, as ``python -m interlock.cli`` in a child process,
+with pipes or on a pseudo-terminal."""
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -17,3 +21,25 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
+
+
+def run_in_pty(argv: Sequence[str]) -> tuple[int, str]:
+    """Run ``argv`` with a terminal as stdin, stdout and stderr; its exit status and output."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT)
+    os.close(slave)
+    chunks = []
+    try:
+        while chunk := _read(master):
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+    status = process.wait(timeout=60)
+    return status, b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: every process holding the terminal has closed it
+        return b""

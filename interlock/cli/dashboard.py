@@ -1,0 +1,204 @@
+"""``interlock dashboard``: the Textual TUI, on a sandbox it starts or attached to a running API.
+
+The dashboard is an HTTP client and owns the terminal. Without ``--attach`` this command starts
+the sandbox as two child processes (:mod:`interlock.supervisor`), hands the dashboard their URLs
+and a hook to kill and restart the orchestrator, and stops the children when the dashboard
+returns, raises, or the command is interrupted. With ``--attach URL`` it only checks that the API
+answers.
+
+Textual is imported when the dashboard starts, not with the parser, so ``interlock --help`` and
+the other commands do not pay for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType, MappingProxyType
+from typing import Final
+
+from dashboard.config import DashboardConfig
+from interlock.cli.arguments import Subcommands, UsageError, http_url, port
+from interlock.probe import probe
+from interlock.settings import SERVICE_PORTS, Settings
+from interlock.supervisor import Supervisor, SupervisorConfig
+from orchestrator.errors import InterlockError
+
+#: The options that describe the sandbox this command starts; they make no sense with --attach.
+SANDBOX_OPTIONS: Final = ("db", "host", "api_port", *(f"{s}_port" for s in SERVICE_PORTS), "log")
+#: How long the attached API may take to answer ``/health``.
+ATTACH_TIMEOUT_S: Final = 3.0
+#: Signals that end the command through its ``finally`` (stopping the children) instead of
+#: ending Python at once: SIGTERM, and SIGHUP when the terminal goes away.
+_EXIT_SIGNALS: Final = (signal.SIGTERM, signal.SIGHUP)
+
+RunDashboard = Callable[[DashboardConfig], None]
+
+
+def add_parser(sub: Subcommands, settings: Settings) -> None:
+    dash = sub.add_parser(
+        "dashboard",
+        help="the live TUI, on a sandbox it starts (or --attach URL)",
+        description="The Textual dashboard. Without --attach it starts the sandbox as two "
+        "child processes (interlock up --services-only and --orchestrator-only, their output "
+        "in a log file), so the orchestrator can be killed and restarted from the keyboard; "
+        "they stop when the dashboard does. Needs a terminal: `interlock up` runs the sandbox "
+        "without one.",
+    )
+    dash.add_argument(
+        "--attach",
+        type=http_url,
+        metavar="URL",
+        help="use a running orchestrator API (e.g. http://127.0.0.1:8700) instead of starting "
+        "a sandbox; the services' admin URLs come from INTERLOCK_<SERVICE>_URL / _PORT",
+    )
+    dash.add_argument(
+        "--readonly",
+        action="store_true",
+        help="look only: no submit, faults, retry, resolve or cancel",
+    )
+    dash.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        metavar="N",
+        help="seed for the registrations it submits (default 1)",
+    )
+    sandbox = dash.add_argument_group("the sandbox it starts (not with --attach)")
+    sandbox.add_argument(
+        "--db", help=f"SQLite file (default {settings.db_path}; $INTERLOCK_DB sets it)"
+    )
+    sandbox.add_argument("--host", help=f"address to bind (default {settings.host})")
+    sandbox.add_argument(
+        "--api-port", type=port, metavar="PORT", help=f"default {settings.api_port}; 0: any free"
+    )
+    for service in SERVICE_PORTS:
+        sandbox.add_argument(
+            f"--{service}-port",
+            type=port,
+            metavar="PORT",
+            help=f"default {settings.service_ports[service]}",
+        )
+    sandbox.add_argument(
+        "--log", metavar="PATH", help="the children's output (default <db>.dashboard.log)"
+    )
+    dash.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    given = [
+        f"--{name.replace('_', '-')}" for name in SANDBOX_OPTIONS if getattr(args, name) is not None
+    ]
+    if args.attach and given:
+        raise UsageError(f"{', '.join(given)}: for the sandbox it starts, not with --attach")
+    if not has_terminal():
+        print(
+            "interlock: the dashboard needs a terminal (stdin and stdout); "
+            "`interlock up` runs the sandbox without one",
+            file=sys.stderr,
+        )
+        return 2
+    if args.attach:
+        return _attach(args, settings)
+    return _sandbox(args, settings)
+
+
+def has_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _attach(args: argparse.Namespace, settings: Settings) -> int:
+    url: str = args.attach
+    reason = probe(f"{url}/health", timeout_s=ATTACH_TIMEOUT_S)
+    if reason is not None:
+        print(
+            f"interlock: no orchestrator API answers at {url} (GET /health: {reason}); "
+            "is `interlock up` running there?",
+            file=sys.stderr,
+        )
+        return 2
+    run_dashboard = load_run_dashboard()
+    run_dashboard(
+        DashboardConfig(
+            api_url=url,
+            service_urls=MappingProxyType(settings.service_urls()),
+            readonly=args.readonly,
+            seed=args.seed,
+            label=f"attached {url}",
+        )
+    )
+    return 0
+
+
+def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    db = Path(args.db or settings.db_path).resolve()
+    if not db.parent.is_dir():
+        print(f"interlock: directory {db.parent} does not exist", file=sys.stderr)
+        return 2
+    run_dashboard = load_run_dashboard()  # before the children: a missing TUI starts nothing
+    supervisor = Supervisor(_supervisor_config(args, settings, db))
+    print(f"starting the sandbox on {db} (its output: {supervisor.log_path})", flush=True)
+    with _exit_on_signals(), supervisor:
+        run_dashboard(
+            DashboardConfig(
+                api_url=supervisor.api_url,
+                service_urls=MappingProxyType(supervisor.service_urls),
+                readonly=args.readonly,
+                restart_orchestrator=supervisor.restart_orchestrator,
+                seed=args.seed,
+                label=f"sandbox {db}",
+            )
+        )
+    print(f"sandbox stopped; its state is in {db}", flush=True)
+    return 0
+
+
+def _supervisor_config(args: argparse.Namespace, settings: Settings, db: Path) -> SupervisorConfig:
+    def given_or(value: int | None, default: int) -> int:
+        return default if value is None else value
+
+    return SupervisorConfig(
+        db=db,
+        host=args.host or settings.host,
+        api_port=given_or(args.api_port, settings.api_port),
+        service_ports={
+            s: given_or(getattr(args, f"{s}_port"), settings.service_ports[s])
+            for s in SERVICE_PORTS
+        },
+        log_path=Path(args.log).resolve() if args.log else None,
+    )
+
+
+def load_run_dashboard() -> RunDashboard:
+    """``dashboard.app.run_dashboard``, imported now (it brings Textual with it)."""
+    try:
+        module = importlib.import_module("dashboard.app")
+    except ModuleNotFoundError as exc:
+        if exc.name != "dashboard.app":
+            raise
+        raise InterlockError("this install has no dashboard (no dashboard/app.py)") from None
+    run_dashboard: RunDashboard = module.run_dashboard
+    return run_dashboard
+
+
+@contextlib.contextmanager
+def _exit_on_signals() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise :class:`SystemExit` (status 128 + the signal), so
+    the ``finally`` that stops the children runs; a second one is ignored until it has."""
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        for sig in _EXIT_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, leave) for sig in _EXIT_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
