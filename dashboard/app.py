@@ -116,17 +116,12 @@ class DashboardApp(App[None]):
     ]
 
     def __init__(
-        self,
-        config: DashboardConfig,
-        *,
-        new_context: Callable[[], JSON] | None = None,
-        template: str = "user_registration",
-        clock_fn: Callable[[], float] = time.time,
+        self, config: DashboardConfig, *, clock_fn: Callable[[], float] = time.time
     ) -> None:
         super().__init__()
         self.config = config
-        self.new_context = new_context
-        self.template = template
+        self.new_context = config.new_context
+        self.template = config.template
         self.now = clock_fn
         self.client = Client(config.api_url, config.service_urls)
         self.fleet = Fleet()
@@ -933,6 +928,6 @@ def _age(seconds: float) -> str:
     return f"{seconds / 3600:.0f}h"
 
 
-def run_dashboard(config: DashboardConfig, new_context: Callable[[], JSON] | None = None) -> None:
+def run_dashboard(config: DashboardConfig) -> None:
     """Run the TUI until the operator quits (blocking; Textual's own event loop)."""
-    DashboardApp(config, new_context=new_context).run()
+    DashboardApp(config).run()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 
 def _no_services() -> Mapping[str, str]:
@@ -33,5 +34,10 @@ class DashboardConfig:
     restart_orchestrator: Callable[[], Awaitable[None]] | None = None
     #: Seed for the Faker registrations the dashboard submits.
     seed: int = 1
+    #: Makes the context of one new submission (a Faker registration, from the composition
+    #: root: the dashboard does not know what a registration is). None: nothing to submit.
+    new_context: Callable[[], dict[str, Any]] | None = None
+    #: The template new submissions name.
+    template: str = "user_registration"
     #: What the header says it is attached to (``sandbox`` when it started one itself).
     label: str = "attached"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -25,9 +24,10 @@ from typing import Final
 from dashboard.config import DashboardConfig
 from interlock.cli.arguments import Subcommands, UsageError, http_url, port
 from interlock.probe import probe
+from interlock.registration.template import TEMPLATE_NAME
 from interlock.settings import SERVICE_PORTS, Settings
 from interlock.supervisor import Supervisor, SupervisorConfig
-from orchestrator.errors import InterlockError
+from mock_services.payloads import RegistrationFaker
 
 #: The options that describe the sandbox this command starts; they make no sense with --attach.
 SANDBOX_OPTIONS: Final = ("db", "host", "api_port", *(f"{s}_port" for s in SERVICE_PORTS), "log")
@@ -130,6 +130,8 @@ def _attach(args: argparse.Namespace, settings: Settings) -> int:
             readonly=args.readonly,
             seed=args.seed,
             label=f"attached {url}",
+            new_context=RegistrationFaker(args.seed).registration,
+            template=TEMPLATE_NAME,
         )
     )
     return 0
@@ -152,6 +154,8 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
                 restart_orchestrator=supervisor.restart_orchestrator,
                 seed=args.seed,
                 label=f"sandbox {db}",
+                new_context=RegistrationFaker(args.seed).registration,
+                template=TEMPLATE_NAME,
             )
         )
     print(f"sandbox stopped; its state is in {db}", flush=True)
@@ -175,14 +179,10 @@ def _supervisor_config(args: argparse.Namespace, settings: Settings, db: Path) -
 
 
 def load_run_dashboard() -> RunDashboard:
-    """``dashboard.app.run_dashboard``, imported now (it brings Textual with it)."""
-    try:
-        module = importlib.import_module("dashboard.app")
-    except ModuleNotFoundError as exc:
-        if exc.name != "dashboard.app":
-            raise
-        raise InterlockError("this install has no dashboard (no dashboard/app.py)") from None
-    run_dashboard: RunDashboard = module.run_dashboard
+    """``dashboard.app.run_dashboard``, imported only when asked for: it brings Textual with it,
+    which ``interlock --help`` and the other commands do not need."""
+    from dashboard.app import run_dashboard
+
     return run_dashboard
 
 

@@ -29,9 +29,13 @@ class Sandbox:
 
     def app(self, *, readonly: bool = False, seed: int = 1) -> DashboardApp:
         config = DashboardConfig(
-            self.api_url, dict(self.services.urls), readonly=readonly, label="test sandbox"
+            self.api_url,
+            dict(self.services.urls),
+            readonly=readonly,
+            label="test sandbox",
+            new_context=RegistrationFaker(seed).registration,
         )
-        return DashboardApp(config, new_context=RegistrationFaker(seed).registration)
+        return DashboardApp(config)
 
 
 @pytest.fixture

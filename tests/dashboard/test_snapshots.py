@@ -41,8 +41,10 @@ def canned() -> Iterator[Canned]:
 
 
 def app_for(canned: Canned) -> DashboardApp:
-    config = DashboardConfig(canned.api_url, canned.service_urls, label="sandbox 127.0.0.1:8700")
-    return DashboardApp(config, new_context=dict, clock_fn=lambda: NOW)
+    config = DashboardConfig(
+        canned.api_url, canned.service_urls, label="sandbox 127.0.0.1:8700", new_context=dict
+    )
+    return DashboardApp(config, clock_fn=lambda: NOW)
 
 
 def settled(*keys: str) -> Callable[[Pilot[None]], object]:

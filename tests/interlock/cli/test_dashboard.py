@@ -122,6 +122,8 @@ def test_attach_hands_the_dashboard_the_url_and_no_restart_hook(
 ) -> None:
     assert main(["dashboard", "--attach", health_server + "/", "--readonly", "--seed", "9"]) == 0
     [config] = fake.configs
+    assert config.new_context is not None
+    assert config.new_context()["user_info"]["email"]  # a Faker registration, seeded
     assert config == DashboardConfig(
         api_url=health_server,
         service_urls=Settings.from_env(os.environ).service_urls(),
@@ -129,6 +131,8 @@ def test_attach_hands_the_dashboard_the_url_and_no_restart_hook(
         restart_orchestrator=None,
         seed=9,
         label=f"attached {health_server}",
+        new_context=config.new_context,
+        template="user_registration",
     )
 
 
@@ -141,20 +145,6 @@ def test_sandbox_options_do_not_go_with_attach(
     assert "--db, --api-port: for the sandbox it starts, not with --attach" in (
         capsys.readouterr().err
     )
-
-
-def test_a_missing_dashboard_is_one_line_and_starts_nothing(
-    fake: FakeDashboard,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    monkeypatch.setitem(sys.modules, "dashboard.app", None)  # the import fails
-    assert main(["dashboard", "--db", str(tmp_path / "x.db"), *ALL_PORTS_FREE]) == 2
-    assert capsys.readouterr().err == (
-        "interlock: this install has no dashboard (no dashboard/app.py)\n"
-    )
-    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow
