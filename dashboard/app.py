@@ -377,7 +377,9 @@ class DashboardApp(App[None]):
         )
         lines = (
             (
-                ("in_progress", counts.get("in_progress", 0)),
+                # disjoint, so the counts add up to the total: a task waiting for a retry
+                # or held back by a breaker is not also counted as running
+                ("in_progress", max(0, counts.get("in_progress", 0) - retrying - deferred)),
                 ("retrying", retrying),
                 ("deferred", deferred),
             ),

@@ -279,6 +279,13 @@ def _apply_step(step: StepSnapshot, event: DashEvent) -> None:  # noqa: C901 - o
         step.lost += 1
         _close(bar, at, "lost")
     elif kind == EventType.STEP_DEFERRED:
+        # The claim is handed back before the handler ran: not an attempt (the store gives the
+        # attempt back too), so the bar the claim opened goes and the step waits again.
+        if bar is not None and bar.calls == 0 and bar.attempt == event.attempt:
+            step.attempts.pop()
+        if event.attempt:
+            step.attempt = max(0, event.attempt - 1)
+        step.state = StepState.WAITING_FOR_RETRY.value
         step.deferred_by = str(data.get("service") or "a service")
         step.next_attempt_at = parse_time(data.get("next_attempt_at"))
         step._end_wait(at)

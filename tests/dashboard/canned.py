@@ -155,11 +155,12 @@ def scenario() -> Scenario:
         **{"from": "closed"},
     )
     s.events[-1] = replace(s.events[-1], task_id=None, correlation_id=None)
+    s.add(0.95, "step.started", "setup_billing_profile", 2, worker_id="w")  # claimed, then
     s.add(
         0.95,
         "step.deferred",
         "setup_billing_profile",
-        1,
+        2,
         reason="circuit_open",
         service="billing",
         breaker="open",

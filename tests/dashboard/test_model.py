@@ -46,11 +46,12 @@ def test_the_next_attempt_ends_the_wait_and_the_task_ends_with_its_summary() -> 
 def test_a_deferral_is_shown_as_its_own_state_until_the_step_runs() -> None:
     s = Script().add(0, "task.created")
     s.run(0.0, "create_user_account")
+    s.add(0.1, "step.started", "setup_billing_profile", 1, worker_id="w")  # the claim
     s.add(
         0.1,
         "step.deferred",
         "setup_billing_profile",
-        0,
+        1,
         reason="circuit_open",
         service="billing",
         next_attempt_at=iso(T0 + 30),
@@ -61,6 +62,7 @@ def test_a_deferral_is_shown_as_its_own_state_until_the_step_runs() -> None:
     assert billing.display_state == DEFERRED
     assert billing.deferred_by == "billing"
     assert billing.attempts == []  # a deferral spends no attempt
+    assert billing.attempt == 0
     s.run(30, "setup_billing_profile", service="billing")
     model.apply_all(s.events)
     assert billing.display_state == "complete"
