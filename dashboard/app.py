@@ -141,8 +141,9 @@ class DashboardApp(App[None]):
         self.replay_pos: int | None = None
         self.replay_speed = 1.0
         self._playing = False
-        self._buffer: deque[DashEvent] = deque(maxlen=LOG_KEEP)
-        self._log_new: list[DashEvent] = []
+        #: the log's entries: events, and the alerts written between them
+        self._buffer: deque[DashEvent | Text] = deque(maxlen=LOG_KEEP)
+        self._log_new: list[DashEvent | Text] = []
         self._drawn_fleet = -1
         self._ends: deque[float] = deque(maxlen=20_000)
         self._saved_ms: list[float] = []
@@ -255,6 +256,8 @@ class DashboardApp(App[None]):
 
     def _apply(self, event: DashEvent) -> None:
         self.last_seq = max(self.last_seq, event.seq)
+        self._buffer.append(event)
+        self._log_new.append(event)
         self.fleet.apply(event)
         alert = self.board.apply(event)
         if alert:
@@ -265,8 +268,6 @@ class DashboardApp(App[None]):
             summary = event.data.get("summary")
             if isinstance(summary, dict) and summary.get("parallel_saved_ms") is not None:
                 self._saved_ms.append(float(summary["parallel_saved_ms"]))
-        self._buffer.append(event)
-        self._log_new.append(event)
         if event.task_id is not None and event.task_id == self.selected_id:
             if self._loading is not None:
                 self._loading.append(event)
@@ -296,7 +297,9 @@ class DashboardApp(App[None]):
             return
         self._alerted[key] = now
         self.notify(text, severity=severity, timeout=4)  # type: ignore[arg-type]
-        self.query_one("#events", RichLog).write(Text(f"{clock(self.now())} ⚑ {text}", "bold"))
+        line = Text(f"{clock(self.now())} ⚑ {text}", "bold")
+        self._buffer.append(line)
+        self._log_new.append(line)  # in order with the events, at the next redraw
 
     # -- redraw -------------------------------------------------------------------------------
     def _redraw(self) -> None:
@@ -466,10 +469,12 @@ class DashboardApp(App[None]):
             skipped = len(shown) - LOG_LINES_PER_REDRAW
             log.write(Text(f"… {skipped:,} more events (l filters; f failures only)", "dim"))
             shown = shown[-LOG_LINES_PER_REDRAW:]
-        for event in shown:
-            log.write(event_line(event))
+        for entry in shown:
+            log.write(entry if isinstance(entry, Text) else event_line(entry))
 
-    def _log_match(self, event: DashEvent) -> bool:
+    def _log_match(self, event: DashEvent | Text) -> bool:
+        if isinstance(event, Text):
+            return True  # an alert
         if self.log_filter == "failures":
             return event.type in FAILURE_TYPES
         if self.log_filter == "task":
@@ -484,8 +489,8 @@ class DashboardApp(App[None]):
         log.clear()
         log.border_title = f"Events ({self.log_filter})"
         matching = [e for e in self._buffer if self._log_match(e)][-200:]
-        for event in matching:
-            log.write(event_line(event))
+        for entry in matching:
+            log.write(entry if isinstance(entry, Text) else event_line(entry))
         self._log_new = []
 
     # -- selection ----------------------------------------------------------------------------

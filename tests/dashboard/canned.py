@@ -298,7 +298,14 @@ def serve(sc: Scenario) -> Iterator[Canned]:
     try:
         yield Canned(base, {s: f"{base}/svc/{s}" for s in SERVICES})
     finally:
-        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
+        async def shutdown() -> None:
+            await holder["runner"].cleanup()
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in rest:  # the idle streams
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()

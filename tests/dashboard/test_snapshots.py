@@ -56,6 +56,7 @@ def settled(*keys: str) -> Callable[[Pilot[None]], object]:
             assert time.monotonic() < deadline, "the recorded orchestrator was never loaded"
             await pilot.pause(0.05)
         app.clear_notifications()
+        app._relog()  # the log as a filter change draws it: not cut by how events were batched
         for key in keys:
             await pilot.press(key)
         await pilot.pause(0.4)  # two redraws
