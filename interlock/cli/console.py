@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Any
 
 from interlock.sandbox import Orchestrator
@@ -18,9 +19,10 @@ PRINTED = frozenset(
 
 
 async def print_events(orch: Orchestrator) -> None:
-    with orch.engine.subscribe() as events:
+    """A line per printed event from now on; a burst the console falls behind on is re-read."""
+    async with aclosing(orch.engine.follow(after=None)) as events:
         async for event in events:
-            if event.type in PRINTED:
+            if event is not None and event.type in PRINTED:
                 print(describe(event), flush=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from contextlib import aclosing
 from typing import Any
 
 import pytest
@@ -427,6 +428,23 @@ async def test_handlers_can_emit_their_own_events(engine: Engine, recorder: Reco
     ev = await next_event(engine, sub.task_id, EventType.SERVICE_CALL_COMPLETED)
     assert (ev.step_name, ev.attempt, ev.data["status"]) == ("a", 1, 201)
     await engine.wait(sub.task_id, timeout_s=5)
+
+
+async def test_follow_misses_nothing_when_the_reader_falls_behind(engine: Engine) -> None:
+    """A two-event buffer overflows on every task; the store fills each gap, in seq order."""
+    ids = [(await engine.submit("diamond", {"n": n})).task_id for n in range(3)]
+    seen: list[Event] = []
+    async with aclosing(engine.follow(after=0, max_buffered=2)) as events:
+        async for event in events:
+            assert event is not None
+            seen.append(event)
+            if event.seq == 1:  # the first is read: what follows arrives live, in bursts
+                ids += [(await engine.submit("diamond", {"n": n})).task_id for n in range(3, 6)]
+            ended = {e.task_id for e in seen if e.type == EventType.TASK_COMPLETED}
+            if ended == set(ids):
+                break
+    assert [e.seq for e in seen] == [e.seq for e in await engine.events(0, 10_000)][: len(seen)]
+    assert [e.seq for e in seen] == sorted({e.seq for e in seen})
 
 
 async def test_the_summary_is_written_with_the_completion(
