@@ -142,6 +142,11 @@ class EventBus:
         self._by_task: dict[str, list[Subscription]] = {}
         self.last_seq = 0  #: highest sequence number published
 
+    @property
+    def subscriptions(self) -> int:
+        """How many subscriptions are open."""
+        return len(self._all) + sum(len(subs) for subs in self._by_task.values())
+
     def subscribe(
         self, task_id: str | None = None, max_buffered: int = DEFAULT_MAX_BUFFERED
     ) -> Subscription:

@@ -294,6 +294,7 @@ _ERR = _json("error", "Error")
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _STEP = {"name": "step", "in": "path", "required": True, "schema": {"type": "string"}}
 _AFTER = {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}}
+_TASK_FILTER = {"name": "task_id", "in": "query", "schema": {"type": "string"}}
 
 
 def openapi_spec() -> JSON:
@@ -386,7 +387,15 @@ def openapi_spec() -> JSON:
             },
             "/events": {
                 "get": {
-                    "parameters": [_AFTER],
+                    "parameters": [
+                        _AFTER,
+                        _TASK_FILTER,
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                        },
+                    ],
                     "responses": {
                         "200": _json("events after a sequence number", "Events"),
                         "400": _ERR,
@@ -395,7 +404,14 @@ def openapi_spec() -> JSON:
             },
             "/events/stream": {
                 "get": {
-                    "parameters": [_AFTER],
+                    "summary": "Every event after `after`, stored then live, none skipped",
+                    "description": (
+                        "Each event once, in strictly increasing seq order, however slowly the "
+                        "client reads; reconnect with after=<the last seq seen> to resume. A "
+                        "blank line is a keep-alive, written after a quiet spell without events "
+                        "(5 s by default): skip blank lines."
+                    ),
+                    "parameters": [_AFTER, _TASK_FILTER],
                     "responses": {
                         "200": {
                             "description": "stored, then live events; one JSON Event per line",

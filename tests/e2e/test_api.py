@@ -68,6 +68,8 @@ async def _complete(api: Client, task_id: str, after: int = 0) -> dict[str, Any]
     url = f"{api.base}/events/stream?task_id={task_id}&after={after}"
     async with api.session.get(url) as resp:
         async for line in resp.content:
+            if not line.strip():  # a keep-alive
+                continue
             if json.loads(line)["type"] in (EventType.TASK_COMPLETED, EventType.TASK_FAILED):
                 break
     _, task = await api.call("GET", f"/tasks/{task_id}", "/tasks/{task_id}")
@@ -212,6 +214,8 @@ async def test_every_time_is_iso_8601_utc(
     url = f"{api.base}/events/stream?after=0"
     async with api.session.get(url) as resp:
         async for line in resp.content:
+            if not line.strip():  # a keep-alive
+                continue
             event = json.loads(line)
             api.check("Event", event)
             assert before <= utc_time(event["at"]) <= datetime.now(UTC)
