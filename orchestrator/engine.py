@@ -371,6 +371,11 @@ class Engine:
     ) -> list[TaskSummary]:
         return await self.store.list_tasks(state, limit)
 
+    async def task_counts(self) -> dict[TaskState, int]:
+        """How many tasks are in each state, every state present (zero included)."""
+        counts = await self.store.count_tasks()
+        return {state: counts.get(state, 0) for state in TaskState}
+
     async def attempts(self, task_id: str) -> list[AttemptView]:
         await self.store.get_task(task_id)  # raises TaskNotFoundError for an unknown id
         return await self.store.list_attempts(task_id)

@@ -50,9 +50,6 @@ def describe(event: Event) -> str:
 
 
 async def print_summary(orch: Orchestrator) -> None:
-    tasks = await orch.engine.list_tasks(limit=100_000)
-    counts: dict[str, int] = {}
-    for t in tasks:
-        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    counts = {s.value: n for s, n in (await orch.engine.task_counts()).items() if n}
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    print(f"\n{len(tasks)} tasks in the database: {summary or 'none'}", flush=True)
+    print(f"\n{sum(counts.values())} tasks in the database: {summary or 'none'}", flush=True)

@@ -29,6 +29,7 @@ def create_api(
         [
             web.post("/tasks", handlers.submit_task),
             web.get("/tasks", handlers.list_tasks),
+            web.get("/tasks/counts", handlers.task_counts),  # before /tasks/{task_id}
             web.get("/tasks/{task_id}", handlers.get_task),
             web.get("/tasks/{task_id}/attempts", handlers.list_attempts),
             web.post("/tasks/{task_id}/cancel", handlers.cancel_task),

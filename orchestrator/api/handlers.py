@@ -31,6 +31,7 @@ from orchestrator.api.serialize import (
     attempt_json,
     bottleneck_json,
     breaker_json,
+    counts_json,
     event_json,
     submission_json,
     summary_json,
@@ -129,6 +130,10 @@ async def list_tasks(request: web.Request) -> web.Response:
     limit = _int_query(request, "limit", 100, 1, 10_000)
     tasks = await request.app[ENGINE].list_tasks(state, limit)
     return web.json_response({"tasks": [summary_json(t) for t in tasks]})
+
+
+async def task_counts(request: web.Request) -> web.Response:
+    return web.json_response(counts_json(await request.app[ENGINE].task_counts()))
 
 
 async def list_attempts(request: web.Request) -> web.Response:

@@ -149,6 +149,21 @@ SCHEMAS: dict[str, JSON] = {
             }
         },
     },
+    "TaskCounts": {
+        "type": "object",
+        "required": ["counts", "total"],
+        "properties": {
+            "counts": {
+                "type": "object",
+                "required": [state.value for state in TaskState],
+                "properties": {
+                    state.value: {"type": "integer", "minimum": 0} for state in TaskState
+                },
+                "additionalProperties": False,
+            },
+            "total": {"type": "integer", "minimum": 0},
+        },
+    },
     "Attempts": {
         "type": "object",
         "required": ["attempts"],
@@ -346,6 +361,12 @@ def openapi_spec() -> JSON:
                     ],
                     "responses": {"200": _json("tasks", "TaskList"), "400": _ERR},
                 },
+            },
+            "/tasks/counts": {
+                "get": {
+                    "summary": "How many tasks are in each state (every state, zero included)",
+                    "responses": {"200": _json("counts by state", "TaskCounts")},
+                }
             },
             "/tasks/{task_id}": {
                 "get": {

@@ -214,6 +214,10 @@ class Store(abc.ABC):
     ) -> list[TaskSummary]: ...
 
     @abc.abstractmethod
+    async def count_tasks(self) -> dict[TaskState, int]:
+        """How many tasks are in each state; a state no task is in may be left out."""
+
+    @abc.abstractmethod
     async def list_attempts(self, task_id: str) -> list[AttemptView]: ...
 
     @abc.abstractmethod

@@ -379,6 +379,10 @@ class SqliteStore(Store):
             TaskSummary(r[0], r[1], r[2], r[3], TaskState(r[4]), r[5], r[6], r[7]) for r in rows
         ]
 
+    async def count_tasks(self) -> dict[TaskState, int]:
+        rows = await self._fetchall("SELECT state, COUNT(*) FROM tasks GROUP BY state")
+        return {TaskState(r[0]): r[1] for r in rows}
+
     async def list_attempts(self, task_id: str) -> list[AttemptView]:
         rows = await self._fetchall(
             "SELECT task_id, step_name, attempt, worker_id, started_at, ended_at, duration_s, "

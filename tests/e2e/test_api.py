@@ -16,6 +16,7 @@ from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices
 from orchestrator.breaker import BreakerConfig
 from orchestrator.event_types import EventType
+from orchestrator.models import TaskState
 from tests.e2e.conftest import add_fault
 
 
@@ -183,6 +184,17 @@ async def test_operator_actions(
         body={"results": {}},
     )
     assert status == 404
+
+
+async def test_counts_by_state(api: Client, orch: Orchestrator) -> None:
+    status, empty = await api.call("GET", "/tasks/counts")
+    assert status == 200
+    assert empty == {"counts": dict.fromkeys((s.value for s in TaskState), 0), "total": 0}
+    for _ in range(3):
+        await orch.engine.run("bench_diamond", {}, namespace="bench")
+    _, counts = await api.call("GET", "/tasks/counts")
+    assert counts["counts"]["complete"] == 3 and counts["total"] == 3
+    assert set(counts["counts"]) == {s.value for s in TaskState}
 
 
 def utc_time(value: Any) -> datetime:

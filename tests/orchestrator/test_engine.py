@@ -447,6 +447,31 @@ async def test_follow_misses_nothing_when_the_reader_falls_behind(engine: Engine
     assert [e.seq for e in seen] == sorted({e.seq for e in seen})
 
 
+async def test_task_counts_name_every_state(engine: Engine, recorder: Recorder) -> None:
+    assert await engine.task_counts() == dict.fromkeys(TaskState, 0)
+    done = await engine.submit("diamond", {})
+    await engine.wait(done.task_id, timeout_s=5)
+    release = asyncio.Event()
+
+    async def held(inp: StepInput) -> None:
+        await release.wait()
+
+    recorder.behaviour["a"] = held
+    running = await engine.submit("diamond", {})
+    cancelled = await engine.submit("diamond", {})
+    await engine.cancel_task(cancelled.task_id)
+    await next_event(engine, running.task_id, EventType.STEP_STARTED)
+    assert await engine.task_counts() == {
+        TaskState.PENDING: 0,
+        TaskState.IN_PROGRESS: 1,
+        TaskState.COMPLETE: 1,
+        TaskState.ERROR: 0,
+        TaskState.CANCELLED: 1,
+    }
+    release.set()
+    await engine.wait(running.task_id, timeout_s=5)
+
+
 async def test_the_summary_is_written_with_the_completion(
     engine: Engine, recorder: Recorder, clock: FakeClock
 ) -> None:
