@@ -367,9 +367,10 @@ class Engine:
         return await self.store.get_task(task_id)
 
     async def list_tasks(
-        self, state: TaskState | None = None, limit: int = 100
+        self, state: TaskState | None = None, limit: int = 100, offset: int = 0
     ) -> list[TaskSummary]:
-        return await self.store.list_tasks(state, limit)
+        """Newest first: ``limit`` tasks after skipping the ``offset`` newest."""
+        return await self.store.list_tasks(state, limit, offset)
 
     async def task_counts(self) -> dict[TaskState, int]:
         """How many tasks are in each state, every state present (zero included)."""

@@ -128,7 +128,8 @@ async def list_tasks(request: web.Request) -> web.Response:
             400, "bad_query", f"state must be one of {allowed}, got {raw_state!r}"
         ) from None
     limit = _int_query(request, "limit", 100, 1, 10_000)
-    tasks = await request.app[ENGINE].list_tasks(state, limit)
+    offset = _int_query(request, "offset", 0, 0, 2**62)
+    tasks = await request.app[ENGINE].list_tasks(state, limit, offset)
     return web.json_response({"tasks": [summary_json(t) for t in tasks]})
 
 

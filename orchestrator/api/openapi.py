@@ -355,9 +355,22 @@ def openapi_spec() -> JSON:
                 },
                 "get": {
                     "summary": "List tasks, newest first",
+                    "description": (
+                        "Page with offset: offset=0&limit=N is the N newest, offset=N&limit=N "
+                        "the next N. Tasks created between two requests shift the pages."
+                    ),
                     "parameters": [
                         {"name": "state", "in": "query", "schema": _ref("TaskState")},
-                        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                        },
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0, "maximum": 2**62},
+                        },
                     ],
                     "responses": {"200": _json("tasks", "TaskList"), "400": _ERR},
                 },

@@ -210,8 +210,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def list_tasks(
-        self, state: TaskState | None = None, limit: int = 100
-    ) -> list[TaskSummary]: ...
+        self, state: TaskState | None = None, limit: int = 100, offset: int = 0
+    ) -> list[TaskSummary]:
+        """Newest first (ties in creation order, newest first): ``limit`` after skipping
+        ``offset``."""
 
     @abc.abstractmethod
     async def count_tasks(self) -> dict[TaskState, int]:

@@ -363,17 +363,17 @@ class SqliteStore(Store):
         return TaskState(row[0])
 
     async def list_tasks(
-        self, state: TaskState | None = None, limit: int = 100
+        self, state: TaskState | None = None, limit: int = 100, offset: int = 0
     ) -> list[TaskSummary]:
         sql = (
             "SELECT id, name, namespace, version, state, correlation_id, created_at, "
             "completed_at FROM tasks"
         )
-        params: tuple[Any, ...] = (limit,)
+        params: tuple[Any, ...] = (limit, offset)
         if state is not None:
             sql += " WHERE state = ?"
-            params = (state.value, limit)
-        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+            params = (state.value, *params)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         rows = await self._fetchall(sql, params)
         return [
             TaskSummary(r[0], r[1], r[2], r[3], TaskState(r[4]), r[5], r[6], r[7]) for r in rows

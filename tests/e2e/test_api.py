@@ -197,6 +197,32 @@ async def test_counts_by_state(api: Client, orch: Orchestrator) -> None:
     assert set(counts["counts"]) == {s.value for s in TaskState}
 
 
+async def test_the_task_list_is_newest_first_and_pages_with_offset(
+    api: Client, orch: Orchestrator
+) -> None:
+    submitted = [
+        (await orch.engine.submit("bench_diamond", {}, namespace="bench")).task_id
+        for _ in range(25)
+    ]
+    newest_first = submitted[::-1]
+    _, everything = await api.call("GET", "/tasks?limit=100")
+    assert [t["task_id"] for t in everything["tasks"]] == newest_first
+    pages = []
+    for offset in (0, 10, 20, 30):
+        status, page = await api.call("GET", f"/tasks?limit=10&offset={offset}")
+        assert status == 200
+        pages.append([t["task_id"] for t in page["tasks"]])
+    assert [len(p) for p in pages] == [10, 10, 5, 0]
+    assert [task for page in pages for task in page] == newest_first
+    for task_id in submitted:
+        await orch.engine.wait_for_end(task_id, 10)
+    _, page = await api.call("GET", "/tasks?state=complete&limit=3&offset=22")
+    assert [t["task_id"] for t in page["tasks"]] == newest_first[22:]
+    for bad in ("-1", "x", str(2**62 + 1)):
+        status, body = await api.call("GET", f"/tasks?offset={bad}")
+        assert status == 400 and body["error"] == "bad_query" and "offset" in body["message"]
+
+
 def utc_time(value: Any) -> datetime:
     """An ISO 8601 time in UTC, as every time the API serves is."""
     assert isinstance(value, str), f"not an ISO 8601 string: {value!r}"
