@@ -94,6 +94,7 @@ def summary_json(task: TaskSummary) -> JSON:
         "version": task.version,
         "state": task.state.value,
         "correlation_id": task.correlation_id,
+        "context": task.context,
         "created_at": iso(task.created_at),
         "completed_at": iso(task.completed_at),
     }

@@ -366,7 +366,7 @@ class SqliteStore(Store):
         self, state: TaskState | None = None, limit: int = 100, offset: int = 0
     ) -> list[TaskSummary]:
         sql = (
-            "SELECT id, name, namespace, version, state, correlation_id, created_at, "
+            "SELECT id, name, namespace, version, state, correlation_id, context, created_at, "
             "completed_at FROM tasks"
         )
         params: tuple[Any, ...] = (limit, offset)
@@ -376,7 +376,10 @@ class SqliteStore(Store):
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         rows = await self._fetchall(sql, params)
         return [
-            TaskSummary(r[0], r[1], r[2], r[3], TaskState(r[4]), r[5], r[6], r[7]) for r in rows
+            TaskSummary(
+                r[0], r[1], r[2], r[3], TaskState(r[4]), r[5], codec.loads(r[6]), r[7], r[8]
+            )
+            for r in rows
         ]
 
     async def count_tasks(self) -> dict[TaskState, int]:

@@ -100,12 +100,16 @@ async def test_submit_watch_and_read_a_registration(api: Client, fake: Registrat
     ]
     status, listed = await api.call("GET", "/tasks?state=complete&limit=5")
     assert [t["task_id"] for t in listed["tasks"]] == [sub["task_id"]]
+    assert listed["tasks"][0]["context"] == task["context"]
+    assert task["context"]["user_info"]["email"] == context["user_info"]["email"]
     status, attempts = await api.call(
         "GET", f"/tasks/{sub['task_id']}/attempts", "/tasks/{task_id}/attempts"
     )
     assert len(attempts["attempts"]) == 5
     status, events = await api.call("GET", "/events?after=0")
     types = {e["type"] for e in events["events"]}
+    (created,) = [e for e in events["events"] if e["type"] == EventType.TASK_CREATED]
+    assert created["data"]["context"] == task["context"]
     assert {
         EventType.TASK_CREATED,
         EventType.SERVICE_CALL_STARTED,

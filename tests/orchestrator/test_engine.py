@@ -472,6 +472,24 @@ async def test_task_counts_name_every_state(engine: Engine, recorder: Recorder) 
     await engine.wait(running.task_id, timeout_s=5)
 
 
+async def test_task_created_and_the_task_list_carry_the_context(engine: Engine) -> None:
+    """Who a task is for, without a read per task: in its first event and in every listing."""
+    with engine.subscribe() as live:
+        sub = await engine.submit("diamond", {"n": 5})
+        created = await live.get()
+    stored = (await engine.events(0, 1, task_id=sub.task_id))[0]
+    for event in (created, stored):
+        assert event.type == EventType.TASK_CREATED
+        assert event.data["context"] == {"n": 5}
+        assert event.data["name"] == "diamond"
+    (listed,) = await engine.list_tasks()
+    assert listed.context == {"n": 5}
+    assert (await engine.list_tasks(limit=1))[0].context == (
+        await engine.get_task(sub.task_id)
+    ).context
+    await engine.wait(sub.task_id, timeout_s=5)
+
+
 async def test_the_summary_is_written_with_the_completion(
     engine: Engine, recorder: Recorder, clock: FakeClock
 ) -> None:
