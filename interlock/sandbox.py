@@ -24,7 +24,7 @@ from interlock.registration.template import (
 )
 from interlock.settings import DEFAULT_API_PORT, DEFAULT_HOST
 from mock_services.errors import PortInUseError
-from orchestrator.api import create_api
+from orchestrator.api import StreamConfig, create_api
 from orchestrator.breaker import BreakerConfig, CircuitBreakers
 from orchestrator.clock import Clock
 from orchestrator.embedded import open_engine
@@ -75,11 +75,14 @@ async def open_orchestrator(
 
 @contextlib.asynccontextmanager
 async def run_api(
-    orchestrator: Orchestrator, host: str = DEFAULT_HOST, port: int = DEFAULT_API_PORT
+    orchestrator: Orchestrator,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_API_PORT,
+    stream: StreamConfig | None = None,
 ) -> AsyncIterator[str]:
     """Serve the orchestrator API; yields its base URL."""
     runner = web.AppRunner(
-        create_api(orchestrator.engine, orchestrator.breakers),
+        create_api(orchestrator.engine, orchestrator.breakers, stream),
         access_log=None,
         shutdown_timeout=1.0,
     )

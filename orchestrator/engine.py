@@ -15,16 +15,17 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from orchestrator import analytics, codec
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import StepError
 from orchestrator.event_types import EventType
-from orchestrator.events import EventBus, Subscription
+from orchestrator.events import DEFAULT_MAX_BUFFERED, EventBus, Subscription, follow
 from orchestrator.handlers import HandlerRegistry, StepInput
 from orchestrator.ids import new_task_id
 from orchestrator.models import (
@@ -329,18 +330,52 @@ class Engine:
             if ended is not None:
                 return ended
 
-    def subscribe(self, task_id: str | None = None) -> Subscription:
-        """Live events from this process's engine, in commit order."""
-        return self.bus.subscribe(task_id)
+    def subscribe(
+        self, task_id: str | None = None, max_buffered: int = DEFAULT_MAX_BUFFERED
+    ) -> Subscription:
+        """Live events from this process's engine, in commit order.
+
+        A reader that falls ``max_buffered`` behind gets :class:`EventsLostError` (see
+        ``orchestrator/events.py``); :meth:`follow` handles that for it.
+        """
+        return self.bus.subscribe(task_id, max_buffered)
+
+    async def follow(
+        self,
+        after: int | None = 0,
+        task_id: str | None = None,
+        *,
+        idle_s: float | None = None,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
+    ) -> AsyncGenerator[Event | None, None]:
+        """Every event after seq ``after`` (None: from now), stored then live, none missed.
+
+        Each event comes once, in strictly increasing seq order, however far the reader falls
+        behind; None whenever ``idle_s`` passes without one. Close it with ``aclosing``.
+        """
+        with self.bus.subscribe(task_id, max_buffered) as sub:
+            read = partial(self._read_events, task_id)
+            async with aclosing(follow(sub, read, after, idle_s=idle_s)) as events:
+                async for item in events:
+                    yield item
+
+    async def _read_events(self, task_id: str | None, after: int, limit: int) -> list[Event]:
+        return await self.store.list_events(after, limit, task_id)
 
     # -- reads ----------------------------------------------------------------------------------
     async def get_task(self, task_id: str) -> TaskView:
         return await self.store.get_task(task_id)
 
     async def list_tasks(
-        self, state: TaskState | None = None, limit: int = 100
+        self, state: TaskState | None = None, limit: int = 100, offset: int = 0
     ) -> list[TaskSummary]:
-        return await self.store.list_tasks(state, limit)
+        """Newest first: ``limit`` tasks after skipping the ``offset`` newest."""
+        return await self.store.list_tasks(state, limit, offset)
+
+    async def task_counts(self) -> dict[TaskState, int]:
+        """How many tasks are in each state, every state present (zero included)."""
+        counts = await self.store.count_tasks()
+        return {state: counts.get(state, 0) for state in TaskState}
 
     async def attempts(self, task_id: str) -> list[AttemptView]:
         await self.store.get_task(task_id)  # raises TaskNotFoundError for an unknown id
@@ -649,6 +684,11 @@ async def _end_within(sub: Subscription, until: float) -> TaskState | None:
     loop = asyncio.get_running_loop()
     while (now := loop.time()) < until:
         await sub.wait(until - now)
+        if sub.overflowed:
+            # The end event may be among those discarded: None makes the caller read the state
+            # now, and what commits after the overflow is buffered again.
+            sub.clear_gap()
+            return None
         while (event := sub.get_nowait()) is not None:
             end = _END_STATES.get(event.type)
             if end is not None:

@@ -10,6 +10,7 @@
     ├── InvalidTransitionError   an operator action that the current state does not allow
     │   └── StepNotFoundError    the task has no step of that name
     ├── StoreError               the database is unusable (schema too new, closed store)
+    ├── EventsLostError          a live subscription overflowed: re-read its gap from the store
     ├── ExchangeError            an HTTP exchange with a service got no complete answer
     └── StepError                raised by handlers to tell the engine how a step failed
         ├── RetryableError       try again later (backoff, or the server's Retry-After)
@@ -113,6 +114,23 @@ class StepNotFoundError(InvalidTransitionError):
 
 class StoreError(InterlockError):
     """The database cannot be used: closed, or written by a newer schema version."""
+
+
+class EventsLostError(InterlockError):
+    """A subscriber fell more than ``max_buffered`` events behind; its buffer was discarded.
+
+    Nothing is lost from the store: the events after ``after_seq`` are there, in order. The
+    reader re-reads them (``Engine.events(after_seq, ...)``), then calls
+    :meth:`~orchestrator.events.Subscription.clear_gap` to go on with the live ones.
+    """
+
+    def __init__(self, after_seq: int, dropped: int) -> None:
+        self.after_seq = after_seq  #: every event after this seq may be missing from the buffer
+        self.dropped = dropped  #: events discarded by this subscription so far
+        super().__init__(
+            f"a live event subscription fell behind and discarded its buffer ({dropped} events "
+            f"so far); re-read the events after seq {after_seq} from the store"
+        )
 
 
 class ExchangeError(InterlockError):

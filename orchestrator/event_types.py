@@ -19,7 +19,8 @@ from enum import StrEnum
 
 class EventType(StrEnum):
     # -- a task's life ------------------------------------------------------------------------
-    #: ``name``, ``version``, ``namespace`` of the template the task was made from.
+    #: ``name``, ``version``, ``namespace`` of the template the task was made from, and the
+    #: task's ``context`` (as validated, defaults filled in): who or what the task is for.
     TASK_CREATED = "task.created"
     #: (no fields) the first step of the task was claimed.
     TASK_STARTED = "task.started"

@@ -133,7 +133,7 @@ class TaskView:
 
 @dataclass(frozen=True, slots=True)
 class TaskSummary:
-    """A task without its steps, for listings."""
+    """A task without its steps, for listings (with its context: who or what it is for)."""
 
     task_id: str
     name: str
@@ -141,6 +141,7 @@ class TaskSummary:
     version: str
     state: TaskState
     correlation_id: str
+    context: JSON
     created_at: float
     completed_at: float | None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Any
 
 from interlock.sandbox import Orchestrator
@@ -18,9 +19,10 @@ PRINTED = frozenset(
 
 
 async def print_events(orch: Orchestrator) -> None:
-    with orch.engine.subscribe() as events:
+    """A line per printed event from now on; a burst the console falls behind on is re-read."""
+    async with aclosing(orch.engine.follow(after=None)) as events:
         async for event in events:
-            if event.type in PRINTED:
+            if event is not None and event.type in PRINTED:
                 print(describe(event), flush=True)
 
 
@@ -48,9 +50,6 @@ def describe(event: Event) -> str:
 
 
 async def print_summary(orch: Orchestrator) -> None:
-    tasks = await orch.engine.list_tasks(limit=100_000)
-    counts: dict[str, int] = {}
-    for t in tasks:
-        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    counts = {s.value: n for s, n in (await orch.engine.task_counts()).items() if n}
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    print(f"\n{len(tasks)} tasks in the database: {summary or 'none'}", flush=True)
+    print(f"\n{sum(counts.values())} tasks in the database: {summary or 'none'}", flush=True)

@@ -3,5 +3,6 @@
 ISO 8601 UTC) and ``openapi`` (the description served at ``GET /openapi.json``)."""
 
 from orchestrator.api.app import create_api
+from orchestrator.api.handlers import StreamConfig
 
-__all__ = ["create_api"]
+__all__ = ["StreamConfig", "create_api"]

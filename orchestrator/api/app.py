@@ -11,21 +11,25 @@ from __future__ import annotations
 from aiohttp import web
 
 from orchestrator.api import handlers
-from orchestrator.api.handlers import BREAKERS, ENGINE
+from orchestrator.api.handlers import BREAKERS, ENGINE, STREAM, StreamConfig
 from orchestrator.api.middleware import json_errors
 from orchestrator.breaker import CircuitBreakers
 from orchestrator.engine import Engine
 
 
-def create_api(engine: Engine, breakers: CircuitBreakers | None = None) -> web.Application:
+def create_api(
+    engine: Engine, breakers: CircuitBreakers | None = None, stream: StreamConfig | None = None
+) -> web.Application:
     app = web.Application(middlewares=[json_errors])
     app[ENGINE] = engine
+    app[STREAM] = stream or StreamConfig()
     if breakers is not None:
         app[BREAKERS] = breakers
     app.add_routes(
         [
             web.post("/tasks", handlers.submit_task),
             web.get("/tasks", handlers.list_tasks),
+            web.get("/tasks/counts", handlers.task_counts),  # before /tasks/{task_id}
             web.get("/tasks/{task_id}", handlers.get_task),
             web.get("/tasks/{task_id}/attempts", handlers.list_attempts),
             web.post("/tasks/{task_id}/cancel", handlers.cancel_task),

@@ -1,25 +1,37 @@
 """The API's request handlers: parse the request, call the engine, answer with serialized JSON.
 
-They read what they need from the app under typed keys (:data:`ENGINE`, :data:`BREAKERS`, set by
-:func:`~orchestrator.api.app.create_api`), raise :class:`~orchestrator.api.middleware.ApiError`
-for a bad request, and leave the engine's own errors to the middleware.
+They read what they need from the app under typed keys (:data:`ENGINE`, :data:`BREAKERS`,
+:data:`STREAM`, set by :func:`~orchestrator.api.app.create_api`), raise
+:class:`~orchestrator.api.middleware.ApiError` for a bad request, and leave the engine's own
+errors to the middleware.
+
 ``GET /events/stream?after=SEQ`` streams events as newline-delimited JSON: first the stored ones
-after ``SEQ``, then live ones as they commit, without polling the database.
+after ``SEQ``, then live ones as they commit, without polling the database. It is complete: a
+client that reads slowly falls behind the live events, and the gap is re-read from the store
+(:meth:`Engine.follow <orchestrator.engine.Engine.follow>`), so it gets every event once, in
+strictly increasing ``seq`` order, and a client that reconnects with ``after=<the last seq it
+saw>`` gets exactly the rest. After ``keepalive_s`` without an event it writes a blank line
+(clients skip blank lines), so a client can tell an idle stream from a dead connection. A
+client going away ends the handler quietly.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
+from orchestrator import codec
 from orchestrator.api.middleware import ApiError
 from orchestrator.api.openapi import openapi_spec
 from orchestrator.api.serialize import (
     attempt_json,
     bottleneck_json,
     breaker_json,
+    counts_json,
     event_json,
     submission_json,
     summary_json,
@@ -27,10 +39,26 @@ from orchestrator.api.serialize import (
 )
 from orchestrator.breaker import CircuitBreakers
 from orchestrator.engine import Engine
+from orchestrator.events import DEFAULT_MAX_BUFFERED
 from orchestrator.models import JSON, TaskState
+
+
+@dataclass(frozen=True, slots=True)
+class StreamConfig:
+    """How ``GET /events/stream`` treats its clients."""
+
+    #: Write a blank line after this long without an event, so a client can tell an idle stream
+    #: from a dead connection (and the server notices a client that went away).
+    keepalive_s: float = 5.0
+    #: Live events held for a client that reads slowly; past it, they are re-read from the store.
+    max_buffered: int = DEFAULT_MAX_BUFFERED
+
 
 ENGINE: Final = web.AppKey("engine", Engine)
 BREAKERS: Final = web.AppKey("breakers", CircuitBreakers)
+STREAM: Final = web.AppKey("stream", StreamConfig)
+#: What the stream writes after ``keepalive_s`` without an event; clients skip blank lines.
+KEEPALIVE: Final = b"\n"
 
 
 async def _body(request: web.Request, *, required: bool) -> JSON:
@@ -100,8 +128,13 @@ async def list_tasks(request: web.Request) -> web.Response:
             400, "bad_query", f"state must be one of {allowed}, got {raw_state!r}"
         ) from None
     limit = _int_query(request, "limit", 100, 1, 10_000)
-    tasks = await request.app[ENGINE].list_tasks(state, limit)
+    offset = _int_query(request, "offset", 0, 0, 2**62)
+    tasks = await request.app[ENGINE].list_tasks(state, limit, offset)
     return web.json_response({"tasks": [summary_json(t) for t in tasks]})
+
+
+async def task_counts(request: web.Request) -> web.Response:
+    return web.json_response(counts_json(await request.app[ENGINE].task_counts()))
 
 
 async def list_attempts(request: web.Request) -> web.Response:
@@ -123,26 +156,24 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
-    engine = request.app[ENGINE]
+    config = request.app[STREAM]
     after = _int_query(request, "after", 0, 0, 2**62)
     task_id = request.query.get("task_id") or None
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-    await response.prepare(request)
-    # Subscribe first, then read the backlog: nothing committed in between is missed, and the
-    # sequence numbers drop what both sources saw.
-    with engine.subscribe(task_id) as live:
-        last = after
-        while True:
-            backlog = await engine.events(last, 1000, task_id)
-            for event in backlog:
-                await response.write(json.dumps(event_json(event)).encode() + b"\n")
-                last = event.seq
-            if len(backlog) < 1000:
-                break
-        async for event in live:
-            if event.seq > last:
-                await response.write(json.dumps(event_json(event)).encode() + b"\n")
-                last = event.seq
+    events = request.app[ENGINE].follow(
+        after, task_id, idle_s=config.keepalive_s, max_buffered=config.max_buffered
+    )
+    try:
+        await response.prepare(request)
+        async with aclosing(events):
+            async for event in events:
+                await response.write(
+                    KEEPALIVE if event is None else codec.dumpb(event_json(event)) + b"\n"
+                )
+    except ConnectionError:
+        # The client went away (aiohttp raises ClientConnectionResetError, a ConnectionError):
+        # the normal end of a stream, not an error. It resumes with ?after=<the last seq>.
+        pass
     return response
 
 

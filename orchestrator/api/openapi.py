@@ -136,17 +136,34 @@ SCHEMAS: dict[str, JSON] = {
                         "version",
                         "state",
                         "correlation_id",
+                        "context",
                         "created_at",
                         "completed_at",
                     ],
                     "properties": {
                         "task_id": {"type": "string"},
                         "state": {"$ref": "#/components/schemas/TaskState"},
+                        "context": {"type": "object", "description": "as in Task"},
                         "created_at": _TIME,
                         "completed_at": _TIME_OR_NULL,
                     },
                 },
             }
+        },
+    },
+    "TaskCounts": {
+        "type": "object",
+        "required": ["counts", "total"],
+        "properties": {
+            "counts": {
+                "type": "object",
+                "required": [state.value for state in TaskState],
+                "properties": {
+                    state.value: {"type": "integer", "minimum": 0} for state in TaskState
+                },
+                "additionalProperties": False,
+            },
+            "total": {"type": "integer", "minimum": 0},
         },
     },
     "Attempts": {
@@ -294,6 +311,7 @@ _ERR = _json("error", "Error")
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _STEP = {"name": "step", "in": "path", "required": True, "schema": {"type": "string"}}
 _AFTER = {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}}
+_TASK_FILTER = {"name": "task_id", "in": "query", "schema": {"type": "string"}}
 
 
 def openapi_spec() -> JSON:
@@ -339,12 +357,31 @@ def openapi_spec() -> JSON:
                 },
                 "get": {
                     "summary": "List tasks, newest first",
+                    "description": (
+                        "Page with offset: offset=0&limit=N is the N newest, offset=N&limit=N "
+                        "the next N. Tasks created between two requests shift the pages."
+                    ),
                     "parameters": [
                         {"name": "state", "in": "query", "schema": _ref("TaskState")},
-                        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                        },
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0, "maximum": 2**62},
+                        },
                     ],
                     "responses": {"200": _json("tasks", "TaskList"), "400": _ERR},
                 },
+            },
+            "/tasks/counts": {
+                "get": {
+                    "summary": "How many tasks are in each state (every state, zero included)",
+                    "responses": {"200": _json("counts by state", "TaskCounts")},
+                }
             },
             "/tasks/{task_id}": {
                 "get": {
@@ -386,7 +423,15 @@ def openapi_spec() -> JSON:
             },
             "/events": {
                 "get": {
-                    "parameters": [_AFTER],
+                    "parameters": [
+                        _AFTER,
+                        _TASK_FILTER,
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                        },
+                    ],
                     "responses": {
                         "200": _json("events after a sequence number", "Events"),
                         "400": _ERR,
@@ -395,7 +440,14 @@ def openapi_spec() -> JSON:
             },
             "/events/stream": {
                 "get": {
-                    "parameters": [_AFTER],
+                    "summary": "Every event after `after`, stored then live, none skipped",
+                    "description": (
+                        "Each event once, in strictly increasing seq order, however slowly the "
+                        "client reads; reconnect with after=<the last seq seen> to resume. A "
+                        "blank line is a keep-alive, written after a quiet spell without events "
+                        "(5 s by default): skip blank lines."
+                    ),
+                    "parameters": [_AFTER, _TASK_FILTER],
                     "responses": {
                         "200": {
                             "description": "stored, then live events; one JSON Event per line",

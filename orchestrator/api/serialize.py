@@ -15,6 +15,7 @@ responses against that description.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Final
 
@@ -93,8 +94,17 @@ def summary_json(task: TaskSummary) -> JSON:
         "version": task.version,
         "state": task.state.value,
         "correlation_id": task.correlation_id,
+        "context": task.context,
         "created_at": iso(task.created_at),
         "completed_at": iso(task.completed_at),
+    }
+
+
+def counts_json(counts: Mapping[TaskState, int]) -> JSON:
+    """``GET /tasks/counts``: every state's count (zero included) and their total."""
+    return {
+        "counts": {state.value: counts.get(state, 0) for state in TaskState},
+        "total": sum(counts.values()),
     }
 
 

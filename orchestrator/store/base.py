@@ -210,8 +210,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def list_tasks(
-        self, state: TaskState | None = None, limit: int = 100
-    ) -> list[TaskSummary]: ...
+        self, state: TaskState | None = None, limit: int = 100, offset: int = 0
+    ) -> list[TaskSummary]:
+        """Newest first (ties in creation order, newest first): ``limit`` after skipping
+        ``offset``."""
+
+    @abc.abstractmethod
+    async def count_tasks(self) -> dict[TaskState, int]:
+        """How many tasks are in each state; a state no task is in may be left out."""
 
     @abc.abstractmethod
     async def list_attempts(self, task_id: str) -> list[AttemptView]: ...

@@ -363,21 +363,28 @@ class SqliteStore(Store):
         return TaskState(row[0])
 
     async def list_tasks(
-        self, state: TaskState | None = None, limit: int = 100
+        self, state: TaskState | None = None, limit: int = 100, offset: int = 0
     ) -> list[TaskSummary]:
         sql = (
-            "SELECT id, name, namespace, version, state, correlation_id, created_at, "
+            "SELECT id, name, namespace, version, state, correlation_id, context, created_at, "
             "completed_at FROM tasks"
         )
-        params: tuple[Any, ...] = (limit,)
+        params: tuple[Any, ...] = (limit, offset)
         if state is not None:
             sql += " WHERE state = ?"
-            params = (state.value, limit)
-        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+            params = (state.value, *params)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         rows = await self._fetchall(sql, params)
         return [
-            TaskSummary(r[0], r[1], r[2], r[3], TaskState(r[4]), r[5], r[6], r[7]) for r in rows
+            TaskSummary(
+                r[0], r[1], r[2], r[3], TaskState(r[4]), r[5], codec.loads(r[6]), r[7], r[8]
+            )
+            for r in rows
         ]
+
+    async def count_tasks(self) -> dict[TaskState, int]:
+        rows = await self._fetchall("SELECT state, COUNT(*) FROM tasks GROUP BY state")
+        return {TaskState(r[0]): r[1] for r in rows}
 
     async def list_attempts(self, task_id: str) -> list[AttemptView]:
         rows = await self._fetchall(

@@ -541,7 +541,12 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
         new.now,
         EventType.TASK_CREATED,
         task,
-        data={"name": new.name, "version": new.version, "namespace": new.namespace},
+        data={
+            "name": new.name,
+            "version": new.version,
+            "namespace": new.namespace,
+            "context": new.context,
+        },
     )
     return CreatedTask(
         task_id=new.task_id, created=True, claimed=tx.claim_ready_in_task(task, claim)

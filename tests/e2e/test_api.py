@@ -16,6 +16,7 @@ from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices
 from orchestrator.breaker import BreakerConfig
 from orchestrator.event_types import EventType
+from orchestrator.models import TaskState
 from tests.e2e.conftest import add_fault
 
 
@@ -68,6 +69,8 @@ async def _complete(api: Client, task_id: str, after: int = 0) -> dict[str, Any]
     url = f"{api.base}/events/stream?task_id={task_id}&after={after}"
     async with api.session.get(url) as resp:
         async for line in resp.content:
+            if not line.strip():  # a keep-alive
+                continue
             if json.loads(line)["type"] in (EventType.TASK_COMPLETED, EventType.TASK_FAILED):
                 break
     _, task = await api.call("GET", f"/tasks/{task_id}", "/tasks/{task_id}")
@@ -97,12 +100,16 @@ async def test_submit_watch_and_read_a_registration(api: Client, fake: Registrat
     ]
     status, listed = await api.call("GET", "/tasks?state=complete&limit=5")
     assert [t["task_id"] for t in listed["tasks"]] == [sub["task_id"]]
+    assert listed["tasks"][0]["context"] == task["context"]
+    assert task["context"]["user_info"]["email"] == context["user_info"]["email"]
     status, attempts = await api.call(
         "GET", f"/tasks/{sub['task_id']}/attempts", "/tasks/{task_id}/attempts"
     )
     assert len(attempts["attempts"]) == 5
     status, events = await api.call("GET", "/events?after=0")
     types = {e["type"] for e in events["events"]}
+    (created,) = [e for e in events["events"] if e["type"] == EventType.TASK_CREATED]
+    assert created["data"]["context"] == task["context"]
     assert {
         EventType.TASK_CREATED,
         EventType.SERVICE_CALL_STARTED,
@@ -183,6 +190,43 @@ async def test_operator_actions(
     assert status == 404
 
 
+async def test_counts_by_state(api: Client, orch: Orchestrator) -> None:
+    status, empty = await api.call("GET", "/tasks/counts")
+    assert status == 200
+    assert empty == {"counts": dict.fromkeys((s.value for s in TaskState), 0), "total": 0}
+    for _ in range(3):
+        await orch.engine.run("bench_diamond", {}, namespace="bench")
+    _, counts = await api.call("GET", "/tasks/counts")
+    assert counts["counts"]["complete"] == 3 and counts["total"] == 3
+    assert set(counts["counts"]) == {s.value for s in TaskState}
+
+
+async def test_the_task_list_is_newest_first_and_pages_with_offset(
+    api: Client, orch: Orchestrator
+) -> None:
+    submitted = [
+        (await orch.engine.submit("bench_diamond", {}, namespace="bench")).task_id
+        for _ in range(25)
+    ]
+    newest_first = submitted[::-1]
+    _, everything = await api.call("GET", "/tasks?limit=100")
+    assert [t["task_id"] for t in everything["tasks"]] == newest_first
+    pages = []
+    for offset in (0, 10, 20, 30):
+        status, page = await api.call("GET", f"/tasks?limit=10&offset={offset}")
+        assert status == 200
+        pages.append([t["task_id"] for t in page["tasks"]])
+    assert [len(p) for p in pages] == [10, 10, 5, 0]
+    assert [task for page in pages for task in page] == newest_first
+    for task_id in submitted:
+        await orch.engine.wait_for_end(task_id, 10)
+    _, page = await api.call("GET", "/tasks?state=complete&limit=3&offset=22")
+    assert [t["task_id"] for t in page["tasks"]] == newest_first[22:]
+    for bad in ("-1", "x", str(2**62 + 1)):
+        status, body = await api.call("GET", f"/tasks?offset={bad}")
+        assert status == 400 and body["error"] == "bad_query" and "offset" in body["message"]
+
+
 def utc_time(value: Any) -> datetime:
     """An ISO 8601 time in UTC, as every time the API serves is."""
     assert isinstance(value, str), f"not an ISO 8601 string: {value!r}"
@@ -212,6 +256,8 @@ async def test_every_time_is_iso_8601_utc(
     url = f"{api.base}/events/stream?after=0"
     async with api.session.get(url) as resp:
         async for line in resp.content:
+            if not line.strip():  # a keep-alive
+                continue
             event = json.loads(line)
             api.check("Event", event)
             assert before <= utc_time(event["at"]) <= datetime.now(UTC)

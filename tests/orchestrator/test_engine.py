@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from contextlib import aclosing
 from typing import Any
 
 import pytest
@@ -426,6 +427,66 @@ async def test_handlers_can_emit_their_own_events(engine: Engine, recorder: Reco
     sub = await engine.submit("diamond", {})
     ev = await next_event(engine, sub.task_id, EventType.SERVICE_CALL_COMPLETED)
     assert (ev.step_name, ev.attempt, ev.data["status"]) == ("a", 1, 201)
+    await engine.wait(sub.task_id, timeout_s=5)
+
+
+async def test_follow_misses_nothing_when_the_reader_falls_behind(engine: Engine) -> None:
+    """A two-event buffer overflows on every task; the store fills each gap, in seq order."""
+    ids = [(await engine.submit("diamond", {"n": n})).task_id for n in range(3)]
+    seen: list[Event] = []
+    async with aclosing(engine.follow(after=0, max_buffered=2)) as events:
+        async for event in events:
+            assert event is not None
+            seen.append(event)
+            if event.seq == 1:  # the first is read: what follows arrives live, in bursts
+                ids += [(await engine.submit("diamond", {"n": n})).task_id for n in range(3, 6)]
+            ended = {e.task_id for e in seen if e.type == EventType.TASK_COMPLETED}
+            if ended == set(ids):
+                break
+    assert [e.seq for e in seen] == [e.seq for e in await engine.events(0, 10_000)][: len(seen)]
+    assert [e.seq for e in seen] == sorted({e.seq for e in seen})
+
+
+async def test_task_counts_name_every_state(engine: Engine, recorder: Recorder) -> None:
+    assert await engine.task_counts() == dict.fromkeys(TaskState, 0)
+    done = await engine.submit("diamond", {})
+    await engine.wait(done.task_id, timeout_s=5)
+    release = asyncio.Event()
+
+    async def held(inp: StepInput) -> None:
+        await release.wait()
+
+    recorder.behaviour["a"] = held
+    running = await engine.submit("diamond", {})
+    cancelled = await engine.submit("diamond", {})
+    await engine.cancel_task(cancelled.task_id)
+    await next_event(engine, running.task_id, EventType.STEP_STARTED)
+    assert await engine.task_counts() == {
+        TaskState.PENDING: 0,
+        TaskState.IN_PROGRESS: 1,
+        TaskState.COMPLETE: 1,
+        TaskState.ERROR: 0,
+        TaskState.CANCELLED: 1,
+    }
+    release.set()
+    await engine.wait(running.task_id, timeout_s=5)
+
+
+async def test_task_created_and_the_task_list_carry_the_context(engine: Engine) -> None:
+    """Who a task is for, without a read per task: in its first event and in every listing."""
+    with engine.subscribe() as live:
+        sub = await engine.submit("diamond", {"n": 5})
+        created = await live.get()
+    stored = (await engine.events(0, 1, task_id=sub.task_id))[0]
+    for event in (created, stored):
+        assert event.type == EventType.TASK_CREATED
+        assert event.data["context"] == {"n": 5}
+        assert event.data["name"] == "diamond"
+    (listed,) = await engine.list_tasks()
+    assert listed.context == {"n": 5}
+    assert (await engine.list_tasks(limit=1))[0].context == (
+        await engine.get_task(sub.task_id)
+    ).context
     await engine.wait(sub.task_id, timeout_s=5)
 
 

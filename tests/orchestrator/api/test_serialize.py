@@ -106,11 +106,14 @@ def test_task_and_step_times() -> None:
 
 
 def test_summary_and_attempt_times() -> None:
-    summary = TaskSummary("t1", "wf", "ns", "1", TaskState.COMPLETE, "c1", T0, T0 + 1.5)
+    summary = TaskSummary(
+        "t1", "wf", "ns", "1", TaskState.COMPLETE, "c1", {"user": "ada"}, T0, T0 + 1.5
+    )
     assert (summary_json(summary)["created_at"], summary_json(summary)["completed_at"]) == (
         T0_ISO,
         T1_ISO,
     )
+    assert summary_json(summary)["context"] == {"user": "ada"}
     attempt = AttemptView("t1", "s", 2, "w1", T0, T0 + 1.5, 1.25, "failed", ERROR)
     assert attempt_json(attempt) == {
         "step_name": "s",
