@@ -38,6 +38,7 @@ from orchestrator.models import (
     Event,
     StepBottleneck,
     StepReadiness,
+    TaskCounts,
     TaskState,
     TaskSummary,
     TaskView,
@@ -372,10 +373,14 @@ class Engine:
         """Newest first: ``limit`` tasks after skipping the ``offset`` newest."""
         return await self.store.list_tasks(state, limit, offset)
 
-    async def task_counts(self) -> dict[TaskState, int]:
-        """How many tasks are in each state, every state present (zero included)."""
-        counts = await self.store.count_tasks()
-        return {state: counts.get(state, 0) for state in TaskState}
+    async def task_counts(self) -> TaskCounts:
+        """How many tasks are in each state, every state present (zero included), and the last
+        event the counts include."""
+        return await self.store.count_tasks()
+
+    async def last_event_seq(self) -> int:
+        """Where the event log stands: a live view follows the stream from here."""
+        return await self.store.last_event_seq()
 
     async def attempts(self, task_id: str) -> list[AttemptView]:
         await self.store.get_task(task_id)  # raises TaskNotFoundError for an unknown id

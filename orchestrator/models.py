@@ -146,6 +146,22 @@ class TaskSummary:
     completed_at: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class TaskCounts:
+    """How many tasks are in each state, as of one moment of the log.
+
+    ``last_seq`` is the last event the counts include (read in the same statement), so a reader
+    that follows the event stream can add only the events after it and never count one twice.
+    """
+
+    by_state: dict[TaskState, int]  #: every state, zero included
+    last_seq: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_state.values())
+
+
 class AttemptOutcome(StrEnum):
     COMPLETED = "completed"  #: the handler succeeded
     FAILED = "failed"  #: the handler failed (retryably or for good)

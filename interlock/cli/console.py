@@ -50,6 +50,6 @@ def describe(event: Event) -> str:
 
 
 async def print_summary(orch: Orchestrator) -> None:
-    counts = {s.value: n for s, n in (await orch.engine.task_counts()).items() if n}
+    counts = {s.value: n for s, n in (await orch.engine.task_counts()).by_state.items() if n}
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     print(f"\n{sum(counts.values())} tasks in the database: {summary or 'none'}", flush=True)

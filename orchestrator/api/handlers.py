@@ -219,7 +219,12 @@ async def bottlenecks(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     return web.json_response(
-        {"status": "ok", "worker_id": engine.worker_id, "running_steps": engine.running_steps}
+        {
+            "status": "ok",
+            "worker_id": engine.worker_id,
+            "running_steps": engine.running_steps,
+            "last_seq": await engine.last_event_seq(),
+        }
     )
 
 

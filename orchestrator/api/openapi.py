@@ -153,7 +153,7 @@ SCHEMAS: dict[str, JSON] = {
     },
     "TaskCounts": {
         "type": "object",
-        "required": ["counts", "total"],
+        "required": ["counts", "total", "last_seq"],
         "properties": {
             "counts": {
                 "type": "object",
@@ -164,6 +164,12 @@ SCHEMAS: dict[str, JSON] = {
                 "additionalProperties": False,
             },
             "total": {"type": "integer", "minimum": 0},
+            "last_seq": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "the last event the counts include (read in one snapshot): "
+                "a reader of /events/stream adds only later events",
+            },
         },
     },
     "Attempts": {
@@ -289,11 +295,16 @@ SCHEMAS: dict[str, JSON] = {
     },
     "Health": {
         "type": "object",
-        "required": ["status", "worker_id", "running_steps"],
+        "required": ["status", "worker_id", "running_steps", "last_seq"],
         "properties": {
             "status": {"const": "ok"},
             "worker_id": {"type": "string"},
             "running_steps": {"type": "integer"},
+            "last_seq": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "the newest event's seq: follow /events/stream?after= from here",
+            },
         },
     },
 }

@@ -15,7 +15,6 @@ responses against that description.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Final
 
@@ -29,6 +28,7 @@ from orchestrator.models import (
     StepBottleneck,
     StepReadiness,
     StepView,
+    TaskCounts,
     TaskState,
     TaskSummary,
     TaskView,
@@ -100,11 +100,13 @@ def summary_json(task: TaskSummary) -> JSON:
     }
 
 
-def counts_json(counts: Mapping[TaskState, int]) -> JSON:
-    """``GET /tasks/counts``: every state's count (zero included) and their total."""
+def counts_json(counts: TaskCounts) -> JSON:
+    """``GET /tasks/counts``: every state's count (zero included), their total, and the last
+    event sequence number they include."""
     return {
-        "counts": {state.value: counts.get(state, 0) for state in TaskState},
-        "total": sum(counts.values()),
+        "counts": {state.value: counts.by_state.get(state, 0) for state in TaskState},
+        "total": counts.total,
+        "last_seq": counts.last_seq,
     }
 
 

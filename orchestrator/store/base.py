@@ -19,6 +19,7 @@ from orchestrator.models import (
     ClaimedStep,
     ErrorInfo,
     Event,
+    TaskCounts,
     TaskState,
     TaskSummary,
     TaskView,
@@ -216,8 +217,13 @@ class Store(abc.ABC):
         ``offset``."""
 
     @abc.abstractmethod
-    async def count_tasks(self) -> dict[TaskState, int]:
-        """How many tasks are in each state; a state no task is in may be left out."""
+    async def count_tasks(self) -> TaskCounts:
+        """How many tasks are in each state (every state, zero included), with the last event
+        sequence number the counts include, read in one snapshot."""
+
+    @abc.abstractmethod
+    async def last_event_seq(self) -> int:
+        """The sequence number of the newest event (0 when there is none)."""
 
     @abc.abstractmethod
     async def list_attempts(self, task_id: str) -> list[AttemptView]: ...

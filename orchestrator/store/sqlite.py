@@ -40,6 +40,7 @@ from orchestrator.models import (
     Event,
     StepState,
     StepView,
+    TaskCounts,
     TaskState,
     TaskSummary,
     TaskView,
@@ -382,9 +383,20 @@ class SqliteStore(Store):
             for r in rows
         ]
 
-    async def count_tasks(self) -> dict[TaskState, int]:
-        rows = await self._fetchall("SELECT state, COUNT(*) FROM tasks GROUP BY state")
-        return {TaskState(r[0]): r[1] for r in rows}
+    async def count_tasks(self) -> TaskCounts:
+        # One statement, so one snapshot: the counts and the last seq they include agree.
+        rows = await self._fetchall(
+            "SELECT NULL, (SELECT COALESCE(MAX(seq), 0) FROM events), 0 UNION ALL "
+            "SELECT state, 0, COUNT(*) FROM tasks GROUP BY state"
+        )
+        counts = dict.fromkeys(TaskState, 0)
+        for state, _seq, n in rows[1:]:
+            counts[TaskState(state)] = n
+        return TaskCounts(counts, int(rows[0][1]))
+
+    async def last_event_seq(self) -> int:
+        row = await self._fetchone("SELECT COALESCE(MAX(seq), 0) FROM events")
+        return int(row[0]) if row else 0
 
     async def list_attempts(self, task_id: str) -> list[AttemptView]:
         rows = await self._fetchall(

@@ -298,6 +298,7 @@ def serve(sc: Scenario) -> Iterator[Canned]:
     try:
         yield Canned(base, {s: f"{base}/svc/{s}" for s in SERVICES})
     finally:
+
         async def shutdown() -> None:
             await holder["runner"].cleanup()
             rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]

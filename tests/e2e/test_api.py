@@ -193,12 +193,20 @@ async def test_operator_actions(
 async def test_counts_by_state(api: Client, orch: Orchestrator) -> None:
     status, empty = await api.call("GET", "/tasks/counts")
     assert status == 200
-    assert empty == {"counts": dict.fromkeys((s.value for s in TaskState), 0), "total": 0}
+    assert empty == {
+        "counts": dict.fromkeys((s.value for s in TaskState), 0),
+        "total": 0,
+        "last_seq": 0,
+    }
     for _ in range(3):
         await orch.engine.run("bench_diamond", {}, namespace="bench")
     _, counts = await api.call("GET", "/tasks/counts")
     assert counts["counts"]["complete"] == 3 and counts["total"] == 3
     assert set(counts["counts"]) == {s.value for s in TaskState}
+    last = (await orch.engine.events(0, 10_000))[-1].seq
+    assert counts["last_seq"] == last  # the counts include every event up to it
+    _, health = await api.call("GET", "/health")
+    assert health["last_seq"] == last  # where a live view starts following the stream
 
 
 async def test_the_task_list_is_newest_first_and_pages_with_offset(

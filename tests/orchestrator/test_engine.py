@@ -448,7 +448,8 @@ async def test_follow_misses_nothing_when_the_reader_falls_behind(engine: Engine
 
 
 async def test_task_counts_name_every_state(engine: Engine, recorder: Recorder) -> None:
-    assert await engine.task_counts() == dict.fromkeys(TaskState, 0)
+    empty = await engine.task_counts()
+    assert (empty.by_state, empty.last_seq, empty.total) == (dict.fromkeys(TaskState, 0), 0, 0)
     done = await engine.submit("diamond", {})
     await engine.wait(done.task_id, timeout_s=5)
     release = asyncio.Event()
@@ -461,13 +462,17 @@ async def test_task_counts_name_every_state(engine: Engine, recorder: Recorder) 
     cancelled = await engine.submit("diamond", {})
     await engine.cancel_task(cancelled.task_id)
     await next_event(engine, running.task_id, EventType.STEP_STARTED)
-    assert await engine.task_counts() == {
+    counts = await engine.task_counts()
+    assert counts.by_state == {
         TaskState.PENDING: 0,
         TaskState.IN_PROGRESS: 1,
         TaskState.COMPLETE: 1,
         TaskState.ERROR: 0,
         TaskState.CANCELLED: 1,
     }
+    assert counts.total == 3
+    assert counts.last_seq == (await engine.events(0, 10_000))[-1].seq
+    assert await engine.last_event_seq() == counts.last_seq
     release.set()
     await engine.wait(running.task_id, timeout_s=5)
 
