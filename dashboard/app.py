@@ -44,6 +44,7 @@ from dashboard.widgets import (
     FAILURE_TYPES,
     DagPane,
     ServicesPane,
+    TaskTable,
     TimelinePane,
     event_line,
     task_mark,
@@ -134,6 +135,8 @@ class DashboardApp(App[None]):
         self.find_text = ""
         self.log_filter = "all"
         self.selected_id: str | None = None
+        self.follow_newest = True  #: the cursor is on the top row: show the newest task
+        self._followed_at = 0.0
         self.selected_view: JSON | None = None
         self.model: TaskModel | None = None
         self.task_events: list[DashEvent] = []
@@ -159,10 +162,7 @@ class DashboardApp(App[None]):
             with Vertical(id="left"):
                 yield Static(id="counts")
                 yield Input(placeholder="find a task: id or person", id="find")
-                table: DataTable[str | Text] = DataTable(
-                    id="tasks", cursor_type="row", zebra_stripes=False
-                )
-                yield table
+                yield TaskTable(id="tasks", cursor_type="row", zebra_stripes=False)
                 yield ServicesPane(self.board, self.now, id="services")
             with Vertical(id="right"):
                 yield Static(id="task-title")
@@ -378,6 +378,8 @@ class DashboardApp(App[None]):
             f"   filter: {shown}" + (f" '{self.find_text}'" if self.find_text else ""),
             "bold cyan" if self.state_filter or self.find_text else "dim",
         )
+        if self.follow_newest:
+            out.append("  ⇡ following newest", "dim")
         lines = (
             (
                 # disjoint, so the counts add up to the total: a task waiting for a retry
@@ -419,10 +421,29 @@ class DashboardApp(App[None]):
                 key=row.task_id,
             )
         keys = [r.task_id for r in rows]
+        newest = rows[0].task_id if rows else None
+        if newest is not None and (self.selected_id is None or self._follow_due(newest)):
+            self._select(newest)
         if self.selected_id in keys:
             table.move_cursor(row=keys.index(self.selected_id), animate=False, scroll=False)
-        elif self.selected_id is None and rows:
-            self._select(rows[0].task_id)
+
+    def _follow_due(self, newest: str) -> bool:
+        """Follow the newest task (cursor on the top row), switching at most once a second so a
+        burst does not reload the DAG on every redraw."""
+        if not self.follow_newest or newest == self.selected_id:
+            return False
+        now = time.monotonic()
+        if now - self._followed_at < 1.0:
+            return False
+        self._followed_at = now
+        return True
+
+    @on(TaskTable.UserMoved)
+    def _user_moved(self, message: TaskTable.UserMoved) -> None:
+        following = message.row == 0
+        if following != self.follow_newest:
+            self.follow_newest = following
+            self._draw_counts()
 
     def _draw_ages(self) -> None:
         table = self.query_one("#tasks", DataTable)
@@ -467,10 +488,17 @@ class DashboardApp(App[None]):
         shown = [e for e in new if self._log_match(e)]
         if len(shown) > LOG_LINES_PER_REDRAW:
             skipped = len(shown) - LOG_LINES_PER_REDRAW
-            log.write(Text(f"… {skipped:,} more events (l filters; f failures only)", "dim"))
+            self._write_log(log, Text(f"… {skipped:,} more events (l filters the log)", "dim"))
             shown = shown[-LOG_LINES_PER_REDRAW:]
         for entry in shown:
-            log.write(entry if isinstance(entry, Text) else event_line(entry))
+            self._write_log(log, entry)
+
+    @staticmethod
+    def _write_log(log: RichLog, entry: DashEvent | Text) -> None:
+        # RichLog measures a line against its min_width (78), not the pane: give it the pane's
+        # width, so a long line is cut at the edge of the pane, not at column 78.
+        width = log.scrollable_content_region.width or None
+        log.write(entry if isinstance(entry, Text) else event_line(entry), width=width)
 
     def _log_match(self, event: DashEvent | Text) -> bool:
         if isinstance(event, Text):
@@ -490,7 +518,7 @@ class DashboardApp(App[None]):
         log.border_title = f"Events ({self.log_filter})"
         matching = [e for e in self._buffer if self._log_match(e)][-200:]
         for entry in matching:
-            log.write(entry if isinstance(entry, Text) else event_line(entry))
+            self._write_log(log, entry)
         self._log_new = []
 
     # -- selection ----------------------------------------------------------------------------

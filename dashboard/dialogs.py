@@ -55,12 +55,12 @@ class NumberScreen(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.question)
-            yield Input(str(self.default), id="number", type="integer")
+            yield Input(placeholder=f"{self.default} (enter takes it)", id="number", type="integer")
             yield Static("", id="problem", classes="problem")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:
-            value = int(event.value)
+            value = int(event.value) if event.value.strip() else self.default
         except ValueError:
             value = self.low - 1
         if not self.low <= value <= self.high:

@@ -12,12 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Sparkline, Static
+from textual.widgets import DataTable, Sparkline, Static
 
 from dashboard.dag_view import layers, render_dag
 from dashboard.marks import mark
@@ -248,3 +249,48 @@ def event_line(event: DashEvent) -> Text:
 def task_mark(state: str) -> Text:
     m = mark(state)
     return Text(f"{m.symbol} {m.word}", m.style)
+
+
+class TaskTable(DataTable[str | Text]):
+    """The task list; says when the operator (not a redraw) moved the cursor.
+
+    The dashboard follows the newest task while the cursor is on the top row: a burst shows its
+    latest registration on the DAG without a key press. Moving down stops following; going back
+    to the top starts it again.
+    """
+
+    class UserMoved(Message):
+        def __init__(self, row: int) -> None:
+            super().__init__()
+            self.row = row
+
+    def _moved(self) -> None:
+        self.post_message(self.UserMoved(self.cursor_row))
+
+    def action_cursor_up(self) -> None:
+        super().action_cursor_up()
+        self._moved()
+
+    def action_cursor_down(self) -> None:
+        super().action_cursor_down()
+        self._moved()
+
+    def action_page_up(self) -> None:
+        super().action_page_up()
+        self._moved()
+
+    def action_page_down(self) -> None:
+        super().action_page_down()
+        self._moved()
+
+    def action_scroll_top(self) -> None:
+        super().action_scroll_top()
+        self._moved()
+
+    def action_scroll_bottom(self) -> None:
+        super().action_scroll_bottom()
+        self._moved()
+
+    async def _on_click(self, event: events.Click) -> None:
+        await super()._on_click(event)
+        self._moved()
