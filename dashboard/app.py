@@ -333,7 +333,7 @@ class DashboardApp(App[None]):
             link = Text("⏸ paused", "bold yellow")
         out = Text.assemble(
             (" Interlock ", "bold reverse"),
-            f"  {self.config.label}  ",
+            f"  {self.config.label}  " if self.size.width >= 120 else " ",
             link,
             f"  seq {self.last_seq:,}  {recent:.0f} done/s",
         )

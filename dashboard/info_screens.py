@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
@@ -42,7 +42,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss(None)", "back")]
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog huge"):
+        with VerticalScroll(classes="dialog huge"):
             yield Label("Keys")
             for key, what in KEYS:
                 yield Static(Text.assemble((f"{key:<14}", "bold"), what))
@@ -98,7 +98,9 @@ class AnalyticsScreen(ModalScreen[None]):
         with Vertical(classes="dialog huge"):
             yield Label("Analytics per step (slowest mean first)")
             table: DataTable[str] = DataTable(id="analytics")
-            table.add_columns("workflow", "step", "runs", "mean ms", "p95 ms", "retried", "failed")
+            table.add_columns(
+                "workflow", "step", "attempts", "mean ms", "p95 ms", "retried", "attempts failed"
+            )
             yield table
             yield Static(self.saved, id="saved")
             yield Static("", id="problem", classes="problem")

@@ -78,4 +78,6 @@ def _reason(exc: BaseException) -> str:
         return "the orchestrator stopped answering"
     if isinstance(exc, ValueError):
         return "the stream sent a line that is not JSON"
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return "the orchestrator went away mid-stream (stopped or killed)"
     return f"the connection dropped ({type(exc).__name__})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from textual.widgets import Button, Input, Select, Static
 from dashboard.app import DashboardApp
 from dashboard.dialogs import ConfirmScreen, NumberScreen, ResolveScreen
 from dashboard.fault_screens import FaultScreen, PresetScreen
+from dashboard.info_screens import AnalyticsScreen, HelpScreen
 from dashboard.step_detail import StepDetailScreen
 from dashboard.widgets import DagPane
 from interlock.registration.template import TEMPLATE_NAME
@@ -298,3 +300,56 @@ async def test_it_says_when_the_orchestrator_goes_away_and_catches_up_when_it_is
                 )
                 await until(pilot, lambda: "● live" in header(app))
                 assert app.fleet.counts["complete"] == 2
+
+
+async def test_find_pause_help_analytics_and_the_palette(sandbox: Sandbox) -> None:
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("n", "n")
+        await until(pilot, lambda: list(states(app).values()) == ["complete", "complete"])
+        await pilot.pause(0.3)
+        wanted = next(iter(app.fleet.rows.values()))
+        await pilot.press("slash")
+        find = app.query_one("#find", Input)
+        assert find.has_focus
+        find.value = wanted.label
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert app.query_one("#tasks").row_count == 1  # type: ignore[attr-defined]
+        await pilot.press("space")
+        assert "paused" in header(app)
+        await pilot.press("n")  # arrives while paused: the table does not move
+        await until(pilot, lambda: len(app.fleet.rows) == 3)
+        await pilot.pause(0.3)
+        assert app.query_one("#tasks").row_count == 1  # type: ignore[attr-defined]
+        await pilot.press("space")
+        assert "paused" not in header(app)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape", "a")
+        assert isinstance(app.screen, AnalyticsScreen)
+        table = app.screen.query_one("#analytics")
+        await until(pilot, lambda: table.row_count == 5)  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Burst of registrations", "Preset: billing outage", "Replay: start"} <= titles
+
+
+async def test_kill_calls_the_restart_hook_and_readonly_hides_it(sandbox: Sandbox) -> None:
+    calls: list[str] = []
+
+    async def restart() -> None:
+        calls.append("restart")
+
+    app = sandbox.app()
+    app.config = dataclasses.replace(app.config, restart_orchestrator=restart)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("K")
+        await until(pilot, lambda: calls == ["restart"])
+    ro = sandbox.app(readonly=True)
+    ro.config = dataclasses.replace(ro.config, restart_orchestrator=restart)
+    async with ro.run_test(size=SIZE) as pilot:
+        await pilot.press("K")
+        await pilot.pause(0.2)
+        assert calls == ["restart"]
