@@ -82,6 +82,7 @@ class DashboardApp(App[None]):
     """The TUI. ``clock`` is injectable so snapshots and countdowns are deterministic in tests."""
 
     CSS_PATH = "dashboard.tcss"
+    _main: Screen[Any]  #: the main screen, set on mount
     TITLE = "Interlock"
     HORIZONTAL_BREAKPOINTS = [
         (0, "-narrow"),
@@ -95,25 +96,25 @@ class DashboardApp(App[None]):
         Binding("r", "retry", "retry"),
         Binding("R", "resolve", "resolve"),
         Binding("x", "cancel", "cancel"),
-        Binding("K", "kill", "kill orch.", show=False),
+        Binding("question_mark", "help", "help"),  # early: still in the footer at 80 columns
+        Binding("q", "quit", "quit"),
+        Binding("K", "kill", "kill+restart"),
         Binding("space", "pause", "pause"),
-        Binding("left_square_bracket", "replay(-1)", "replay"),
-        Binding("right_square_bracket", "replay(1)", "replay ▶", show=False),
+        Binding("left_square_bracket", "replay(-1)", "replay ◀"),
+        Binding("right_square_bracket", "replay(1)", "▶"),
         Binding("left_curly_bracket", "replay_start", "replay start", show=False),
-        Binding("right_curly_bracket", "replay_live", "live", show=False),
-        Binding("P", "replay_play", "play", show=False),
+        Binding("right_curly_bracket", "replay_live", "live"),
+        Binding("P", "replay_play", "play"),
         Binding("greater_than_sign", "replay_speed", "speed", show=False),
-        Binding("s", "state_filter", "state", show=False),
-        Binding("slash", "find", "find", show=False),
-        Binding("m", "more", "older", show=False),
-        Binding("l", "log_filter", "log filter", show=False),
-        Binding("d", "detail", "detail", show=False),
-        Binding("a", "analytics", "analytics", show=False),
+        Binding("s", "state_filter", "state"),
+        Binding("slash", "find", "find"),
+        Binding("m", "more", "older"),
+        Binding("l", "log_filter", "log"),
+        Binding("d", "detail", "detail"),
+        Binding("a", "analytics", "analytics"),
         Binding("1", "view('tasks')", "tasks", show=False),
         Binding("2", "view('task')", "task", show=False),
         Binding("3", "view('log')", "events", show=False),
-        Binding("question_mark", "help", "help"),
-        Binding("q", "quit", "quit"),
     ]
 
     def __init__(
@@ -172,16 +173,19 @@ class DashboardApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#tasks", DataTable)
+        # The main screen, not whichever screen is on top: a dialog may be open when a redraw
+        # or an event needs the panes.
+        self._main = self.screen
+        table = self._main.query_one("#tasks", DataTable)
         table.add_column("state", key="state", width=12)
         table.add_column("task", key="task", width=7)
         table.add_column("who", key="who")
         table.add_column("time", key="age", width=6)
-        self.query_one("#find", Input).display = False
+        self._main.query_one("#find", Input).display = False
         table.focus()
-        self.query_one("#services").border_title = "Services"
-        self.query_one("#events").border_title = "Events"
-        self.query_one("#timeline").border_title = "Timeline"
+        self._main.query_one("#services").border_title = "Services"
+        self._main.query_one("#events").border_title = "Events"
+        self._main.query_one("#timeline").border_title = "Timeline"
         self._set_view("tasks")
         self.set_interval(REDRAW_S, self._redraw)
         self.set_interval(2.0, self._poll_services)
@@ -303,6 +307,8 @@ class DashboardApp(App[None]):
 
     # -- redraw -------------------------------------------------------------------------------
     def _redraw(self) -> None:
+        if not self._main.is_attached:
+            return  # the app is closing: its panes are gone
         self._header()
         if self._failed_pending:
             n, self._failed_pending = self._failed_pending, 0
@@ -317,7 +323,7 @@ class DashboardApp(App[None]):
             self._drawn_fleet = self.fleet.version
         else:
             self._draw_ages()
-        self.query_one(ServicesPane).redraw()
+        self._main.query_one(ServicesPane).redraw()
         self._draw_task()
         self._draw_log()
 
@@ -355,7 +361,7 @@ class DashboardApp(App[None]):
                 parts.append(f"{h.name} {word} {left:.0f}s")
             out.append("  breakers: " + ", ".join(parts), "bold red")
         out.append(f"  {clock(now)[:8]}", "dim")
-        self.query_one("#header", Static).update(out)
+        self._main.query_one("#header", Static).update(out)
         tabs = Text()
         for key, name, label in (
             ("1", "tasks", "Tasks"),
@@ -365,7 +371,7 @@ class DashboardApp(App[None]):
             style = "bold reverse" if self.view_name == name else "dim"
             tabs.append(f" {key} {label} ", style)
             tabs.append(" ")
-        self.query_one("#tabs", Static).update(tabs)
+        self._main.query_one("#tabs", Static).update(tabs)
 
     def _draw_counts(self) -> None:
         counts = self.fleet.counts
@@ -398,7 +404,7 @@ class DashboardApp(App[None]):
                 style = m.style + (" reverse" if self.state_filter == state else "")
                 out.append(f"{m.symbol} {m.word} {value:,}", style)
                 out.append("  ")
-        self.query_one("#counts", Static).update(out)
+        self._main.query_one("#counts", Static).update(out)
 
     def _rows(self) -> list[TaskRow]:
         rows = self.fleet.newest(self.state_filter, LIST_ROWS if not self.find_text else 5_000)
@@ -408,7 +414,7 @@ class DashboardApp(App[None]):
         return rows[:LIST_ROWS]
 
     def _draw_tasks(self) -> None:
-        table = self.query_one("#tasks", DataTable)
+        table = self._main.query_one("#tasks", DataTable)
         rows = self._rows()
         now = self.now()
         table.clear()
@@ -446,7 +452,7 @@ class DashboardApp(App[None]):
             self._draw_counts()
 
     def _draw_ages(self) -> None:
-        table = self.query_one("#tasks", DataTable)
+        table = self._main.query_one("#tasks", DataTable)
         now = self.now()
         for row_key in list(table.rows)[:60]:
             row = self.fleet.rows.get(str(row_key.value))
@@ -456,11 +462,11 @@ class DashboardApp(App[None]):
     def _draw_task(self) -> None:
         model = self._shown_model()
         at = self._replay_at()
-        self.query_one(DagPane).show(model, at)
-        self.query_one(TimelinePane).show(model, at)
-        timeline = self.query_one(TimelinePane)
+        self._main.query_one(DagPane).show(model, at)
+        self._main.query_one(TimelinePane).show(model, at)
+        timeline = self._main.query_one(TimelinePane)
         timeline.styles.height = (len(model.steps) + 3) if model else 3
-        title = self.query_one("#task-title", Static)
+        title = self._main.query_one("#task-title", Static)
         if model is None:
             title.update(Text("no task selected", "dim"))
             return
@@ -483,7 +489,7 @@ class DashboardApp(App[None]):
         title.update(out)
 
     def _draw_log(self) -> None:
-        log = self.query_one("#events", RichLog)
+        log = self._main.query_one("#events", RichLog)
         new, self._log_new = self._log_new, []
         shown = [e for e in new if self._log_match(e)]
         if len(shown) > LOG_LINES_PER_REDRAW:
@@ -513,7 +519,7 @@ class DashboardApp(App[None]):
         return True
 
     def _relog(self) -> None:
-        log = self.query_one("#events", RichLog)
+        log = self._main.query_one("#events", RichLog)
         log.clear()
         log.border_title = f"Events ({self.log_filter})"
         matching = [e for e in self._buffer if self._log_match(e)][-200:]
@@ -603,7 +609,7 @@ class DashboardApp(App[None]):
         model = self.model
         if model is None:
             return None
-        picked = self.query_one(DagPane).selected
+        picked = self._main.query_one(DagPane).selected
         if picked in model.steps and (not wanted or model.steps[picked].state in wanted):
             return picked
         return next((n for n, s in model.steps.items() if not wanted or s.state in wanted), None)
@@ -618,7 +624,7 @@ class DashboardApp(App[None]):
     def action_view(self, name: str) -> None:
         self._set_view(name)
         target = {"tasks": "#tasks", "task": "#dag", "log": "#events"}[name]
-        self.query_one(target).focus()
+        self._main.query_one(target).focus()
 
     def action_state_filter(self) -> None:
         i = STATE_FILTERS.index(self.state_filter)
@@ -627,7 +633,7 @@ class DashboardApp(App[None]):
         self._redraw()
 
     def action_find(self) -> None:
-        find = self.query_one("#find", Input)
+        find = self._main.query_one("#find", Input)
         find.display = True
         find.focus()
 
@@ -636,7 +642,7 @@ class DashboardApp(App[None]):
         self.find_text = event.value.strip()
         event.input.display = bool(self.find_text)
         self._drawn_fleet = -1
-        self.query_one("#tasks").focus()
+        self._main.query_one("#tasks").focus()
         self._redraw()
 
     def action_log_filter(self) -> None:
@@ -830,7 +836,7 @@ class DashboardApp(App[None]):
         self._detail(message.step)
 
     def action_detail(self) -> None:
-        step = self.query_one(DagPane).selected or self._step()
+        step = self._main.query_one(DagPane).selected or self._step()
         if step is not None:
             self._detail(step)
 
@@ -841,7 +847,7 @@ class DashboardApp(App[None]):
         at = self._replay_at() or self.now()
 
         def go(what: str | None) -> None:
-            self.query_one(DagPane).selected = step
+            self._main.query_one(DagPane).selected = step
             if what == "retry":
                 self.action_retry()
             elif what == "resolve":

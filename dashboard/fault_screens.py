@@ -13,7 +13,7 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
@@ -72,7 +72,7 @@ class FaultScreen(ModalScreen[str | None]):
         self.service = service or (self.services[0] if self.services else "")
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog wide", id="fault-form"):
+        with VerticalScroll(classes="dialog wide", id="fault-form"):
             yield Label("Inject a fault (empty fields take the service's defaults)")
             with Grid(id="fault-grid"):
                 yield Label("service")
