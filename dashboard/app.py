@@ -89,6 +89,8 @@ class DashboardApp(App[None]):
         (120, "-wide"),
     ]
     BINDINGS = [
+        Binding("question_mark", "help", "help"),  # first: in the footer even at 80 columns
+        Binding("q", "quit", "quit"),
         Binding("n", "new", "new"),
         Binding("b", "burst", "burst"),
         Binding("f", "faults", "faults"),
@@ -96,8 +98,6 @@ class DashboardApp(App[None]):
         Binding("r", "retry", "retry"),
         Binding("R", "resolve", "resolve"),
         Binding("x", "cancel", "cancel"),
-        Binding("question_mark", "help", "help"),  # early: still in the footer at 80 columns
-        Binding("q", "quit", "quit"),
         Binding("K", "kill", "kill+restart"),
         Binding("space", "pause", "pause"),
         Binding("left_square_bracket", "replay(-1)", "replay ◀"),
