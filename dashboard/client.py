@@ -138,8 +138,9 @@ class Client:
     async def breakers(self) -> list[JSON]:
         return list((await self.api("GET", "/breakers")).get("breakers", []))
 
-    async def bottlenecks(self) -> list[JSON]:
-        return list((await self.api("GET", "/analytics/bottlenecks")).get("steps", []))
+    async def bottlenecks(self, window_s: int | None = None) -> JSON:
+        """``{"steps": [...], "breaker_openings": {service: n}, ...}``"""
+        return await self.api("GET", "/analytics/bottlenecks", window_s=window_s)
 
     # -- the services' admin API -------------------------------------------------------------
     def _admin(self, service: str, path: str) -> str:

@@ -102,6 +102,7 @@ class AnalyticsScreen(ModalScreen[None]):
                 "workflow", "step", "attempts", "mean ms", "p95 ms", "retried", "attempts failed"
             )
             yield table
+            yield Static("", id="openings")
             yield Static(self.saved, id="saved")
             yield Static("", id="problem", classes="problem")
 
@@ -112,10 +113,13 @@ class AnalyticsScreen(ModalScreen[None]):
     @work(exclusive=True, group="analytics")
     async def load(self) -> None:
         try:
-            steps = await self.client.bottlenecks()
+            report = await self.client.bottlenecks()
         except DashboardError as exc:
             self.query_one("#problem", Static).update(str(exc))
             return
         table = self.query_one("#analytics", DataTable)
         table.clear()
-        table.add_rows(analytics_rows(steps))
+        table.add_rows(analytics_rows(report.get("steps", [])))
+        openings = report.get("breaker_openings") or {}
+        said = ", ".join(f"{svc} {n}x" for svc, n in openings.items()) or "none"
+        self.query_one("#openings", Static).update(f"breaker openings: {said}")

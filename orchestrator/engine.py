@@ -395,9 +395,21 @@ class Engine:
         """Why each step of the task is (not) ready to run now."""
         return analytics.step_readiness(await self.store.get_task(task_id), self.clock.now())
 
-    async def bottlenecks(self) -> list[StepBottleneck]:
-        """Execution statistics per workflow step, slowest p95 first."""
-        return analytics.bottlenecks(await self.store.attempt_stats())
+    async def bottlenecks(
+        self,
+        namespace: str | None = None,
+        task_name: str | None = None,
+        window_s: float | None = None,
+    ) -> list[StepBottleneck]:
+        """Execution statistics per workflow step, slowest p95 first: of the tasks in
+        ``namespace`` / of template ``task_name``, over the last ``window_s`` seconds."""
+        since = None if window_s is None else self.clock.now() - window_s
+        return analytics.bottlenecks(await self.store.attempt_stats(namespace, task_name, since))
+
+    async def breaker_openings(self, window_s: float | None = None) -> dict[str, int]:
+        """How many times each service's breaker opened (over the last ``window_s`` seconds)."""
+        since = None if window_s is None else self.clock.now() - window_s
+        return await self.store.breaker_openings(since)
 
     # -- operator actions -----------------------------------------------------------------------
     async def cancel_task(self, task_id: str) -> TaskView:

@@ -212,8 +212,20 @@ async def breakers(request: web.Request) -> web.Response:
 
 
 async def bottlenecks(request: web.Request) -> web.Response:
-    rows = await request.app[ENGINE].bottlenecks()
-    return web.json_response({"steps": [bottleneck_json(r) for r in rows]})
+    engine = request.app[ENGINE]
+    namespace = request.query.get("namespace") or None
+    task_name = request.query.get("task_name") or None
+    window_s = _int_query(request, "window_s", 1, 1, 10**9) if "window_s" in request.query else None
+    rows = await engine.bottlenecks(namespace, task_name, window_s)
+    return web.json_response(
+        {
+            "steps": [bottleneck_json(r) for r in rows],
+            "breaker_openings": await engine.breaker_openings(window_s),
+            "namespace": namespace,
+            "task_name": task_name,
+            "window_s": window_s,
+        }
+    )
 
 
 async def health(request: web.Request) -> web.Response:

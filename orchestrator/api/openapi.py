@@ -274,8 +274,16 @@ SCHEMAS: dict[str, JSON] = {
     },
     "Bottlenecks": {
         "type": "object",
-        "required": ["steps"],
+        "required": ["steps", "breaker_openings", "namespace", "task_name", "window_s"],
         "properties": {
+            "breaker_openings": {
+                "type": "object",
+                "additionalProperties": {"type": "integer", "minimum": 1},
+                "description": "service -> how many times its breaker opened (in the window)",
+            },
+            "namespace": {"type": ["string", "null"]},
+            "task_name": {"type": ["string", "null"]},
+            "window_s": {"type": ["integer", "null"]},
             "steps": {
                 "type": "array",
                 "items": {
@@ -290,7 +298,7 @@ SCHEMAS: dict[str, JSON] = {
                         "error_rate",
                     ],
                 },
-            }
+            },
         },
     },
     "Health": {
@@ -319,6 +327,12 @@ def _json(description: str, schema: str) -> JSON:
 
 
 _ERR = _json("error", "Error")
+
+
+def _query(name: str, schema: JSON, description: str) -> JSON:
+    return {"name": name, "in": "query", "schema": schema, "description": description}
+
+
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _STEP = {"name": "step", "in": "path", "required": True, "schema": {"type": "string"}}
 _AFTER = {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}}
@@ -469,7 +483,22 @@ def openapi_spec() -> JSON:
             },
             "/breakers": {"get": {"responses": {"200": _json("circuit breakers", "Breakers")}}},
             "/analytics/bottlenecks": {
-                "get": {"responses": {"200": _json("per-step statistics", "Bottlenecks")}}
+                "get": {
+                    "parameters": [
+                        _query("namespace", {"type": "string"}, "only tasks in this namespace"),
+                        _query("task_name", {"type": "string"}, "only tasks of this template"),
+                        _query(
+                            "window_s",
+                            {"type": "integer", "minimum": 1, "maximum": 10**9},
+                            "only attempts that ended (and breakers that opened) in the last "
+                            "window_s seconds",
+                        ),
+                    ],
+                    "responses": {
+                        "200": _json("per-step statistics", "Bottlenecks"),
+                        "400": _ERR,
+                    },
+                }
             },
             "/health": {"get": {"responses": {"200": _json("alive", "Health")}}},
             "/openapi.json": {"get": {"responses": {"200": {"description": "this document"}}}},

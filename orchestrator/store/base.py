@@ -234,5 +234,15 @@ class Store(abc.ABC):
     ) -> list[Event]: ...
 
     @abc.abstractmethod
-    async def attempt_stats(self) -> list[AttemptStat]:
-        """Every finished attempt, reduced to what :func:`analytics.bottlenecks` needs."""
+    async def attempt_stats(
+        self,
+        namespace: str | None = None,
+        task_name: str | None = None,
+        since: float | None = None,
+    ) -> list[AttemptStat]:
+        """Every finished attempt (of tasks in ``namespace`` / of template ``task_name``, ended at
+        or after ``since``), reduced to what :func:`analytics.bottlenecks` needs."""
+
+    @abc.abstractmethod
+    async def breaker_openings(self, since: float | None = None) -> dict[str, int]:
+        """How many times each service's breaker opened (at or after ``since``)."""

@@ -25,6 +25,7 @@ import aiosqlite
 
 from orchestrator import codec
 from orchestrator.errors import StoreError, TaskNotFoundError
+from orchestrator.event_types import EventType
 from orchestrator.models import (
     ACTIVE_TASK_STATES,
     CLAIMABLE_STEP_STATES,
@@ -57,7 +58,7 @@ from orchestrator.store.base import (
     Store,
     Transition,
 )
-from orchestrator.store.sqltext import in_list
+from orchestrator.store.sqltext import in_list, literal
 
 log = logging.getLogger("interlock.store")
 Op = Callable[[tr.Tx], Any]
@@ -426,14 +427,43 @@ class SqliteStore(Store):
         rows = await self._fetchall(sql, (*params, limit))
         return [_event(tuple(r)) for r in rows]
 
-    async def attempt_stats(self) -> list[AttemptStat]:
-        rows = await self._fetchall(
-            "SELECT task_name, step_name, duration_s, outcome, error FROM attempts "
-            "ORDER BY task_name, step_name"
-        )
+    async def attempt_stats(
+        self,
+        namespace: str | None = None,
+        task_name: str | None = None,
+        since: float | None = None,
+    ) -> list[AttemptStat]:
+        sql = "SELECT a.task_name, a.step_name, a.duration_s, a.outcome, a.error FROM attempts a"
+        where: list[str] = []
+        params: list[Any] = []
+        if namespace is not None:
+            sql += " JOIN tasks t ON t.id = a.task_id"
+            where.append("t.namespace = ?")
+            params.append(namespace)
+        if task_name is not None:
+            where.append("a.task_name = ?")
+            params.append(task_name)
+        if since is not None:
+            where.append("a.ended_at >= ?")
+            params.append(since)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = await self._fetchall(sql + " ORDER BY a.task_name, a.step_name", tuple(params))
         return [
             AttemptStat(r[0], r[1], r[2], AttemptOutcome(r[3]), _error_kind(r[4])) for r in rows
         ]
+
+    async def breaker_openings(self, since: float | None = None) -> dict[str, int]:
+        sql = (
+            "SELECT json_extract(data, '$.service'), COUNT(*) FROM events "
+            f"WHERE type = {literal(EventType.BREAKER_OPENED)}"
+        )
+        params: tuple[Any, ...] = ()
+        if since is not None:
+            sql += " AND at >= ?"
+            params = (since,)
+        rows = await self._fetchall(sql + " GROUP BY 1 ORDER BY 1", params)
+        return {str(r[0]): int(r[1]) for r in rows}
 
 
 def _apply_batch(

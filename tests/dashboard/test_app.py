@@ -91,6 +91,13 @@ async def test_a_burst_and_the_billing_outage_preset_open_the_breaker(
         await until(pilot, lambda: "billing OPEN" in header(app))
         await until(pilot, lambda: any(r.activity == "deferred" for r in app.fleet.rows.values()))
         assert "⏸ deferred" in str(app.query_one("#counts", Static).render())
+        async with admin.get(f"{sandbox.api_url}/analytics/bottlenecks?window_s=60") as resp:
+            report = await resp.json()
+        assert report["breaker_openings"] == {"billing": 1}
+        await pilot.press("a")
+        assert isinstance(app.screen, AnalyticsScreen)
+        openings = app.screen.query_one("#openings", Static)
+        await until(pilot, lambda: "billing 1x" in str(openings.render()))
 
 
 async def test_the_fault_form_adds_a_rule_and_shows_the_services_refusal(

@@ -306,3 +306,24 @@ async def test_every_time_is_iso_8601_utc(
     )
     for attempt in attempts["attempts"]:
         assert utc_time(attempt["started_at"]) <= utc_time(attempt["ended_at"])
+
+
+async def test_bottlenecks_honour_their_filters_and_count_breaker_openings(
+    api: Client, orch: Orchestrator
+) -> None:
+    for _ in range(2):
+        await orch.engine.run("bench_diamond", {}, namespace="bench")
+    path = "/analytics/bottlenecks"
+    _, everything = await api.call("GET", path)
+    assert {s["workflow"] for s in everything["steps"]} == {"bench_diamond"}
+    _, other = await api.call("GET", f"{path}?namespace=nowhere", path)
+    assert other["steps"] == []  # an unknown namespace has no attempts, not everyone's
+    _, named = await api.call("GET", f"{path}?namespace=bench&task_name=bench_diamond", path)
+    assert named["steps"] == everything["steps"]
+    _, none = await api.call("GET", f"{path}?task_name=user_registration", path)
+    assert none["steps"] == []
+    _, recent = await api.call("GET", f"{path}?window_s=3600", path)
+    assert recent["steps"] == everything["steps"] and recent["window_s"] == 3600
+    assert recent["breaker_openings"] == {}
+    status, bad = await api.call("GET", f"{path}?window_s=0", path)
+    assert status == 400 and "window_s" in bad["message"]
