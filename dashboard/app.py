@@ -71,7 +71,7 @@ STATE_FILTERS: Final = (
     "error",
     "cancelled",
 )
-LOG_FILTERS: Final = ("all", "failures", "task", "correlation")
+LOG_FILTERS: Final = ("all", "failures", "task", "step", "correlation")
 REPLAY_SPEEDS: Final = (1.0, 4.0, 16.0)
 _MUTATING: Final = frozenset(
     {"new", "burst", "faults", "presets", "retry", "resolve", "cancel", "kill"}
@@ -513,6 +513,9 @@ class DashboardApp(App[None]):
             return event.type in FAILURE_TYPES
         if self.log_filter == "task":
             return event.task_id is not None and event.task_id == self.selected_id
+        if self.log_filter == "step":
+            step = self._main.query_one(DagPane).selected
+            return step is not None and event.step_name == step
         if self.log_filter == "correlation":
             corr = self.model.correlation_id if self.model else None
             return corr is not None and event.correlation_id == corr
@@ -949,7 +952,11 @@ _COMMANDS: Final = (
     ("Filter tasks by state", "cycle all / pending / running / retrying / …", "state_filter"),
     ("Find a task", "by id or person", "find"),
     ("Load older tasks", "page in 500 more from the orchestrator", "more"),
-    ("Event log filter", "all / failures / this task / this correlation id", "log_filter"),
+    (
+        "Event log filter",
+        "all / failures / this task / this step / this correlation id",
+        "log_filter",
+    ),
     ("Step detail", "every attempt of the selected step", "detail"),
     ("Analytics", "per step: runs, mean, p95, retry and error rates", "analytics"),
     ("Replay: start", "the selected task as it was at its first event", "replay_start"),

@@ -22,7 +22,7 @@ from rich.text import Text
 
 from dashboard.marks import mark
 from dashboard.model import DEFERRED, StepSnapshot, TaskModel
-from orchestrator.models import DONE_STEP_STATES, StepState
+from orchestrator.models import DONE_STEP_STATES, FAILED_STEP_STATES, StepState
 
 
 def layers(depends_on: Mapping[str, Sequence[str]]) -> list[list[str]]:
@@ -75,6 +75,11 @@ def status_line(step: StepSnapshot, steps: Mapping[str, StepSnapshot], now: floa
     if state == StepState.RESOLVED_MANUALLY:
         return "resolved by operator"
     if state == StepState.PENDING:
+        failed = [p for p in step.depends_on if steps[p].state in FAILED_STEP_STATES]
+        if failed:
+            return "blocked: " + ", ".join(_short(p) for p in failed) + " failed"
+        if any(steps[p].state == StepState.PENDING and _blocked(p, steps) for p in step.depends_on):
+            return "blocked upstream"
         waiting = [p for p in step.depends_on if steps[p].state not in DONE_STEP_STATES]
         if waiting:
             return "waits for " + ", ".join(_short(p) for p in waiting)
@@ -83,6 +88,16 @@ def status_line(step: StepSnapshot, steps: Mapping[str, StepSnapshot], now: floa
         code = (step.last_error or {}).get("error_code") or "failed"
         return f"{budget}  {code}"
     return f"{budget}  {mark(state).word}"
+
+
+def _blocked(name: str, steps: Mapping[str, StepSnapshot]) -> bool:
+    """Whether a failed step lies upstream of ``name`` (it cannot run until an operator acts)."""
+    parents = steps[name].depends_on
+    return any(
+        steps[p].state in FAILED_STEP_STATES
+        or (steps[p].state == StepState.PENDING and _blocked(p, steps))
+        for p in parents
+    )
 
 
 def error_line(step: StepSnapshot) -> str:
@@ -96,14 +111,18 @@ def error_line(step: StepSnapshot) -> str:
 
 
 _VERBS = frozenset({"setup", "initialize", "send", "update", "create"})
+_NOUNS = frozenset({"profile", "sequence", "account", "status"})
 
 
 def _short(name: str) -> str:
-    """``setup_billing_profile`` -> ``billing``: the word that names what the step is for."""
-    words = [
-        w for w in name.split("_") if w not in {"setup", "initialize", "send", "update", "create"}
-    ]
-    return words[0] if words else name
+    """``setup_billing_profile`` -> ``billing``: the step's name without its leading verb and
+    trailing generic noun, for "waits for billing"; ``branch_0`` stays ``branch_0``."""
+    words = name.split("_")
+    while len(words) > 1 and words[0] in _VERBS:
+        words = words[1:]
+    while len(words) > 1 and words[-1] in _NOUNS:
+        words = words[:-1]
+    return "_".join(words)
 
 
 @dataclass

@@ -24,7 +24,7 @@ KEYS: Sequence[tuple[str, str]] = (
     ("s", "filter the task list by state (cycles)"),
     ("/", "find a task by id or person"),
     ("m", "load older tasks"),
-    ("l", "event log filter: all / failures / this task / this correlation id"),
+    ("l", "event log filter: all / failures / this task / this step (any task) / correlation id"),
     ("n  b", "submit one registration / a burst of N"),
     ("f  p", "fault form / fault presets"),
     ("r  R  x", "retry the step / resolve it / cancel the task"),

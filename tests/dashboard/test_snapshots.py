@@ -80,6 +80,11 @@ def test_main_screen_large_deferred_by_breaker(snap_compare: Compare, canned: Ca
     )
 
 
+def test_main_screen_large_failed(snap_compare: Compare, canned: Canned) -> None:
+    keys = ("down", "down", "down")
+    assert snap_compare(app_for(canned), terminal_size=(200, 60), run_before=settled(*keys))
+
+
 def test_small_task_list(snap_compare: Compare, canned: Canned) -> None:
     assert snap_compare(app_for(canned), terminal_size=(80, 24), run_before=settled())
 

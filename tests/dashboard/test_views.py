@@ -162,3 +162,35 @@ def test_a_task_model_from_its_view_alone() -> None:
     model = TaskModel.from_view(v)
     assert model.steps["create_user_account"].state == "complete"
     assert Script().events == []
+
+
+def test_steps_behind_a_failed_one_say_they_are_blocked() -> None:
+    s = Script().add(0, "task.created")
+    s.add(0.0, "step.started", "create_user_account", 1)
+    s.add(
+        0.1,
+        "step.failed",
+        "create_user_account",
+        1,
+        error={"kind": "permanent", "error_code": "HTTP_422", "message": "refused"},
+    )
+    model = TaskModel.from_view(view(), as_created=True).apply_all(s.events)
+    text = render_dag(model, 100, 30, T0 + 1).plain
+    assert "blocked: user failed" in text
+    assert "blocked upstream" in text
+    assert "waits for" not in text
+
+
+def test_a_wide_fan_out_fits_80_columns_without_overlap() -> None:
+    v = view()
+    v["steps"] = [
+        {"name": "start", "depends_on": [], "max_attempts": 1},
+        *({"name": f"branch_{i}", "depends_on": ["start"], "max_attempts": 2} for i in range(4)),
+        {"name": "join", "depends_on": [f"branch_{i}" for i in range(4)], "max_attempts": 1},
+    ]
+    model = TaskModel.from_view(v, as_created=True)
+    lines = render_dag(model, 80, 20, T0).plain.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    row = next(line for line in lines if "branch_0" in line)
+    assert all(f"branch_{i}" in row for i in range(4))  # one layer, side by side
+    assert any(line.count("┴") + line.count("┬") >= 4 for line in lines)  # the fan-out joints
