@@ -28,6 +28,12 @@ from orchestrator.models import (
 
 #: The error code of an attempt cut short because its worker stopped renewing the lease.
 WORKER_LOST = "WORKER_LOST"
+#: The error code of a step whose worker was lost :data:`MAX_LOST_IN_A_ROW` times in a row.
+WORKER_LOST_REPEATEDLY = "WORKER_LOST_REPEATEDLY"
+#: Attempts in a row a step may lose to crashed workers before it fails for good. A crash is not
+#: the service's failure, so a lost attempt is not counted against ``max_attempts``; this bound
+#: stops a step that crashes its worker every time (a poison input) from looping for ever.
+MAX_LOST_IN_A_ROW = 5
 
 
 class StepStatus(Protocol):
@@ -91,21 +97,31 @@ class LostAttempt:
     error: ErrorInfo  #: recorded as the attempt's error and the step's last_error
     retry_at: float | None  #: when it runs again, or None: it failed for good
     state: StepState  #: waiting_for_retry or error
+    attempts: int  #: the step's attempt count afterwards (the lost one given back)
 
 
 def lost_attempt(
-    worker_id: str | None, attempts: int, max_attempts: int, now: float
+    worker_id: str | None, attempts: int, lost_in_a_row: int, now: float
 ) -> LostAttempt:
     """What becomes of a step whose worker stopped renewing its lease mid-attempt.
 
-    The attempt counts as a retryable failure: the step runs again at once while attempts
-    remain, and fails for good otherwise.
+    The attempt is recorded (it happened, and is shown) but given back: a crash is not the
+    service's failure and must not spend the step's ``max_attempts``. The step runs again at
+    once, unless this is its :data:`MAX_LOST_IN_A_ROW`-th lost attempt in a row (``lost_in_a_row``
+    counts this one): then it fails for good with :data:`WORKER_LOST_REPEATEDLY`.
     """
+    given_back = max(0, attempts - 1)
+    if lost_in_a_row >= MAX_LOST_IN_A_ROW:
+        error = ErrorInfo(
+            ErrorKind.PERMANENT,
+            WORKER_LOST_REPEATEDLY,
+            f"lost to a crashed worker {lost_in_a_row} times in a row (last: {worker_id})",
+        )
+        return LostAttempt(error, None, StepState.ERROR, given_back)
     error = ErrorInfo(
         ErrorKind.RETRYABLE, WORKER_LOST, f"worker {worker_id} stopped renewing its lease"
     )
-    retry_at = now if attempts < max_attempts else None
-    return LostAttempt(error, retry_at, failure_state(retry_at))
+    return LostAttempt(error, now, StepState.WAITING_FOR_RETRY, given_back)
 
 
 # -- operator actions ---------------------------------------------------------------------------

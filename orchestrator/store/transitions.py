@@ -718,17 +718,21 @@ def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
         f"WHERE state = {_IN_PROGRESS} AND (lease_expires_at < ? OR lease_owner = ?)",
         (now, owner),
     ).fetchall()
-    for step_id, task_id, name, attempts, max_attempts, lost_owner, started_at in rows:
-        lost = lifecycle.lost_attempt(lost_owner, attempts, max_attempts, now)
+    for step_id, task_id, name, attempts, _max_attempts, lost_owner, started_at in rows:
+        lost = lifecycle.lost_attempt(
+            lost_owner, attempts, 1 + _lost_in_a_row(tx, task_id, name), now
+        )
         error, retry_at = lost.error, lost.retry_at
         tx.conn.execute(
             "UPDATE steps SET state = ?, last_error = ?, next_attempt_at = ?, completed_at = ?, "
-            f"lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND state = {_IN_PROGRESS}",
+            "attempts = ?, lease_owner = NULL, lease_expires_at = NULL "
+            f"WHERE id = ? AND state = {_IN_PROGRESS}",
             (
                 lost.state.value,
                 dumps(error.to_json()),
                 retry_at,
                 None if retry_at else now,
+                lost.attempts,
                 step_id,
             ),
         )
@@ -748,6 +752,20 @@ def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
         tx.event(now, EventType.STEP_WORKER_LOST, task, name, attempts, {"worker_id": lost_owner})
         _record_failure(tx, task, name, attempts, error, retry_at, now)
     return len(rows)
+
+
+def _lost_in_a_row(tx: Tx, task_id: str, step_name: str) -> int:
+    """How many of the step's latest recorded attempts, in a row, were lost to crashes."""
+    rows = tx.conn.execute(
+        "SELECT outcome FROM attempts WHERE task_id = ? AND step_name = ? ORDER BY id DESC LIMIT ?",
+        (task_id, step_name, lifecycle.MAX_LOST_IN_A_ROW),
+    ).fetchall()
+    count = 0
+    for (outcome,) in rows:
+        if outcome != AttemptOutcome.LOST:
+            break
+        count += 1
+    return count
 
 
 def cancel_task(tx: Tx, task_id: str, now: float) -> None:

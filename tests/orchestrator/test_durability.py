@@ -36,13 +36,13 @@ async def test_expired_lease_is_reclaimed_by_another_engine(
     b_started = asyncio.Event()
 
     async def hangs_in_first_engine(inp: StepInput) -> None:
-        if inp.attempt == 1:
+        if not b_started.is_set():
             b_started.set()
             await asyncio.Event().wait()
 
     recorder.behaviour["b"] = hangs_in_first_engine
     template = diamond(recorder)
-    first_config = EngineConfig(worker_id="first", lease_s=10, seed=1)
+    first_config = EngineConfig(worker_id="first", lease_s=10, seed=1, shutdown_grace_s=0.01)
     async with open_engine(
         db_path, recorder.registry, [template], config=first_config, clock=clock, durable=False
     ) as first:
@@ -62,7 +62,7 @@ async def test_expired_lease_is_reclaimed_by_another_engine(
     lost = [a for a in attempts if a.outcome == "lost"]
     assert len(lost) == 1 and lost[0].step_name == "b" and lost[0].worker_id == "first"
     assert lost[0].error is not None and lost[0].error.error_code == "WORKER_LOST"
-    assert done.step("b").attempts == 2
+    assert done.step("b").attempts == 1  # the lost attempt was given back
 
 
 async def test_same_worker_restart_reclaims_its_leases_at_once(
@@ -71,13 +71,13 @@ async def test_same_worker_restart_reclaims_its_leases_at_once(
     started = asyncio.Event()
 
     async def hangs_once(inp: StepInput) -> None:
-        if inp.attempt == 1:
+        if not started.is_set():
             started.set()
             await asyncio.Event().wait()
 
     recorder.behaviour["a"] = hangs_once
     template = diamond(recorder)
-    config = EngineConfig(worker_id="stable", lease_s=600)
+    config = EngineConfig(worker_id="stable", lease_s=600, shutdown_grace_s=0.01)
     async with open_engine(
         db_path, recorder.registry, [template], config=config, clock=clock, durable=False
     ) as eng:
@@ -282,3 +282,63 @@ async def test_a_failed_open_leaves_no_thread_behind(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"not-a-db\.db cannot be used as an Interlock database"):
         await SqliteStore(str(bogus)).open()
     assert set(threading.enumerate()) <= before
+
+
+async def _crash_while_running(
+    recorder: Recorder, clock: FakeClock, db_path: Path, crashes: int
+) -> tuple[str, Any]:
+    """Run the diamond, and kill the engine while step ``a`` runs, ``crashes`` times."""
+    running = asyncio.Event()
+    calls = Counter[str]()
+
+    async def hangs_until_the_crashes_are_done(inp: StepInput) -> None:
+        calls["a"] += 1
+        if calls["a"] <= crashes:
+            running.set()
+            await asyncio.Event().wait()
+
+    recorder.behaviour["a"] = hangs_until_the_crashes_are_done
+    template = diamond(recorder)
+    # a crash does not wait for its steps: no grace for the hung handler
+    config = EngineConfig(worker_id="stable", lease_s=600, shutdown_grace_s=0.01)
+    task_id = ""
+    for _ in range(crashes):
+        running.clear()
+        async with open_engine(
+            db_path, recorder.registry, [template], config=config, clock=clock, durable=False
+        ) as eng:
+            if not task_id:
+                task_id = (await eng.submit("diamond", {})).task_id
+            await asyncio.wait_for(running.wait(), 5)
+    async with open_engine(
+        db_path, recorder.registry, [template], config=config, clock=clock, durable=False
+    ) as eng:
+        done = await eng.wait(task_id, timeout_s=5)
+        attempts = await eng.attempts(task_id)
+    return task_id, (done, attempts)
+
+
+async def test_crashes_do_not_spend_the_steps_attempts(
+    recorder: Recorder, clock: FakeClock, db_path: Path
+) -> None:
+    # a has 3 attempts; three crashes while it runs used to spend all of them
+    _, (done, attempts) = await _crash_while_running(recorder, clock, db_path, crashes=3)
+    assert done.state is TaskState.COMPLETE
+    lost = [a for a in attempts if a.step_name == "a" and a.outcome == "lost"]
+    assert len(lost) == 3  # recorded and shown, not counted
+    assert done.step("a").attempts == 1
+
+
+async def test_a_step_lost_to_crashes_too_often_in_a_row_fails_with_its_own_code(
+    recorder: Recorder, clock: FakeClock, db_path: Path
+) -> None:
+    from orchestrator import lifecycle
+
+    crashes = lifecycle.MAX_LOST_IN_A_ROW
+    _, (done, attempts) = await _crash_while_running(recorder, clock, db_path, crashes=crashes)
+    assert done.state is TaskState.ERROR
+    step = done.step("a")
+    assert step.state is StepState.ERROR
+    assert step.last_error is not None
+    assert step.last_error.error_code == lifecycle.WORKER_LOST_REPEATEDLY
+    assert len([a for a in attempts if a.outcome == "lost"]) == crashes

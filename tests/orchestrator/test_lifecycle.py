@@ -90,17 +90,28 @@ def test_failure_state() -> None:
     assert lifecycle.failure_state(5.0) is StepState.WAITING_FOR_RETRY
 
 
-def test_lost_attempt_retries_at_once_while_attempts_remain() -> None:
-    lost = lifecycle.lost_attempt("w1", attempts=2, max_attempts=3, now=50.0)
-    assert (lost.retry_at, lost.state) == (50.0, StepState.WAITING_FOR_RETRY)
+def test_a_lost_attempt_is_given_back_and_the_step_runs_again_at_once() -> None:
+    lost = lifecycle.lost_attempt("w1", attempts=3, lost_in_a_row=1, now=50.0)
+    assert (lost.retry_at, lost.state, lost.attempts) == (50.0, StepState.WAITING_FOR_RETRY, 2)
     assert lost.error.kind is ErrorKind.RETRYABLE
     assert lost.error.error_code == lifecycle.WORKER_LOST == "WORKER_LOST"
     assert "w1" in lost.error.message
 
 
-def test_lost_last_attempt_fails_the_step() -> None:
-    lost = lifecycle.lost_attempt("w1", attempts=3, max_attempts=3, now=50.0)
+@pytest.mark.parametrize("in_a_row", [1, lifecycle.MAX_LOST_IN_A_ROW - 1])
+def test_lost_attempts_below_the_bound_retry(in_a_row: int) -> None:
+    lost = lifecycle.lost_attempt("w1", attempts=1, lost_in_a_row=in_a_row, now=5.0)
+    assert (lost.state, lost.attempts) == (StepState.WAITING_FOR_RETRY, 0)
+
+
+def test_the_bound_of_lost_attempts_in_a_row_fails_the_step_with_its_own_code() -> None:
+    lost = lifecycle.lost_attempt(
+        "w1", attempts=1, lost_in_a_row=lifecycle.MAX_LOST_IN_A_ROW, now=5
+    )
     assert (lost.retry_at, lost.state) == (None, StepState.ERROR)
+    assert lost.error.kind is ErrorKind.PERMANENT
+    assert lost.error.error_code == lifecycle.WORKER_LOST_REPEATEDLY == "WORKER_LOST_REPEATEDLY"
+    assert str(lifecycle.MAX_LOST_IN_A_ROW) in lost.error.message
 
 
 @pytest.mark.parametrize("state", [TaskState.PENDING, TaskState.IN_PROGRESS])
