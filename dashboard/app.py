@@ -284,7 +284,9 @@ class DashboardApp(App[None]):
 
     def _note_alerts(self, event: DashEvent) -> None:
         if event.type == EventType.TASK_FAILED:
-            self._failed_pending += 1
+            self._failed_pending += 1  # one toast for all those of a moment, at the redraw
+            steps = ", ".join(event.data.get("failed_steps") or [])
+            self._log_alert(f"task …{(event.task_id or '')[-6:]} failed for good ({steps})")
         elif event.type == EventType.SERVICE_CALL_FAILED and event.data.get("status") == 429:
             service = str(event.data.get("service"))
             self._alert(
@@ -301,6 +303,9 @@ class DashboardApp(App[None]):
             return
         self._alerted[key] = now
         self.notify(text, severity=severity, timeout=4)  # type: ignore[arg-type]
+        self._log_alert(text)
+
+    def _log_alert(self, text: str) -> None:
         line = Text(f"{clock(self.now())} ⚑ {text}", "bold")
         self._buffer.append(line)
         self._log_new.append(line)  # in order with the events, at the next redraw
@@ -310,11 +315,10 @@ class DashboardApp(App[None]):
         if not self._main.is_attached:
             return  # the app is closing: its panes are gone
         self._header()
-        if self._failed_pending:
+        if self._failed_pending and time.monotonic() - self._alerted.get("failed", -1e9) >= 2:
             n, self._failed_pending = self._failed_pending, 0
-            self._alert(
-                f"{n} task{'s' if n > 1 else ''} failed for good", "error", "failed", every_s=2
-            )
+            self._alerted["failed"] = time.monotonic()
+            self.notify(f"{n} task{'s' if n > 1 else ''} failed for good", severity="error")
         if self.paused:
             return
         if self.fleet.version != self._drawn_fleet:

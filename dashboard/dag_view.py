@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from dashboard.marks import mark
+from dashboard.marks import Mark, mark
 from dashboard.model import DEFERRED, StepSnapshot, TaskModel
 from orchestrator.models import DONE_STEP_STATES, FAILED_STEP_STATES, StepState
 
@@ -243,14 +243,9 @@ def _box(
     now: float,
     selected: bool,
 ) -> None:
-    m = mark(step.display_state)
-    if step.display_state == StepState.COMPLETE and step.idempotent == "already_exists":
-        m = mark("already_exists")
+    m = _mark_of(step)
     border = "bold white" if selected else m.style
-    heavy = selected
-    tl, tr, bl, br, hz, vt = (
-        ("┏", "┓", "┗", "┛", "━", "┃") if heavy else ("┌", "┐", "└", "┘", "─", "│")
-    )
+    tl, tr, bl, br, hz, vt = _HEAVY if selected else _LIGHT
     canvas.put(x, y, tl + hz * (w - 2) + tr, border)
     for k in range(lines):
         canvas.put(x, y + 1 + k, vt + " " * (w - 2) + vt, border)
@@ -258,11 +253,8 @@ def _box(
     inner = w - 4
     content = _content(step, model, now)
     for k in range(lines):
-        text = content[k]
-        if len(text) > inner:
-            text = text[: inner - 1] + "…"
         style = f"bold {m.style}" if k == 0 else (m.style if k == 1 else "red")
-        canvas.put(x + 2, y + 1 + k, text, style)
+        canvas.put(x + 2, y + 1 + k, _fit(content[k], inner), style)
 
 
 def _bare(
@@ -277,19 +269,27 @@ def _bare(
     selected: bool,
 ) -> None:
     """A node without a box: its lines centred on the node's column (the picked one reversed)."""
-    m = mark(step.display_state)
-    for k, text in enumerate(_content(step, model, now)[:lines]):
-        if len(text) > w:
-            text = text[: w - 1] + "…"
+    m = _mark_of(step)
+    for k, line in enumerate(_content(step, model, now)[:lines]):
+        text = _fit(line, w)
         left = x + (w - len(text)) // 2
         style = f"bold {m.style}" if k == 0 else m.style
         canvas.put(left, y + k, text, f"{style} reverse" if selected and k == 0 else style)
 
 
-def _content(step: StepSnapshot, model: TaskModel, now: float) -> list[str]:
-    symbol = mark(step.display_state).symbol
+def _mark_of(step: StepSnapshot) -> Mark:
+    """The step's mark; a step the service had done before (already exists) has its own."""
     if step.display_state == StepState.COMPLETE and step.idempotent == "already_exists":
-        symbol = mark("already_exists").symbol
+        return mark("already_exists")
+    return mark(step.display_state)
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def _content(step: StepSnapshot, model: TaskModel, now: float) -> list[str]:
+    symbol = _mark_of(step).symbol
     return [f"{symbol} {step.name}", status_line(step, model.steps, now), error_line(step)]
 
 

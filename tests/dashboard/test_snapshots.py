@@ -52,7 +52,8 @@ def settled(*keys: str) -> Callable[[Pilot[None]], object]:
         app = pilot.app
         assert isinstance(app, DashboardApp)
         deadline = time.monotonic() + 10
-        while not (len(app.fleet.rows) == 6 and app.model is not None and app.last_seq > 60):
+        last = max(e["seq"] for e in scenario().events)
+        while not (len(app.fleet.rows) == 6 and app.model is not None and app.last_seq == last):
             assert time.monotonic() < deadline, "the recorded orchestrator was never loaded"
             await pilot.pause(0.05)
         app.clear_notifications()
