@@ -90,4 +90,3 @@ def test_the_strategy_reaches_every_optional_field() -> None:
     collect()
     wanted = {"user_info.referral_code", "user_info.phone", "billing_info.payment_method"}
     assert wanted <= seen, wanted - seen
-
