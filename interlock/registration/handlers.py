@@ -177,11 +177,14 @@ class RegistrationHandlers:
     async def update_user_status(self, step: StepInput) -> JSON:
         welcome = step.dependency_results["send_welcome_sequence"]
         user_id = welcome["user_id"]
+        info = step.context["user_info"]
         summary = {
-            "plan": step.context["user_info"]["plan"],
+            "plan": info["plan"],
+            "source": info["source"],
             "messages_sent": welcome["count"],
             "channels": welcome["channels"],
             "task_id": step.task_id,
+            "correlation_id": step.correlation_id,
         }
         resp = await self.caller.call(
             step,
@@ -189,10 +192,19 @@ class RegistrationHandlers:
             f"/users/{user_id}",
             body={"status": "active", "registration_summary": summary},
         )
+        # The reference records this on completion; the task's context stays as submitted.
+        outcome = {
+            "user_id": user_id,
+            "plan": info["plan"],
+            "source": info["source"],
+            "correlation_id": step.correlation_id,
+            "completed_at": resp.field("updated_at", str),  # when the user became active
+        }
         return {
             "user_id": user_id,
             "status": resp.field("status", str),
             "summary": summary,
+            "registration_outcome": outcome,
             "correlation_id": step.correlation_id,
         }
 
