@@ -1,9 +1,10 @@
 """Whatever the registration's input schema accepts, the services accept: a property test.
 
-Contexts are generated from the template's own JSON Schema (hypothesis-jsonschema) and registered
-end to end against the real services on loopback. A service refusing one with a 4xx validation
-answer would leave a half-written registration (a user and preferences, no billing profile), so
-not one may; every one must complete. Seeded (``derandomize``), no example database, fast retries.
+Contexts are generated from the template's own JSON Schema (hypothesis-jsonschema), half of
+them then sent in the reference's flat shape, and registered end to end against the real
+services on loopback. A service refusing one with a 4xx validation answer would leave a
+half-written registration (a user and preferences, no billing profile), so not one may; every
+one must complete. Seeded (``derandomize``), no example database, fast retries.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import yaml
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from interlock.registration.handlers import BLOCKED_EMAIL_DOMAINS
@@ -36,6 +38,17 @@ def _allowed(context: JSON) -> bool:
     return email.rsplit("@", 1)[-1].lower() not in BLOCKED_EMAIL_DOMAINS
 
 
+def flatten(context: JSON) -> JSON:
+    """The same registration in the reference's flat shape (which the template normalises)."""
+    flat = {k: v for k, v in context.items() if k != "user_info"}
+    flat.update(context["user_info"])
+    preferences = dict(flat.get("preferences", {}))
+    if "marketing_emails" in preferences:
+        flat["marketing_consent"] = preferences.pop("marketing_emails")
+        flat["preferences"] = preferences
+    return flat
+
+
 def draw_contexts(count: int) -> list[JSON]:
     """``count`` contexts from the template's schema, the same ones on every run.
 
@@ -52,9 +65,9 @@ def draw_contexts(count: int) -> list[JSON]:
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
-    @given(context=from_schema(_schema()).filter(_allowed))
-    def collect(context: JSON) -> None:
-        drawn.append(context)
+    @given(context=from_schema(_schema()).filter(_allowed), flat=st.booleans())
+    def collect(context: JSON, flat: bool) -> None:
+        drawn.append(flatten(context) if flat else context)
 
     collect()
     return drawn
@@ -76,17 +89,20 @@ async def test_every_context_the_schema_accepts_completes(
     assert not failures, f"{len(failures)} of {len(contexts)} failed:\n" + "\n".join(failures[:8])
 
 
-def test_the_strategy_reaches_every_optional_field() -> None:
-    """The property above means something only if the generator tries the optional fields."""
+def test_the_strategy_reaches_every_field() -> None:
+    """The property above means something only if the generator tries every field."""
+    schema = _schema()
+    objects = ("user_info", "billing_info", "preferences")
+    wanted = set(schema["properties"]) | {
+        f"{name}.{field}" for name in objects for field in schema["properties"][name]["properties"]
+    }
     seen: set[str] = set()
 
     @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None)
-    @given(context=from_schema(_schema()))
+    @given(context=from_schema(schema))
     def collect(context: JSON) -> None:
-        seen.update(f"user_info.{k}" for k in context["user_info"])
-        seen.update(f"billing_info.{k}" for k in context.get("billing_info", {}))
-        seen.update(f"preferences.{k}" for k in context.get("preferences", {}))
+        seen.update(context)
+        seen.update(f"{name}.{field}" for name in objects for field in context.get(name, {}))
 
     collect()
-    wanted = {"user_info.referral_code", "user_info.phone", "billing_info.payment_method"}
     assert wanted <= seen, wanted - seen
