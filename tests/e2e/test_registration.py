@@ -152,8 +152,11 @@ async def test_a_matching_existing_user_is_accepted(
     assert task.state is TaskState.COMPLETE
     assert task.step("create_user_account").results == {
         "user_id": existing["id"],
+        "email": existing["email"],
+        "created_at": existing["created_at"],
         "status": "already_exists",
         "plan": "pro",
+        "correlation_id": task.correlation_id,
     }
     assert len(services.data.users.users) == 1
 
