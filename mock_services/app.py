@@ -190,6 +190,8 @@ async def _apply(
         return web.Response(
             status=int(params["status"]), body=b'{"id": "usr_trunc', content_type="application/json"
         )
+    if kind == "missing_fields":
+        return _without_fields(await handler(request), params["fields"])
     if kind == "hang":
         stopping = request.app[RUNTIME].stopping
         with contextlib.suppress(TimeoutError):
@@ -203,6 +205,23 @@ async def _apply(
             )
     _drop_connection(request)  # reset, hang, lost_response: no answer at all
     raise ConnectionDroppedError
+
+
+def _without_fields(response: web.StreamResponse, fields: list[str]) -> web.StreamResponse:
+    """The answer as the handler gave it, minus ``fields`` when its body is a JSON object."""
+    body = response.body if isinstance(response, web.Response) else None
+    if not isinstance(body, bytes):
+        return response
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return response
+    if not isinstance(parsed, dict):
+        return response
+    kept = {k: v for k, v in parsed.items() if k not in fields}
+    names = (*_KEPT_HEADERS, REPLAY_HEADER)
+    headers = {h: response.headers[h] for h in names if h in response.headers}
+    return web.json_response(kept, status=response.status, headers=headers)
 
 
 def _seconds(value: float) -> str:

@@ -18,6 +18,9 @@ Kinds (parameters in brackets):
 - ``lost_response`` [status?]: run the request (it takes effect), then lose the answer: the
   connection is reset, or, when ``status`` is given, the client gets that status instead.
 - ``down``: answer 503 as a service that is down would, no effect.
+- ``missing_fields`` [fields]: run the request (it takes effect), then answer with its own
+  status and JSON object minus those top-level fields: a service that broke its contract, a
+  2xx that lacks what the client needs.
 
 Common fields: ``match`` {method?, path? (a glob)}, ``probability`` (1.0), ``after`` (let that
 many matching requests pass first), ``times`` (fire that many times, then stop), ``seed``.
@@ -47,6 +50,7 @@ FAULT_KINDS: Final = (
     "malformed",
     "lost_response",
     "down",
+    "missing_fields",
 )
 
 _NUMBER = {"type": "number", "minimum": 0}
@@ -82,8 +86,16 @@ _KIND_PARAMS: Final[dict[str, dict[str, Any]]] = {
     "malformed": {"status": {"type": "integer", "minimum": 200, "maximum": 599}},
     "lost_response": {"status": {"type": "integer", "minimum": 400, "maximum": 599}},
     "down": {},
+    "missing_fields": {
+        "fields": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"type": "string", "minLength": 1},
+        }
+    },
 }
-_REQUIRED: Final = {"rate_limit": ["limit"], "latency": ["delay_ms"]}
+_REQUIRED: Final = {"rate_limit": ["limit"], "latency": ["delay_ms"], "missing_fields": ["fields"]}
 _DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "error": {"status": 500},
     "rate_limit": {"window_s": 1.0},

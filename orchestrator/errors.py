@@ -15,6 +15,7 @@
     └── StepError                raised by handlers to tell the engine how a step failed
         ├── RetryableError       try again later (backoff, or the server's Retry-After)
         └── PermanentError       stop; record why (error_code)
+            └── ResponseContractError  a 2xx answer lacks a field the step needs
 
 Handlers raise ``StepError`` subclasses; any other exception from a handler counts as retryable.
 """
@@ -190,3 +191,36 @@ class PermanentError(StepError):
         http_status: int | None = None,
     ) -> None:
         super().__init__(message, error_code=error_code, http_status=http_status)
+
+
+class ResponseContractError(PermanentError):
+    """A service said yes (2xx, or a status the step accepts) without what the step needs.
+
+    A created user with no id, a profile with no price: the service broke its contract, and the
+    same request would get the same answer, so this is permanent, not a handler crash retried
+    until the attempts run out. ``error_code`` names the missing thing:
+    ``MISSING_<WHAT>_IN_RESPONSE`` when the field is absent or null (or the body is not a JSON
+    object at all), ``INVALID_<WHAT>_IN_RESPONSE`` when it is there with the wrong type.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        request: str,
+        status: int,
+        field: str,
+        what: str,
+        problem: str,
+        invalid: bool = False,
+    ) -> None:
+        self.service = service  #: the service that answered
+        self.request = request  #: ``METHOD /path``
+        self.field = field  #: where in the body, e.g. ``id`` or ``users[0].plan``
+        self.what = what  #: what the step needed it for, e.g. ``user_id``
+        prefix = "INVALID" if invalid else "MISSING"
+        super().__init__(
+            f"{service} answered {request} with {status} but {problem}: the step needs {what}",
+            error_code=f"{prefix}_{what.upper()}_IN_RESPONSE",
+            http_status=status,
+        )

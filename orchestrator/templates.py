@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -62,6 +62,21 @@ class StepTemplate:
 
 
 @dataclass(frozen=True, slots=True)
+class NormalizedContext:
+    """What a template's :data:`ContextNormalizer` made of a submitted context."""
+
+    context: JSON  #: in the one shape the input schema describes
+    #: path in ``context`` → the path it was sent at (``{"/user_info": ""}``: the fields were
+    #: sent at the top level), so validation errors name what the client wrote
+    sent_at: Mapping[str, str] = field(default_factory=dict)
+
+
+#: Turns another accepted shape of a context into the schema's, before defaults and validation;
+#: may raise ``ContextValidationError`` (a context mixing two shapes). Set in code, never YAML.
+ContextNormalizer = Callable[[JSON], NormalizedContext]
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowTemplate:
     """A workflow: a DAG of steps plus the JSON Schema its context must satisfy."""
 
@@ -72,6 +87,8 @@ class WorkflowTemplate:
     input_schema: Mapping[str, Any]
     steps: tuple[StepTemplate, ...]  #: in topological order
     source: str = "<memory>"
+    #: applied to every submitted context first; None: the schema's shape is the only one
+    normalize: ContextNormalizer | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -90,11 +107,16 @@ class WorkflowTemplate:
                 self.name, [ValidationDetail("/", "the context must be a JSON object")]
             )
         prepared = copy.deepcopy(context)
+        sent_at: Mapping[str, str] = {}
+        if self.normalize is not None:
+            normalized = self.normalize(prepared)
+            prepared, sent_at = normalized.context, normalized.sent_at
         apply_defaults(self.input_schema, prepared)
         if schema_fast.accepts(self.input_schema, prepared):
             return prepared
         details = [_detail(err) for err in _validator(self.input_schema).iter_errors(prepared)]
         if details:
+            details = [_as_sent(d, sent_at) for d in details]
             details.sort(key=lambda d: d.path)
             raise ContextValidationError(self.name, details)
         return prepared
@@ -129,6 +151,15 @@ def _detail(error: jsonschema.ValidationError) -> ValidationDetail:
             path.append(missing[0])
             message = "is required"
     return ValidationDetail("/" + "/".join(str(p) for p in path), message)
+
+
+def _as_sent(detail: ValidationDetail, sent_at: Mapping[str, str]) -> ValidationDetail:
+    """The detail at the path the client sent the value at, before normalisation moved it."""
+    for moved in sorted(sent_at, key=len, reverse=True):
+        if detail.path == moved or detail.path.startswith(moved + "/"):
+            path = sent_at[moved] + detail.path[len(moved) :]
+            return ValidationDetail(path or "/", detail.message)
+    return detail
 
 
 def apply_defaults(schema: Mapping[str, Any], instance: Any) -> None:

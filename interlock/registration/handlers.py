@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from orchestrator.errors import PermanentError
 from orchestrator.handlers import HandlerRegistry, StepInput
-from orchestrator.http import ServiceCaller
+from orchestrator.http import ServiceCaller, ServiceResponse
 from orchestrator.models import JSON
 
 BLOCKED_EMAIL_DOMAINS: Final = frozenset(
@@ -73,17 +73,17 @@ class RegistrationHandlers:
         )
         resp = await self.caller.call(step, "POST", "/users", body=body, accept={409})
         if resp.status != 409:
-            return {"user_id": resp.body["id"], "status": "created", "plan": resp.body["plan"]}
+            return _account(step, resp, "created")
         found = await self.caller.call(step, "GET", f"/users?email={_query(info['email'])}")
-        users = found.body.get("users", [])
-        existing = users[0] if users else None
+        users = found.field("users", list)
+        existing = found.within(users[0], "users[0]") if users else None
         if existing is None or not _same_user(existing, info):
             raise PermanentError(
                 f"{info['email']} is already registered with other details",
                 error_code="USER_CONFLICT",
                 http_status=409,
             )
-        return {"user_id": existing["id"], "status": "already_exists", "plan": existing["plan"]}
+        return _account(step, existing, "already_exists")
 
     async def setup_billing_profile(self, step: StepInput) -> JSON:
         info, billing = step.context["user_info"], step.context.get("billing_info", {})
@@ -98,27 +98,29 @@ class RegistrationHandlers:
                 "referral_code": info.get("referral_code"),
             }
         )
-        resp = await self.caller.call(step, "POST", "/profiles", body=body, accept={409})
-        profile = resp.body
+        profile = await self.caller.call(step, "POST", "/profiles", body=body, accept={409})
         status = "created"
-        if resp.status == 409:
-            profile = (await self.caller.call(step, "GET", f"/profiles/{user_id}")).body
-            if profile.get("plan") != info["plan"]:
+        if profile.status == 409:
+            profile = await self.caller.call(step, "GET", f"/profiles/{user_id}")
+            plan = profile.field("plan", str)
+            if plan != info["plan"]:
                 raise PermanentError(
-                    f"user {user_id} already has a {profile.get('plan')} billing profile",
+                    f"user {user_id} already has a {plan} billing profile",
                     error_code="BILLING_CONFLICT",
                     http_status=409,
                 )
             status = "already_exists"
+        number = (int, float)
         return {
-            "profile_id": profile["id"],
+            "profile_id": profile.field("id", str, what="profile_id"),
             "user_id": user_id,
             "status": status,
-            "plan": profile["plan"],
-            "monthly_price": profile["monthly_price"],
-            "trial_days": profile["trial_days"],
-            "trial_ends_at": profile["trial_ends_at"],
-            "discount_percent": profile["discount_percent"],
+            "plan": profile.field("plan", str),
+            "monthly_price": profile.field("monthly_price", number),
+            "trial_days": profile.field("trial_days", int),
+            "trial_ends_at": profile.field("trial_ends_at", str, nullable=True),
+            "discount_percent": profile.field("discount_percent", number),
+            "correlation_id": step.correlation_id,
         }
 
     async def initialize_preferences(self, step: StepInput) -> JSON:
@@ -131,10 +133,10 @@ class RegistrationHandlers:
             body={"user_id": user_id, "preferences": wanted},
             accept={409},
         )
-        record, status = resp.body, "created"
+        status = "created"
         if resp.status == 409:
-            record = (await self.caller.call(step, "GET", f"/preferences/{user_id}")).body
-            stored = record.get("preferences", {})
+            resp = await self.caller.call(step, "GET", f"/preferences/{user_id}")
+            stored = resp.field("preferences", dict)
             if any(stored.get(k) != v for k, v in wanted.items()):
                 raise PermanentError(
                     f"user {user_id} already has different preferences",
@@ -142,7 +144,12 @@ class RegistrationHandlers:
                     http_status=409,
                 )
             status = "already_exists"
-        return {"user_id": user_id, "status": status, "preferences": record["preferences"]}
+        return {
+            "user_id": user_id,
+            "status": status,
+            "preferences": resp.field("preferences", dict),
+            "correlation_id": step.correlation_id,
+        }
 
     async def send_welcome_sequence(self, step: StepInput) -> JSON:
         info = step.context["user_info"]
@@ -159,21 +166,25 @@ class RegistrationHandlers:
         }
         resp = await self.caller.call(step, "POST", "/welcome", body=body)
         return {
-            "message_ids": resp.body["message_ids"],
-            "count": resp.body["count"],
+            "message_ids": resp.field("message_ids", list),
+            "count": resp.field("count", int, what="message_count"),
             "channels": channels,
             "subject": body["content"]["subject"],
             "user_id": body["user_id"],
+            "correlation_id": step.correlation_id,
         }
 
     async def update_user_status(self, step: StepInput) -> JSON:
         welcome = step.dependency_results["send_welcome_sequence"]
         user_id = welcome["user_id"]
+        info = step.context["user_info"]
         summary = {
-            "plan": step.context["user_info"]["plan"],
+            "plan": info["plan"],
+            "source": info["source"],
             "messages_sent": welcome["count"],
             "channels": welcome["channels"],
             "task_id": step.task_id,
+            "correlation_id": step.correlation_id,
         }
         resp = await self.caller.call(
             step,
@@ -181,7 +192,21 @@ class RegistrationHandlers:
             f"/users/{user_id}",
             body={"status": "active", "registration_summary": summary},
         )
-        return {"user_id": user_id, "status": resp.body["status"], "summary": summary}
+        # The reference records this on completion; the task's context stays as submitted.
+        outcome = {
+            "user_id": user_id,
+            "plan": info["plan"],
+            "source": info["source"],
+            "correlation_id": step.correlation_id,
+            "completed_at": resp.field("updated_at", str),  # when the user became active
+        }
+        return {
+            "user_id": user_id,
+            "status": resp.field("status", str),
+            "summary": summary,
+            "registration_outcome": outcome,
+            "correlation_id": step.correlation_id,
+        }
 
 
 def _branch_user_id(step: StepInput) -> str:
@@ -195,11 +220,24 @@ def _branch_user_id(step: StepInput) -> str:
     )
 
 
-def _same_user(existing: JSON, info: JSON) -> bool:
+def _account(step: StepInput, user: ServiceResponse, status: str) -> JSON:
+    """The account step's results, from the created user or the matching existing one."""
+    return {
+        "user_id": user.field("id", str, what="user_id"),
+        "email": user.field("email", str),
+        "created_at": user.field("created_at", str),
+        "status": status,
+        "plan": user.field("plan", str),
+        "correlation_id": step.correlation_id,
+    }
+
+
+def _same_user(existing: ServiceResponse, info: JSON) -> bool:
+    """Whether the user already registered is this registration's: email, name and plan."""
     return bool(
-        str(existing.get("email", "")).lower() == str(info["email"]).lower()
-        and existing.get("name") == info["name"]
-        and existing.get("plan") == info["plan"]
+        existing.field("email", str).strip().lower() == str(info["email"]).strip().lower()
+        and existing.field("name", str) == info["name"]
+        and existing.field("plan", str) == info["plan"]
     )
 
 

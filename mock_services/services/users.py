@@ -31,7 +31,7 @@ CREATE_USER = BodySchema(
             "plan": {"enum": PLANS},
             "phone": _OPTIONAL_TEXT,
             "company": _OPTIONAL_TEXT,
-            "source": {"enum": ["web", "mobile", "api", None]},
+            "source": {"enum": ["web", "mobile", "api", "signup_form", None]},
             "referral_code": _OPTIONAL_TEXT,
         },
     }

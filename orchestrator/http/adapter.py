@@ -19,6 +19,7 @@ answers, 429 and an in-flight 409 do not: the service answered and is healthy).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -26,7 +27,13 @@ from typing import Any, Final
 
 from orchestrator import codec
 from orchestrator.breaker import CircuitBreakers
-from orchestrator.errors import ExchangeError, PermanentError, RetryableError, StepError
+from orchestrator.errors import (
+    ExchangeError,
+    PermanentError,
+    ResponseContractError,
+    RetryableError,
+    StepError,
+)
 from orchestrator.event_types import EventType
 from orchestrator.handlers import StepInput
 from orchestrator.http.classify import (
@@ -45,11 +52,86 @@ _WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 @dataclass(frozen=True, slots=True)
 class ServiceResponse:
+    """A service's answer that the step accepted, and the way to read what it needs from it.
+
+    Read the fields a step depends on with :meth:`field`, not ``body[...]``: a field the
+    service left out then fails the step as a permanent ``MISSING_<WHAT>_IN_RESPONSE`` naming
+    the service, the request and the field, instead of a ``KeyError`` retried as a crash.
+    """
+
     status: int
     body: Any  #: the parsed JSON body
     headers: Mapping[str, str]  #: case-insensitive (a CIMultiDictProxy)
     duration_ms: float
     replayed: bool  #: the service answered from its idempotency store
+    service: str = "service"  #: who answered, for contract errors
+    request: str = ""  #: ``METHOD /path``, for contract errors
+    where: str = ""  #: the body's place in the answer when read :meth:`within` it
+
+    def field(
+        self,
+        name: str,
+        kind: type | tuple[type, ...],
+        *,
+        what: str | None = None,
+        nullable: bool = False,
+    ) -> Any:
+        """``body[name]`` if it is there and a ``kind``; else a ``ResponseContractError``.
+
+        ``what`` names what the step needs it for (the error code says it: ``user_id`` gives
+        ``MISSING_USER_ID_IN_RESPONSE``); it defaults to ``name``. ``nullable`` lets a null
+        through (a free plan's ``trial_ends_at``). ``bool`` is never an ``int`` here.
+        """
+        place = f"{self.where}.{name}" if self.where else name
+        if not isinstance(self.body, dict):
+            whose = f"{self.where} is" if self.where else "the body is"
+            problem = f"{whose} {_json_type(self.body)}, not an object with {name!r}"
+            raise self._broken(place, what or name, problem)
+        value = self.body.get(name)
+        if value is None:
+            if nullable and name in self.body:
+                return None
+            raise self._broken(place, what or name, f"no {place!r}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            expected = " or ".join(_JSON_NAMES.get(k, k.__name__) for k in kinds)
+            problem = f"{place!r} is {_json_type(value)}, not {expected}"
+            raise self._broken(place, what or name, problem, invalid=True)
+        return value
+
+    def within(self, body: Any, where: str) -> ServiceResponse:
+        """The same answer, reading ``body`` (a part of it found at ``where``, e.g.
+        ``users[0]``) with :meth:`field`."""
+        return dataclasses.replace(self, body=body, where=where)
+
+    def _broken(
+        self, place: str, what: str, problem: str, *, invalid: bool = False
+    ) -> ResponseContractError:
+        return ResponseContractError(
+            service=self.service,
+            request=self.request,
+            status=self.status,
+            field=place,
+            what=what,
+            problem=problem,
+            invalid=invalid,
+        )
+
+
+_JSON_NAMES: Final[dict[type, str]] = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    list: "an array",
+    dict: "an object",
+}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return _JSON_NAMES.get(type(value), type(value).__name__)
 
 
 class ServiceCaller:
@@ -121,7 +203,13 @@ class ServiceCaller:
             await self._failed(step, service, where, exc, started)
             raise
         response = ServiceResponse(
-            response.status, response.body, response.headers, _ms_since(started), response.replayed
+            response.status,
+            response.body,
+            response.headers,
+            _ms_since(started),
+            response.replayed,
+            service=service,
+            request=f"{method.upper()} {path}",
         )
         if self.breakers is not None:
             await self.breakers.record_success(service)

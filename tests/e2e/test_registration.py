@@ -152,8 +152,11 @@ async def test_a_matching_existing_user_is_accepted(
     assert task.state is TaskState.COMPLETE
     assert task.step("create_user_account").results == {
         "user_id": existing["id"],
+        "email": existing["email"],
+        "created_at": existing["created_at"],
         "status": "already_exists",
         "plan": "pro",
+        "correlation_id": task.correlation_id,
     }
     assert len(services.data.users.users) == 1
 
@@ -233,6 +236,6 @@ async def test_bad_context_is_rejected_before_anything_runs(
         await orch.engine.submit(
             "user_registration", {"user_info": {"email": "nope", "name": "", "plan": "gold"}}
         )
-    paths = sorted(d.path for d in caught.value.details)
+    paths = sorted({d.path for d in caught.value.details})  # an empty name breaks two rules
     assert paths == ["/user_info/email", "/user_info/name", "/user_info/plan"]
     assert services.runtimes["users"].journal.total == 0

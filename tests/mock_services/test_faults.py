@@ -95,6 +95,23 @@ async def test_lost_response_with_a_status_answers_that_status(
     assert len(services.data.users.users) == 1
 
 
+async def test_missing_fields_answers_without_them_after_the_request_took_effect(
+    api: Api, services: RunningServices
+) -> None:
+    await api.fault("users", {"kind": "missing_fields", "fields": ["id", "status"]})
+    status, body = await api.call("POST", "users", "/users", USER)
+    assert status == 201
+    assert "id" not in body and "status" not in body and body["email"] == USER["email"]
+    assert len(services.data.users.users) == 1  # the user exists; only the answer lacks its id
+
+
+async def test_missing_fields_needs_the_fields() -> None:
+    with pytest.raises(FaultRuleError, match="'fields' is a required property"):
+        parse_rule({"kind": "missing_fields"}, "f1")
+    with pytest.raises(FaultRuleError, match="fields"):
+        parse_rule({"kind": "missing_fields", "fields": []}, "f1")
+
+
 async def test_down_is_503(api: Api) -> None:
     await api.fault("billing", {"kind": "down"})
     status, body = await api.call("GET", "billing", "/profiles/usr_x")

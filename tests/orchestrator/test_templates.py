@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orchestrator.errors import ContextValidationError, TemplateError, UnknownTemplateError
 from orchestrator.retry import Backoff, Jitter
-from orchestrator.templates import TemplateCatalog, load_template, parse_template
+from orchestrator.templates import (
+    NormalizedContext,
+    TemplateCatalog,
+    load_template,
+    parse_template,
+)
 
 HANDLERS = {"noop", "other"}
 
@@ -87,6 +94,30 @@ def test_missing_required_field_names_its_path() -> None:
     with pytest.raises(ContextValidationError) as info:
         t.prepare_context({"user": {}})
     assert [(d.path, d.message) for d in info.value.details] == [("/user/email", "is required")]
+
+
+def _lift_user(context: dict[str, Any]) -> NormalizedContext:
+    """A normaliser for a second shape: ``email`` at the top level instead of under ``user``."""
+    if "email" not in context:
+        return NormalizedContext(context)
+    return NormalizedContext({"user": {"email": context.pop("email")}, **context}, {"/user": ""})
+
+
+def test_a_normaliser_runs_first_and_errors_name_the_paths_as_sent() -> None:
+    t = dataclasses.replace(parse_template(GOOD, HANDLERS), normalize=_lift_user)
+    assert t.prepare_context({"email": "a@example.com"})["user"] == {
+        "email": "a@example.com",
+        "plan": "free",
+    }
+    assert t.prepare_context({"user": {"email": "b@example.com"}})["user"]["email"] == (
+        "b@example.com"
+    )
+    with pytest.raises(ContextValidationError) as info:
+        t.prepare_context({"email": "nope", "prefs": {"news": 1}})
+    assert [d.path for d in info.value.details] == ["/email", "/prefs/news"]
+    original = {"email": "a@example.com"}
+    t.prepare_context(original)
+    assert original == {"email": "a@example.com"}  # the normaliser works on a copy
 
 
 def test_non_object_context_is_rejected() -> None:

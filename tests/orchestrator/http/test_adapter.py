@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from orchestrator import codec
-from orchestrator.errors import ExchangeError, PermanentError, RetryableError, StepError
+from orchestrator.errors import (
+    ExchangeError,
+    PermanentError,
+    ResponseContractError,
+    RetryableError,
+    StepError,
+)
 from orchestrator.event_types import EventType
 from orchestrator.handlers import StepInput
 from orchestrator.http import HttpRequest, HttpResponse, MockTransport, ServiceCaller
@@ -253,3 +259,38 @@ async def test_an_async_handler_and_a_transport_the_caller_keeps_open() -> None:
     assert (await caller.call(step_input(), "GET", "/x")).body == {"echo": "GET"}
     await caller.close()  # a transport passed in is not the caller's to close
     assert (await caller.call(step_input(), "GET", "/x")).body == {"echo": "GET"}
+
+
+async def test_field_reads_what_the_step_needs_and_names_what_is_missing() -> None:
+    body = {"id": "usr_1", "count": 2, "flag": True, "ends": None, "items": [{"plan": "pro"}]}
+    resp = await answering(201, body).call(step_input(), "POST", "/users")
+    assert resp.field("id", str, what="user_id") == "usr_1"
+    assert resp.field("ends", str, nullable=True) is None
+    assert resp.within(resp.field("items", list)[0], "items[0]").field("plan", str) == "pro"
+    cases = [
+        (lambda: resp.field("email", str), "MISSING_EMAIL_IN_RESPONSE", "no 'email'"),
+        (lambda: resp.field("ends", str), "MISSING_ENDS_IN_RESPONSE", "no 'ends'"),
+        (lambda: resp.field("nope", str, nullable=True), "MISSING_NOPE_IN_RESPONSE", "no 'nope'"),
+        (lambda: resp.field("count", str), "INVALID_COUNT_IN_RESPONSE", "an integer, not a string"),
+        (lambda: resp.field("flag", int), "INVALID_FLAG_IN_RESPONSE", "a boolean, not an integer"),
+        (
+            lambda: resp.within(["x"], "items[0]").field("plan", str),
+            "MISSING_PLAN_IN_RESPONSE",
+            "items[0] is an array",
+        ),
+    ]
+    for read, code, problem in cases:
+        with pytest.raises(ResponseContractError) as info:
+            read()
+        assert info.value.error_code == code and problem in str(info.value)
+        assert info.value.http_status == 201 and "svc answered POST /users with 201" in str(
+            info.value
+        )
+
+
+async def test_a_2xx_body_that_is_not_an_object_lacks_every_field() -> None:
+    resp = await answering(200, b"[1, 2]").call(step_input(), "GET", "/users")
+    with pytest.raises(ResponseContractError, match="the body is an array") as info:
+        resp.field("users", list)
+    assert info.value.error_code == "MISSING_USERS_IN_RESPONSE"
+    assert isinstance(info.value, PermanentError)
