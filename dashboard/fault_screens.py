@@ -21,7 +21,17 @@ from dashboard.client import Client, DashboardError
 from dashboard.presets import PRESETS, Preset
 from orchestrator.models import JSON
 
-KINDS = ("error", "down", "latency", "rate_limit", "lost_response", "reset", "hang", "malformed")
+KINDS = (
+    "error",
+    "down",
+    "latency",
+    "rate_limit",
+    "lost_response",
+    "reset",
+    "hang",
+    "malformed",
+    "missing_fields",
+)
 
 #: form field -> (label, the kinds it applies to, how to parse it)
 _FIELDS: dict[str, tuple[str, tuple[str, ...], type]] = {
@@ -35,6 +45,7 @@ _FIELDS: dict[str, tuple[str, tuple[str, ...], type]] = {
     "limit": ("limit per window", ("rate_limit",), int),
     "window_s": ("window s", ("rate_limit",), float),
     "hold_ms": ("hold ms", ("hang",), float),
+    "fields": ("fields (comma-separated)", ("missing_fields",), str),
 }
 
 
@@ -47,7 +58,9 @@ def build_rule(kind: str, values: dict[str, str], method: str, path: str) -> JSO
         if not text or kind not in kinds:
             continue
         try:
-            rule[name] = parse(text)
+            rule[name] = (
+                [f.strip() for f in text.split(",") if f.strip()] if parse is str else (parse(text))
+            )
         except ValueError:
             raise ValueError(f"{label}: {text!r} is not a number") from None
     match: dict[str, Any] = {}

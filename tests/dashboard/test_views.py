@@ -194,3 +194,27 @@ def test_a_wide_fan_out_fits_80_columns_without_overlap() -> None:
     row = next(line for line in lines if "branch_0" in line)
     assert all(f"branch_{i}" in row for i in range(4))  # one layer, side by side
     assert any(line.count("┴") + line.count("┬") >= 4 for line in lines)  # the fan-out joints
+
+
+def test_the_fault_form_builds_the_rule_the_admin_api_takes() -> None:
+    from dashboard.fault_screens import build_rule
+
+    rule = build_rule(
+        "missing_fields", {"fields": "id, plan", "probability": "0.5"}, "post", "/users*"
+    )
+    assert rule == {
+        "kind": "missing_fields",
+        "fields": ["id", "plan"],
+        "probability": 0.5,
+        "match": {"method": "POST", "path": "/users*"},
+    }
+    assert build_rule("error", {"status": "503", "delay_ms": "9"}, "", "") == {
+        "kind": "error",
+        "status": 503,  # delay_ms is not an error's: left out
+    }
+    try:
+        build_rule("latency", {"delay_ms": "soon"}, "", "")
+    except ValueError as exc:
+        assert "delay ms" in str(exc) and "soon" in str(exc)
+    else:
+        raise AssertionError("a word where a number belongs was taken")
