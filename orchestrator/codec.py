@@ -27,5 +27,11 @@ def dumpb(value: Any) -> bytes:
     return orjson.dumps(value, option=_OPTIONS)
 
 
+def canonical(value: Any) -> bytes:
+    """JSON with sorted keys, for hashing: equal documents give equal bytes whatever the key
+    order they were written in."""
+    return orjson.dumps(value, option=_OPTIONS | orjson.OPT_SORT_KEYS)
+
+
 def loads(data: str | bytes) -> Any:
     return orjson.loads(data)

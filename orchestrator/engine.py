@@ -28,6 +28,7 @@ from orchestrator.event_types import EventType
 from orchestrator.events import DEFAULT_MAX_BUFFERED, EventBus, Subscription, follow
 from orchestrator.handlers import HandlerRegistry, StepInput
 from orchestrator.ids import new_task_id
+from orchestrator.lifecycle import request_hash
 from orchestrator.models import (
     JSON,
     TERMINAL_TASK_STATES,
@@ -216,7 +217,12 @@ class Engine:
         version: str | None = None,
         idempotency_key: str | None = None,
     ) -> Submission:
-        """Validate ``context`` against the template and create a task (idempotent per key)."""
+        """Validate ``context`` against the template and create a task (idempotent per key).
+
+        An ``idempotency_key`` that already names a task returns that task when this is the same
+        request, and raises :class:`~orchestrator.errors.IdempotencyKeyConflictError` when it is
+        not (see :func:`~orchestrator.lifecycle.request_hash`).
+        """
         return await self._submit(new_task_id(), name, context, namespace, version, idempotency_key)
 
     async def run(
@@ -269,6 +275,10 @@ class Engine:
             idempotency_key=idempotency_key,
             steps=steps,
             now=now,
+            # Only a keyed submission can meet an earlier one; the others skip the hashing.
+            request_hash=None
+            if idempotency_key is None
+            else request_hash(template.name, template.namespace, template.version, prepared),
         )
         with self._slots(roots, now) as claim:
             created = await self.store.create_task(task, claim)

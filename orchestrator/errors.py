@@ -7,6 +7,7 @@
     ├── ContextValidationError   a submitted context fails the template's JSON Schema
     ├── UnknownTemplateError     no template with that name / namespace / version
     ├── TaskNotFoundError        no task with that id
+    ├── IdempotencyKeyConflictError  an idempotency key already names a different request
     ├── InvalidTransitionError   an operator action that the current state does not allow
     │   └── StepNotFoundError    the task has no step of that name
     ├── StoreError               the database is unusable (schema too new, closed store)
@@ -99,6 +100,24 @@ class TaskNotFoundError(InterlockError):
     def __init__(self, task_id: str) -> None:
         self.task_id = task_id
         super().__init__(f"no task {task_id!r}")
+
+
+class IdempotencyKeyConflictError(InterlockError):
+    """A submission reuses an ``idempotency_key`` that already names a different request.
+
+    "The same request" means the same template (name, namespace, version, as resolved) and the
+    same context after the schema's defaults: a client that retries a submission gets its task
+    back, but a key reused for something else would silently drop the new request, so it is
+    refused instead (the API answers 422, as the mock services do for their own keys).
+    """
+
+    def __init__(self, key: str, task_id: str) -> None:
+        self.key = key  #: the reused key
+        self.task_id = task_id  #: the task the key already names
+        super().__init__(
+            f"idempotency_key {key!r} was already used for a different request (task {task_id}); "
+            "resubmit the same name, namespace, version and context, or use a new key"
+        )
 
 
 class InvalidTransitionError(InterlockError):

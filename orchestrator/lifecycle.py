@@ -7,12 +7,14 @@ decided (and the events), in the same commit.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from orchestrator import codec
 from orchestrator.dag import blocked_by_failure
-from orchestrator.errors import InvalidTransitionError
+from orchestrator.errors import IdempotencyKeyConflictError, InvalidTransitionError
 from orchestrator.models import (
     ACTIVE_TASK_STATES,
     CLAIMABLE_STEP_STATES,
@@ -122,6 +124,30 @@ def lost_attempt(
         ErrorKind.RETRYABLE, WORKER_LOST, f"worker {worker_id} stopped renewing its lease"
     )
     return LostAttempt(error, now, StepState.WAITING_FOR_RETRY, given_back)
+
+
+# -- submitting ---------------------------------------------------------------------------------
+
+
+def request_hash(name: str, namespace: str, version: str, context: object) -> str:
+    """What makes two submissions "the same request", as one hex digest.
+
+    The resolved template (so a submission without a version and one naming the version it
+    resolved to are the same) and the context after the schema's defaults (so leaving out a
+    field and giving its default are the same); key order never matters.
+    """
+    document = {"name": name, "namespace": namespace, "version": version, "context": context}
+    return hashlib.sha256(codec.canonical(document)).hexdigest()
+
+
+def check_resubmission(key: str, task_id: str, stored_hash: str | None, new_hash: str) -> None:
+    """A key that names an existing task returns it only for the same request.
+
+    A task stored before request hashes were kept (``stored_hash`` None) cannot be compared;
+    it is returned as before rather than refusing a retry that may well be the same.
+    """
+    if stored_hash is not None and stored_hash != new_hash:
+        raise IdempotencyKeyConflictError(key, task_id)
 
 
 # -- operator actions ---------------------------------------------------------------------------

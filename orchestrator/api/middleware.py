@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler
 
 from orchestrator.errors import (
     ContextValidationError,
+    IdempotencyKeyConflictError,
     InvalidTransitionError,
     StepNotFoundError,
     TaskNotFoundError,
@@ -44,6 +45,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except ContextValidationError as exc:
         details = [{"path": d.path, "message": d.message} for d in exc.details]
         return error_response(400, "invalid_context", str(exc), details)
+    except IdempotencyKeyConflictError as exc:
+        # 422 like the mock services and the IETF Idempotency-Key draft: the request is
+        # well-formed, but this key already stands for another one. (409 here means a state
+        # conflict an operator action ran into.)
+        details = [{"path": "idempotency_key", "message": f"already names task {exc.task_id}"}]
+        return error_response(422, "idempotency_key_reused", str(exc), details)
     except (UnknownTemplateError, TaskNotFoundError, StepNotFoundError) as exc:
         return error_response(404, "not_found", str(exc))
     except InvalidTransitionError as exc:

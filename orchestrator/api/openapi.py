@@ -375,9 +375,14 @@ def openapi_spec() -> JSON:
                     },
                     "responses": {
                         "201": _json("created", "Submission"),
-                        "200": _json("an existing task (same key)", "Submission"),
+                        "200": _json("an existing task (same key, same request)", "Submission"),
                         "400": _ERR,
                         "404": _ERR,
+                        "422": _json(
+                            "idempotency_key already used for a different request "
+                            "(error idempotency_key_reused, naming the key and its task)",
+                            "Error",
+                        ),
                     },
                 },
                 "get": {

@@ -62,6 +62,8 @@ class NewTask:
     idempotency_key: str | None
     steps: tuple[NewStep, ...]
     now: float
+    #: ``lifecycle.request_hash`` of this submission: a reused key must name the same request
+    request_hash: str | None = None
 
 
 # Not frozen: built for every transition, and a frozen one is slower to construct

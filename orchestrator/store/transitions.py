@@ -469,13 +469,19 @@ _SERVICE_CALL_ENDS = in_list(SERVICE_CALL_END_EVENTS)
 
 def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
     if new.idempotency_key is not None:
-        row = one(tx.conn, "SELECT id FROM tasks WHERE idempotency_key = ?", (new.idempotency_key,))
+        row = one(
+            tx.conn,
+            "SELECT id, request_hash FROM tasks WHERE idempotency_key = ?",
+            (new.idempotency_key,),
+        )
         if row is not None:
+            if new.request_hash is not None:
+                lifecycle.check_resubmission(new.idempotency_key, row[0], row[1], new.request_hash)
             return CreatedTask(task_id=row[0], created=False)
     context = dumps(new.context)
     tx.conn.execute(
         "INSERT INTO tasks (id, name, namespace, version, state, correlation_id, context, "
-        "idempotency_key, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        "idempotency_key, created_at, request_hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (
             new.task_id,
             new.name,
@@ -486,6 +492,7 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
             context,
             new.idempotency_key,
             new.now,
+            new.request_hash,
         ),
     )
     tx.conn.executemany(

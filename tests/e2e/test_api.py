@@ -148,6 +148,34 @@ async def test_errors_are_json_and_described(api: Client) -> None:
     assert status == 404 and body["error"] == "not_found"
 
 
+async def test_an_idempotency_key_names_one_request(
+    api: Client, services: RunningServices, fake: RegistrationFaker
+) -> None:
+    """The same key and request return the first task (200); the same key with another context
+    or template is refused (422, naming the key), because accepting it would silently drop the
+    new request. Key order and defaults the schema fills in do not make a request different."""
+    context = fake.registration("pro")
+    submit = {"name": "user_registration", "context": context, "idempotency_key": "signup-42"}
+    status, first = await api.call("POST", "/tasks", body=submit)
+    assert status == 201
+    reordered = {k: context[k] for k in reversed(list(context))}
+    same = {**submit, "context": reordered, "namespace": "microservices", "version": "1.0.0"}
+    status, again = await api.call("POST", "/tasks", body=same)
+    assert status == 200 and again["task_id"] == first["task_id"]
+
+    other = fake.registration("free")
+    status, body = await api.call("POST", "/tasks", body={**submit, "context": other})
+    assert status == 422 and body["error"] == "idempotency_key_reused"
+    assert "'signup-42'" in body["message"] and first["task_id"] in body["message"]
+    assert body["details"] == [
+        {"path": "idempotency_key", "message": f"already names task {first['task_id']}"}
+    ]
+    status, tasks = await api.call("GET", "/tasks")
+    assert [t["task_id"] for t in tasks["tasks"]] == [first["task_id"]]  # nothing new created
+    await _complete(api, first["task_id"])
+    assert len(services.data.users.users) == 1
+
+
 async def test_operator_actions(
     api: Client,
     services: RunningServices,

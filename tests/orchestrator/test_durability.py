@@ -24,7 +24,7 @@ from orchestrator.event_types import EventType
 from orchestrator.handlers import StepInput
 from orchestrator.models import StepState, TaskState
 from orchestrator.store.base import NewEvent
-from orchestrator.store.sqlite import SqliteStore
+from orchestrator.store.sqlite import MIGRATIONS, SqliteStore
 from tests.orchestrator.conftest import Recorder, diamond
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,13 +186,35 @@ async def test_newer_schema_is_refused(db_path: Path) -> None:
     await newer.close()
 
 
+async def test_a_version_1_database_is_migrated_and_its_keyed_tasks_still_found(
+    db_path: Path,
+) -> None:
+    """Migration 2 adds the request hash; a task keyed before it has none and is returned for
+    its key as before (it cannot be compared), instead of failing every retry of it."""
+    with sqlite3.connect(db_path) as conn:
+        conn.executescript(MIGRATIONS[0])
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        conn.execute(
+            "INSERT INTO tasks (id, name, namespace, version, state, correlation_id, context, "
+            "idempotency_key, created_at) VALUES ('old', 'diamond', 'default', '1.0.0', "
+            "'complete', 'c', '{}', 'k1', 0)"
+        )
+    recorder = Recorder()
+    async with open_engine(db_path, recorder.registry, [diamond(recorder)], start=False) as engine:
+        sub = await engine.submit("diamond", {"n": 1}, idempotency_key="k1")
+    assert (sub.task_id, sub.created) == ("old", False)
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (2,)
+
+
 async def test_reopening_keeps_data_and_does_not_remigrate(db_path: Path) -> None:
     for _ in range(2):
         store = SqliteStore(str(db_path))
         await store.open()
         await store.close()
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from orchestrator import lifecycle
-from orchestrator.errors import InvalidTransitionError
+from orchestrator.errors import IdempotencyKeyConflictError, InvalidTransitionError
 from orchestrator.models import ErrorKind, StepState, TaskState
 
 P, R, W = StepState.PENDING, StepState.IN_PROGRESS, StepState.WAITING_FOR_RETRY
@@ -150,3 +150,20 @@ def test_reopens() -> None:
     assert lifecycle.reopens(TaskState.ERROR) and lifecycle.reopens(TaskState.COMPLETE)
     for state in (TaskState.PENDING, TaskState.IN_PROGRESS, TaskState.CANCELLED):
         assert not lifecycle.reopens(state)
+
+
+def test_the_request_hash_ignores_key_order_but_not_content() -> None:
+    one = lifecycle.request_hash("reg", "ns", "1.0.0", {"a": 1, "b": {"c": [1, 2]}})
+    assert one == lifecycle.request_hash("reg", "ns", "1.0.0", {"b": {"c": [1, 2]}, "a": 1})
+    assert one != lifecycle.request_hash("reg", "ns", "1.0.0", {"a": 1, "b": {"c": [2, 1]}})
+    assert one != lifecycle.request_hash("reg", "ns", "1.0.1", {"a": 1, "b": {"c": [1, 2]}})
+    assert one != lifecycle.request_hash("other", "ns", "1.0.0", {"a": 1, "b": {"c": [1, 2]}})
+
+
+def test_a_reused_key_must_name_the_same_request() -> None:
+    lifecycle.check_resubmission("k", "t1", "abc", "abc")
+    lifecycle.check_resubmission("k", "t1", None, "abc")  # stored before hashes were kept
+    named = r"'k' was already used .*\(task t1\)"
+    with pytest.raises(IdempotencyKeyConflictError, match=named) as e:
+        lifecycle.check_resubmission("k", "t1", "abc", "def")
+    assert (e.value.key, e.value.task_id) == ("k", "t1")
