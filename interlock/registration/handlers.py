@@ -7,6 +7,13 @@ this module.
 Each create step treats a 409 as a claim to check, not a success: it reads the existing record
 and succeeds (``status: "already_exists"``) only when it matches what this registration asked
 for; otherwise the step fails permanently with a ``*_CONFLICT`` code.
+
+The welcome and the activation belong to the person, not to the task: registering the same
+person again completes without sending a second welcome (``status: "already_sent"``, with the
+first sequence's messages) or activating them again (``status: "already_active"``). The welcome
+is sent with a person-scoped ``Idempotency-Key`` (``welcome/<user_id>``), so two registrations
+racing each other send one sequence; and when the person existed before this registration, the
+messages already sent are looked up first, which holds after the service forgets the key.
 """
 
 from __future__ import annotations
@@ -14,9 +21,11 @@ from __future__ import annotations
 from typing import Any, Final
 from urllib.parse import quote
 
-from orchestrator.errors import PermanentError
+from orchestrator import codec
+from orchestrator.errors import PermanentError, RetryableError
 from orchestrator.handlers import HandlerRegistry, StepInput
 from orchestrator.http import ServiceCaller, ServiceResponse
+from orchestrator.http.classify import classify
 from orchestrator.models import JSON
 
 BLOCKED_EMAIL_DOMAINS: Final = frozenset(
@@ -31,6 +40,8 @@ BLOCKED_EMAIL_DOMAINS: Final = frozenset(
     }
 )
 BRANCHES: Final = ("setup_billing_profile", "initialize_preferences")
+#: How soon to look again when another registration of the person is sending its welcome now.
+WELCOME_IN_FLIGHT_RETRY_S: Final = 1.0
 
 
 def _without_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -155,22 +166,70 @@ class RegistrationHandlers:
         info = step.context["user_info"]
         billing = step.dependency_results["setup_billing_profile"]
         prefs = step.dependency_results["initialize_preferences"]["preferences"]
+        user_id = _branch_user_id(step)
+        if _person_existed(step):
+            earlier = await self._welcome_already_sent(step, user_id)
+            if earlier is not None:
+                return earlier
         channels = welcome_channels(info, prefs)
         body = {
-            "user_id": _branch_user_id(step),
+            "user_id": user_id,
             "email": info["email"],
             "name": info["name"],
             "plan": info["plan"],
             "channels": channels,
             "content": welcome_content(info, billing, prefs),
         }
-        resp = await self.caller.call(step, "POST", "/welcome", body=body)
+        resp = await self.caller.call(
+            step, "POST", "/welcome", body=body, accept={422}, idempotency_key=f"welcome/{user_id}"
+        )
+        if resp.status == 422:
+            return await self._welcome_key_reused(step, user_id, resp)
+        # A replay of this registration's own send (a lost response) carries its correlation id.
+        messages = _messages(resp)
+        mine = not resp.replayed or any(
+            m["correlation_id"] == step.correlation_id for m in messages
+        )
         return {
             "message_ids": resp.field("message_ids", list),
             "count": resp.field("count", int, what="message_count"),
-            "channels": channels,
-            "subject": body["content"]["subject"],
-            "user_id": body["user_id"],
+            "channels": channels if mine else _channels_of(messages),
+            "subject": body["content"]["subject"] if mine else _subject_of(messages),
+            "user_id": user_id,
+            "status": "sent" if mine else "already_sent",
+            "correlation_id": step.correlation_id,
+        }
+
+    async def _welcome_key_reused(
+        self, step: StepInput, user_id: str, resp: ServiceResponse
+    ) -> JSON:
+        """The person's welcome key was used for another body: another registration of them
+        sent (or is sending) their welcome with other details (an e-mail in other case, a
+        phone). Report that sequence; if it is not there yet, look again shortly."""
+        if not isinstance(resp.body, dict) or resp.body.get("error") != "idempotency_key_reused":
+            raise classify(resp.status, codec.dumps(resp.body), None)
+        earlier = await self._welcome_already_sent(step, user_id)
+        if earlier is None:
+            raise RetryableError(
+                f"another registration of {user_id} is sending its welcome now",
+                retry_after_s=WELCOME_IN_FLIGHT_RETRY_S,
+                error_code="WELCOME_IN_FLIGHT",
+            )
+        return earlier
+
+    async def _welcome_already_sent(self, step: StepInput, user_id: str) -> JSON | None:
+        """The welcome sequence the person already got, as this step's results, or None."""
+        found = await self.caller.call(step, "GET", f"/messages?user_id={_query(user_id)}")
+        messages = _messages(found)
+        if not messages:
+            return None
+        return {
+            "message_ids": [m["id"] for m in messages],
+            "count": len(messages),
+            "channels": _channels_of(messages),
+            "subject": _subject_of(messages),
+            "user_id": user_id,
+            "status": "already_sent",
             "correlation_id": step.correlation_id,
         }
 
@@ -178,6 +237,16 @@ class RegistrationHandlers:
         welcome = step.dependency_results["send_welcome_sequence"]
         user_id = welcome["user_id"]
         info = step.context["user_info"]
+        if welcome.get("status") == "already_sent":
+            # A person welcomed before may be active already: activation is theirs, not ours.
+            user = await self.caller.call(step, "GET", f"/users/{_query(user_id)}")
+            if user.field("status", str) == "active":
+                return {
+                    "user_id": user_id,
+                    "status": "already_active",
+                    "summary": user.body.get("registration_summary"),
+                    "correlation_id": step.correlation_id,
+                }
         summary = {
             "plan": info["plan"],
             "source": info["source"],
@@ -218,6 +287,44 @@ def _branch_user_id(step: StepInput) -> str:
     raise PermanentError(
         "the welcome step got no user id from its dependencies", error_code="MISSING_USER_ID"
     )
+
+
+def _person_existed(step: StepInput) -> bool:
+    """Whether the person was there before this registration, so a welcome may have been sent.
+
+    A welcome is only ever sent after the person's billing profile was made (billing is
+    critical), so a person who got one has a profile, and this registration found it
+    (``already_exists``). A brand-new person needs no look-up: nothing was sent to them.
+    """
+    return any(
+        step.dependency_results.get(name, {}).get("status") == "already_exists" for name in BRANCHES
+    )
+
+
+def _messages(resp: ServiceResponse) -> list[JSON]:
+    """The messages a notifications answer lists, each with the fields read from it."""
+    listed = resp.field("messages", list)
+    read = []
+    for i, raw in enumerate(listed):
+        m = resp.within(raw, f"messages[{i}]")
+        read.append(
+            {
+                "id": m.field("id", str, what="message_id"),
+                "channel": m.field("channel", str),
+                "kind": m.field("kind", str),
+                "subject": m.field("subject", str, nullable=True),
+                "correlation_id": m.field("correlation_id", str),
+            }
+        )
+    return read
+
+
+def _channels_of(messages: list[JSON]) -> list[str]:
+    return list(dict.fromkeys(str(m["channel"]) for m in messages))
+
+
+def _subject_of(messages: list[JSON]) -> str | None:
+    return next((m["subject"] for m in messages if m["kind"] == "welcome"), None)
 
 
 def _account(step: StepInput, user: ServiceResponse, status: str) -> JSON:

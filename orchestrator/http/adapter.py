@@ -186,13 +186,22 @@ class ServiceCaller:
         body: Any = None,
         purpose: str = "",
         accept: Collection[int] = (),
+        idempotency_key: str | None = None,
     ) -> ServiceResponse:
-        """One HTTP call for ``step``; raises a classified ``StepError`` unless 2xx/accepted."""
+        """One HTTP call for ``step``; raises a classified ``StepError`` unless 2xx/accepted.
+
+        A write's ``Idempotency-Key`` is ``<task>/<step>/<purpose or path>`` unless the handler
+        gives ``idempotency_key``: a side effect that belongs to something outlasting the task
+        (a person's welcome) is keyed by that, so a second task replays it instead of doing it
+        again.
+        """
         service = str(step.handler_config.get("service", "service"))
         url = self.base_url(step) + path
         headers = {"X-Correlation-ID": step.correlation_id}
         if method.upper() in _WRITES:
-            headers["Idempotency-Key"] = f"{step.task_id}/{step.step_name}/{purpose or path}"
+            headers["Idempotency-Key"] = (
+                idempotency_key or f"{step.task_id}/{step.step_name}/{purpose or path}"
+            )
         timeout_s = float(step.handler_config.get("request_timeout_s", DEFAULT_REQUEST_TIMEOUT_S))
         where = {"service": service, "method": method.upper(), "path": path}
         await step.events.emit(EventType.SERVICE_CALL_STARTED, where)
