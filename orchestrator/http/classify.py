@@ -12,6 +12,7 @@ answer                                 becomes
                                        being processed: an idempotency key in flight)
 409 not accepted by the caller         permanent ``CONFLICT``
 408, 429, 5xx                          retryable ``HTTP_<status>``, with ``Retry-After``
+                                       (a 429 without one: ``RATE_LIMIT_RETRY_AFTER_S``)
 3xx (redirects are not followed)       permanent ``HTTP_<status>``
 connection error / reset               retryable ``CONNECTION_ERROR``
 an answer that is not HTTP             retryable ``CONNECTION_ERROR``
@@ -32,6 +33,11 @@ from typing import Final
 
 from orchestrator.errors import ExchangeError, PermanentError, RetryableError, StepError
 
+#: A 429 that does not say when to come back is treated as ``Retry-After: 60`` (the reference
+#: design's default): the service is protecting itself, and the step's own backoff (half a
+#: second to start with) would hit it again at once. Like any Retry-After it is then capped by
+#: the step's ``max_delay_s`` (see :func:`orchestrator.retry.retry_delay_s`).
+RATE_LIMIT_RETRY_AFTER_S: Final = 60.0
 _PERMANENT: Final = {
     400: "CLIENT_VALIDATION_ERROR",
     422: "CLIENT_VALIDATION_ERROR",
@@ -74,9 +80,12 @@ def classify(status: int, body_text: str, retry_after: str | None) -> StepError:
     if status in _PERMANENT:
         return PermanentError(message, error_code=_PERMANENT[status], http_status=status)
     if status in (408, 429) or status >= 500:
+        retry_after_s = parse_retry_after(retry_after)
+        if status == 429 and retry_after_s is None:
+            retry_after_s = RATE_LIMIT_RETRY_AFTER_S
         return RetryableError(
             message,
-            retry_after_s=parse_retry_after(retry_after),
+            retry_after_s=retry_after_s,
             error_code=f"HTTP_{status}",
             http_status=status,
         )

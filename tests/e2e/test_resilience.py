@@ -65,6 +65,31 @@ async def test_429_retry_after_is_honoured(
     assert await orch.engine.wait_for_end(sub.task_id, 10) is TaskState.COMPLETE
 
 
+async def test_429_without_retry_after_waits_the_rate_limit_default(
+    fake_clock_orch: tuple[Orchestrator, FakeClock],
+    services: RunningServices,
+    fake: RegistrationFaker,
+    admin: aiohttp.ClientSession,
+) -> None:
+    """A 429 that names no wait gets ``RATE_LIMIT_RETRY_AFTER_S`` (60 s), capped like any
+    Retry-After by the step's ``max_delay_s`` (30 s for the welcome), not the step's one-second
+    jittered backoff that would hit a service protecting itself again at once."""
+    orch, clock = fake_clock_orch
+    await add_fault(admin, services, "notifications", {"kind": "error", "status": 429, "times": 1})
+    with orch.engine.subscribe() as events:
+        sub = await orch.engine.submit(TEMPLATE_NAME, fake.registration("free"))
+        async for event in events:
+            if event.type == EventType.STEP_RETRY_SCHEDULED:
+                break
+    assert event.step_name == "send_welcome_sequence"
+    assert event.data["error"]["http_status"] == 429
+    assert event.data["delay_s"] == pytest.approx(30.0)  # min(60, max_delay_s), no jitter
+    step = (await orch.engine.get_task(sub.task_id)).step("send_welcome_sequence")
+    assert step.next_attempt_at == pytest.approx(clock.now() + 30.0)
+    clock.advance(30.1)
+    assert await orch.engine.wait_for_end(sub.task_id, 10) is TaskState.COMPLETE
+
+
 @pytest.mark.parametrize(
     "breaker_config",
     [BreakerConfig(failure_threshold=2, cooldown_s=0.3, half_open_probes=1, success_threshold=1)],

@@ -18,6 +18,7 @@ from orchestrator.errors import (
 from orchestrator.event_types import EventType
 from orchestrator.handlers import StepInput
 from orchestrator.http import HttpRequest, HttpResponse, MockTransport, ServiceCaller
+from orchestrator.http.classify import RATE_LIMIT_RETRY_AFTER_S
 
 BASE = "http://svc.test"
 
@@ -94,7 +95,13 @@ async def test_permanent_statuses(status: int, code: str) -> None:
 async def test_retryable_statuses(status: int) -> None:
     err = await failure(answering(status))
     assert isinstance(err, RetryableError)
-    assert (err.error_code, err.http_status, err.retry_after_s) == (f"HTTP_{status}", status, None)
+    waits = RATE_LIMIT_RETRY_AFTER_S if status == 429 else None  # a 429 never means "at once"
+    assert (err.error_code, err.http_status, err.retry_after_s) == (f"HTTP_{status}", status, waits)
+
+
+async def test_a_429_with_an_unreadable_retry_after_waits_the_default() -> None:
+    err = await failure(answering(429, headers={"retry-after": "soon"}))
+    assert isinstance(err, RetryableError) and err.retry_after_s == RATE_LIMIT_RETRY_AFTER_S
 
 
 @pytest.mark.parametrize(
