@@ -34,6 +34,10 @@ from orchestrator.templates import (
 
 TEMPLATE_NAME: Final = "user_registration"
 TEMPLATE_FILE: Final = "user_registration.yaml"
+#: A registration step's time per attempt, in request timeouts (see :func:`with_request_timeout`).
+STEP_TIMEOUT_PER_REQUEST: Final = 2
+ENTERPRISE_BILLING_ATTEMPTS: Final = 5
+ENTERPRISE_BILLING_REQUEST_TIMEOUT_S: Final = 45.0
 
 
 def read_template_text() -> str:
@@ -49,12 +53,33 @@ def load_registration_template(registry: HandlerRegistry) -> WorkflowTemplate:
     return dataclasses.replace(template, normalize=normalize_registration)
 
 
+def with_request_timeout(step: StepTemplate, request_timeout_s: float) -> StepTemplate:
+    """``step`` with each of its HTTP calls allowed ``request_timeout_s`` and each attempt as a
+    whole ``STEP_TIMEOUT_PER_REQUEST`` times that.
+
+    The one way to change a registration step's time: a step has two limits, the engine's per
+    attempt (``timeout_s``) and the adapter's per call (``handler_config.request_timeout_s``),
+    and changing only the first changes nothing on the wire (a slow call still gives up at the
+    old request timeout). The attempt gets room for a second call (the read-back that verifies
+    a 409, the look-up around a welcome), and the call's own timeout always ends a slow call
+    first, so it is reported as ``REQUEST_TIMEOUT`` and counted by the service's breaker.
+    """
+    if request_timeout_s <= 0:
+        raise ValueError(f"{step.name}: request_timeout_s must be > 0, got {request_timeout_s}")
+    config = {**step.handler_config, "request_timeout_s": request_timeout_s}
+    return dataclasses.replace(
+        step, handler_config=config, timeout_s=STEP_TIMEOUT_PER_REQUEST * request_timeout_s
+    )
+
+
 def enterprise_billing(step: StepTemplate, context: JSON) -> StepTemplate:
-    """Runtime customisation: enterprise billing gets 5 attempts and a 45 s timeout."""
+    """Runtime customisation (the reference's): enterprise billing gets 5 attempts and 45 s for
+    its billing call, on the wire (a 90 s attempt), where the other plans get 30 s."""
     if step.name != "setup_billing_profile" or context["user_info"]["plan"] != "enterprise":
         return step
-    retry: RetryPolicy = dataclasses.replace(step.retry, max_attempts=5)
-    return dataclasses.replace(step, retry=retry, timeout_s=45.0)
+    retry: RetryPolicy = dataclasses.replace(step.retry, max_attempts=ENTERPRISE_BILLING_ATTEMPTS)
+    timed = with_request_timeout(step, ENTERPRISE_BILLING_REQUEST_TIMEOUT_S)
+    return dataclasses.replace(timed, retry=retry)
 
 
 #: The fields the flat shape carries at the top level and the nested one under ``user_info``.
