@@ -13,6 +13,7 @@ from orchestrator.clock import FakeClock
 from orchestrator.engine import Engine, _first_of
 from orchestrator.errors import (
     ContextValidationError,
+    IdempotencyKeyConflictError,
     InvalidTransitionError,
     PermanentError,
     RetryableError,
@@ -104,10 +105,14 @@ async def test_unknown_template_and_bad_context_create_nothing(engine: Engine) -
 
 async def test_idempotency_key_returns_the_existing_task(engine: Engine) -> None:
     first = await engine.submit("diamond", {}, idempotency_key="k1")
-    second = await engine.submit("diamond", {"n": 5}, idempotency_key="k1")
+    # The same request: n's default is 1, so leaving it out and giving it are the same.
+    second = await engine.submit("diamond", {"n": 1}, idempotency_key="k1")
     assert first.created and not second.created
     assert second.task_id == first.task_id
     assert second.correlation_id == first.correlation_id
+    with pytest.raises(IdempotencyKeyConflictError, match="'k1'") as refused:
+        await engine.submit("diamond", {"n": 5}, idempotency_key="k1")
+    assert refused.value.task_id == first.task_id
     assert len(await engine.list_tasks()) == 1
 
 
