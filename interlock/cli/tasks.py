@@ -27,7 +27,12 @@ def add_parsers(sub: Subcommands, settings: Settings) -> None:
     submit.add_argument("--plan", choices=["free", "pro", "enterprise"], help="for --fake")
     submit.add_argument("--seed", type=int, default=None, help="for --fake (default: random)")
     submit.add_argument("--name", default="user_registration", help="template name")
-    submit.add_argument("--idempotency-key", help="the same key never creates a second task")
+    submit.add_argument(
+        "--idempotency-key",
+        help="the same key never creates a second task: the same request gets the existing "
+        "task, another request is refused (HTTP 422); with --fake N, keys KEY-0 … KEY-N-1 "
+        "(use --seed to resubmit the same registrations)",
+    )
     submit.add_argument("--api", default=settings.api_url, help="orchestrator API URL")
     submit.set_defaults(run=_run_submit)
 

@@ -105,3 +105,36 @@ async def test_two_registrations_of_one_person_at_once_send_one_welcome(
     sent = await _messages(admin, services, results[0]["user_id"])
     assert [m["id"] for m in sent["messages"]] == results[0]["message_ids"]
     assert len(services.data.users.users) == 1
+
+
+async def test_a_welcome_sent_under_the_persons_key_is_not_sent_again(
+    orch: Orchestrator,
+    services: RunningServices,
+    fake: RegistrationFaker,
+    admin: aiohttp.ClientSession,
+) -> None:
+    """The key, not the look-up: the person exists but has no profile yet (so no look-up is
+    made), and their welcome went out under ``welcome/<user_id>`` with another body. The
+    service refuses the reused key (422); the step reads what was sent and reports it."""
+    context = fake.registration("free")
+    info = context["user_info"]
+    body = {"email": info["email"], "name": info["name"], "plan": "free"}
+    async with admin.post(f"{services.urls['users']}/users", json=body) as resp:
+        user_id = (await resp.json())["id"]
+    welcome = {**body, "user_id": user_id, "channels": ["email"]}
+    headers = {"Idempotency-Key": f"welcome/{user_id}"}
+    url = f"{services.urls['notifications']}/welcome"
+    async with admin.post(url, json=welcome, headers=headers) as resp:
+        assert resp.status == 202
+        earlier = await resp.json()
+
+    task = await register(orch, context)
+    assert task.state is TaskState.COMPLETE
+    assert (task.step("setup_billing_profile").results or {})["status"] == "created"
+    results = task.step("send_welcome_sequence").results or {}
+    assert results["status"] == "already_sent"
+    assert results["message_ids"] == earlier["message_ids"]
+    sent = await _messages(admin, services, user_id)
+    assert [m["id"] for m in sent["messages"]] == earlier["message_ids"]
+    notifications = services.runtimes["notifications"].journal.recent(1000)
+    assert [r.status for r in notifications if r.method == "POST"] == [202, 422]
