@@ -66,7 +66,7 @@ Op = Callable[[tr.Tx], Any]
 #: Schema migrations in order; entry N brings the database to version N + 1.
 MIGRATIONS: tuple[str, ...] = tuple(
     resources.files("orchestrator.store").joinpath(name).read_text(encoding="utf-8")
-    for name in ("schema.sql", "migration_2.sql")
+    for name in ("schema.sql", "migration_request_hash.sql")
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 MAX_BATCH = 512

@@ -24,7 +24,7 @@ from orchestrator.event_types import EventType
 from orchestrator.handlers import StepInput
 from orchestrator.models import StepState, TaskState
 from orchestrator.store.base import NewEvent
-from orchestrator.store.sqlite import MIGRATIONS, SqliteStore
+from orchestrator.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
 from tests.orchestrator.conftest import Recorder, diamond
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,7 +189,7 @@ async def test_newer_schema_is_refused(db_path: Path) -> None:
 async def test_a_version_1_database_is_migrated_and_its_keyed_tasks_still_found(
     db_path: Path,
 ) -> None:
-    """Migration 2 adds the request hash; a task keyed before it has none and is returned for
+    """The request-hash migration adds a column; a task keyed before it has none and is returned for
     its key as before (it cannot be compared), instead of failing every retry of it."""
     with sqlite3.connect(db_path) as conn:
         conn.executescript(MIGRATIONS[0])
@@ -205,7 +205,8 @@ async def test_a_version_1_database_is_migrated_and_its_keyed_tasks_still_found(
         sub = await engine.submit("diamond", {"n": 1}, idempotency_key="k1")
     assert (sub.task_id, sub.created) == ("old", False)
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (2,)
+        newest = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    assert newest == (SCHEMA_VERSION,)
 
 
 async def test_reopening_keeps_data_and_does_not_remigrate(db_path: Path) -> None:
@@ -214,7 +215,8 @@ async def test_reopening_keeps_data_and_does_not_remigrate(db_path: Path) -> Non
         await store.open()
         await store.close()
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
+        versions = conn.execute("SELECT version FROM schema_version").fetchall()
+        assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
