@@ -201,7 +201,7 @@ async def test_readonly_changes_nothing(sandbox: Sandbox) -> None:
         await pilot.pause(0.3)
         assert not isinstance(app.screen, (NumberScreen, FaultScreen, PresetScreen, ConfirmScreen))
         assert app.fleet.rows == {}
-        assert "read-only" in header(app)
+        await until(pilot, lambda: "read-only" in header(app))
         shown = {b.binding.key for b in app.active_bindings.values() if b.enabled}
         assert "n" not in shown and "q" in shown
 
