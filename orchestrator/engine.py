@@ -23,7 +23,7 @@ from typing import Any
 
 from orchestrator import analytics, codec
 from orchestrator.clock import Clock, SystemClock
-from orchestrator.errors import StepError
+from orchestrator.errors import StepError, UnknownTemplateError
 from orchestrator.event_types import EventType
 from orchestrator.events import DEFAULT_MAX_BUFFERED, EventBus, Subscription, follow
 from orchestrator.handlers import HandlerRegistry, StepInput
@@ -439,13 +439,31 @@ class Engine:
     async def resolve_step(
         self, task_id: str, step_name: str, results: JSON | None = None
     ) -> TaskView:
-        """Mark a step done by hand (with optional results); its dependents then run."""
+        """Mark a step done by hand; its dependents then run with ``results``, or without them
+        with the step's declared ``fallback_results`` (or ``{}``).
+
+        Given results must satisfy the step's ``results_schema``, if its template declares one
+        (:class:`ResultsValidationError` lists every failing path; nothing changes).
+        """
+        if results is not None:
+            await self._check_results(task_id, step_name, results)
         now = self.clock.now()
         with self._slots(_RESERVE_PER_TRANSITION, now) as claim:
-            claimed = await self.store.resolve_step(task_id, step_name, results or {}, now, claim)
+            claimed = await self.store.resolve_step(task_id, step_name, results, now, claim)
         self._start_claimed(claimed)
         self._note_backlog()
         return await self.store.get_task(task_id)
+
+    async def _check_results(self, task_id: str, step_name: str, results: JSON) -> None:
+        task = await self.store.get_task(task_id)
+        try:
+            template = self.catalog.find(task.name, task.namespace, task.version)
+            step = template.step(step_name)
+        except (UnknownTemplateError, KeyError):
+            # No loaded template declares this step: nothing to check against. An unknown step
+            # is refused by the store (StepNotFoundError).
+            return
+        step.check_results(results)
 
     # -- running steps --------------------------------------------------------------------------
     def _free(self) -> int:
@@ -587,22 +605,30 @@ class Engine:
             and claim.attempt < claim.max_attempts
         ):
             next_at = now + retry_delay_s(policy, claim.attempt, self._rng, failure.retry_after_s)
-        await self.store.fail_step(
-            StepFailure(
-                claim.step_id,
-                claim.task_id,
-                claim.step_name,
-                self.worker_id,
-                claim.attempt,
-                failure.info,
-                next_at,
-                claim.started_at,
-                duration_s,
-                now,
-            )
+        failed = StepFailure(
+            claim.step_id,
+            claim.task_id,
+            claim.step_name,
+            self.worker_id,
+            claim.attempt,
+            failure.info,
+            next_at,
+            claim.started_at,
+            duration_s,
+            now,
         )
         if next_at is not None:
+            await self.store.fail_step(failed)
             self._wake.set()
+            return
+        # Failing for good may degrade a non-critical step, which frees its dependents: the
+        # same commit claims them, as a completion does.
+        self._running.pop(claim.step_id, None)
+        with self._slots(_RESERVE_PER_TRANSITION, now) as dependents:
+            transition = await self.store.fail_step(failed, dependents)
+        self._start_claimed(transition.claimed)
+        if dependents is None or len(transition.claimed) >= dependents.limit:
+            self._note_backlog()
 
     # -- background loops -----------------------------------------------------------------------
     async def _schedule_loop(self) -> None:
@@ -663,6 +689,8 @@ def _new_step(step: StepTemplate) -> NewStep:
         retry=step.retry.to_json(),
         timeout_s=step.timeout_s,
         handler_config=dict(step.handler_config),
+        on_failure=step.on_failure,
+        fallback_results=None if step.fallback_results is None else dict(step.fallback_results),
     )
 
 

@@ -5,6 +5,7 @@
     InterlockError
     ├── TemplateError            a workflow template is invalid (file, step, field named)
     ├── ContextValidationError   a submitted context fails the template's JSON Schema
+    ├── ResultsValidationError   an operator's results fail the step's results_schema
     ├── UnknownTemplateError     no template with that name / namespace / version
     ├── TaskNotFoundError        no task with that id
     ├── IdempotencyKeyConflictError  an idempotency key already names a different request
@@ -77,6 +78,17 @@ class ContextValidationError(InterlockError):
         self.details = details
         listed = "; ".join(f"{d.path}: {d.message}" for d in details)
         super().__init__(f"context does not match the input schema of {template!r}: {listed}")
+
+
+class ResultsValidationError(InterlockError):
+    """Results given to resolve a step fail its ``results_schema``; ``details`` lists every
+    failing path (the same shape as :class:`ContextValidationError`'s)."""
+
+    def __init__(self, step: str, details: list[ValidationDetail]) -> None:
+        self.step = step
+        self.details = details
+        listed = "; ".join(f"{d.path}: {d.message}" for d in details)
+        super().__init__(f"results do not match the results_schema of step {step!r}: {listed}")
 
 
 class UnknownTemplateError(InterlockError):

@@ -24,7 +24,8 @@ class EventType(StrEnum):
     TASK_CREATED = "task.created"
     #: (no fields) the first step of the task was claimed.
     TASK_STARTED = "task.started"
-    #: ``summary`` (see docs/engine.md, "Task summary"): every step complete or resolved.
+    #: ``summary`` (see docs/engine.md, "Task summary"), ``degraded_steps`` (step names, maybe
+    #: none): every step complete, resolved or degraded.
     TASK_COMPLETED = "task.completed"
     #: ``failed_steps`` (step names), ``summary``: a step failed for good, nothing else can run.
     TASK_FAILED = "task.failed"
@@ -40,6 +41,9 @@ class EventType(StrEnum):
     STEP_COMPLETED = "step.completed"
     #: ``error`` (``kind``, ``error_code``, ``message``, ``http_status``): failed for good.
     STEP_FAILED = "step.failed"
+    #: ``error``, ``fallback_results``: a non-critical step (``on_failure: continue``) failed for
+    #: good; its dependents run with the fallback and the task can still complete.
+    STEP_DEGRADED = "step.degraded"
     #: ``error``, ``next_attempt_at`` (a time), ``delay_s``: the step will run again.
     STEP_RETRY_SCHEDULED = "step.retry_scheduled"
     #: ``worker_id``: the worker holding the step's lease stopped renewing it (a crash).
@@ -49,9 +53,10 @@ class EventType(StrEnum):
     STEP_DEFERRED = "step.deferred"
     #: ``previous_state``: the task was cancelled while the step could still run.
     STEP_CANCELLED = "step.cancelled"
-    #: ``by`` (``operator``): a failed step was given fresh attempts.
+    #: ``by`` (``operator``): a failed or degraded step was given fresh attempts.
     STEP_RETRY_REQUESTED = "step.retry_requested"
-    #: ``by`` (``operator``), ``results``: an operator marked the step done.
+    #: ``by`` (``operator``), ``results`` (the given ones, else the step's fallback): an operator
+    #: marked the step done.
     STEP_RESOLVED = "step.resolved"
 
     # -- calls to services (the HTTP step adapter) --------------------------------------------

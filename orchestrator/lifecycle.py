@@ -19,11 +19,14 @@ from orchestrator.models import (
     ACTIVE_TASK_STATES,
     CLAIMABLE_STEP_STATES,
     FAILED_STEP_STATES,
+    JSON,
     OPEN_STEP_STATES,
     REOPENABLE_TASK_STATES,
     RESOLVABLE_STEP_STATES,
+    RETRYABLE_STEP_STATES,
     ErrorInfo,
     ErrorKind,
+    OnFailure,
     StepState,
     TaskState,
 )
@@ -54,7 +57,8 @@ def task_outcome(task_state: str, steps: Iterable[StepStatus]) -> TaskState | No
 
     A task ends when no step can run any more: every step finished, or every step still open
     waits (transitively) on a failed or cancelled one. It ends ``error`` if a step failed,
-    ``complete`` otherwise. A task that is not active never changes here.
+    ``complete`` otherwise: a ``degraded`` step (non-critical, failed for good) counts as done,
+    not as a failure. A task that is not active never changes here.
     """
     if task_state not in ACTIVE_TASK_STATES:
         return None
@@ -76,6 +80,11 @@ def failed_step_names(steps: Iterable[StepStatus]) -> list[str]:
     return [s.name for s in steps if s.state == StepState.ERROR]
 
 
+def degraded_step_names(steps: Iterable[StepStatus]) -> list[str]:
+    """The non-critical steps that failed for good and gave their fallback (template order)."""
+    return [s.name for s in steps if s.state == StepState.DEGRADED]
+
+
 def is_due(state: str, next_attempt_at: float | None, now: float) -> bool:
     """Whether a step whose dependencies are done may be claimed at ``now``."""
     if state == StepState.PENDING:
@@ -87,9 +96,20 @@ def is_claimable(state: str) -> bool:
     return state in CLAIMABLE_STEP_STATES
 
 
-def failure_state(next_attempt_at: float | None) -> StepState:
-    """A failed attempt with a next attempt time waits for it; without one the step failed."""
-    return StepState.ERROR if next_attempt_at is None else StepState.WAITING_FOR_RETRY
+def failure_state(next_attempt_at: float | None, on_failure: str = OnFailure.FAIL) -> StepState:
+    """A failed attempt with a next attempt time waits for it; without one the step failed for
+    good: ``error`` for a critical step, ``degraded`` for a non-critical one (``continue``)."""
+    if next_attempt_at is not None:
+        return StepState.WAITING_FOR_RETRY
+    return StepState.DEGRADED if on_failure == OnFailure.CONTINUE else StepState.ERROR
+
+
+def resolution_results(given: JSON | None, fallback: JSON | None) -> JSON:
+    """What a step resolved by hand hands its dependents: the operator's results if given,
+    else the step's declared fallback, else nothing (``{}``)."""
+    if given is not None:
+        return given
+    return dict(fallback) if fallback is not None else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,19 +118,24 @@ class LostAttempt:
 
     error: ErrorInfo  #: recorded as the attempt's error and the step's last_error
     retry_at: float | None  #: when it runs again, or None: it failed for good
-    state: StepState  #: waiting_for_retry or error
+    state: StepState  #: waiting_for_retry, error or degraded
     attempts: int  #: the step's attempt count afterwards (the lost one given back)
 
 
 def lost_attempt(
-    worker_id: str | None, attempts: int, lost_in_a_row: int, now: float
+    worker_id: str | None,
+    attempts: int,
+    lost_in_a_row: int,
+    now: float,
+    on_failure: str = OnFailure.FAIL,
 ) -> LostAttempt:
     """What becomes of a step whose worker stopped renewing its lease mid-attempt.
 
     The attempt is recorded (it happened, and is shown) but given back: a crash is not the
     service's failure and must not spend the step's ``max_attempts``. The step runs again at
     once, unless this is its :data:`MAX_LOST_IN_A_ROW`-th lost attempt in a row (``lost_in_a_row``
-    counts this one): then it fails for good with :data:`WORKER_LOST_REPEATEDLY`.
+    counts this one): then it fails for good with :data:`WORKER_LOST_REPEATEDLY` (``error``, or
+    ``degraded`` for a non-critical step).
     """
     given_back = max(0, attempts - 1)
     if lost_in_a_row >= MAX_LOST_IN_A_ROW:
@@ -119,7 +144,7 @@ def lost_attempt(
             WORKER_LOST_REPEATEDLY,
             f"lost to a crashed worker {lost_in_a_row} times in a row (last: {worker_id})",
         )
-        return LostAttempt(error, None, StepState.ERROR, given_back)
+        return LostAttempt(error, None, failure_state(None, on_failure), given_back)
     error = ErrorInfo(
         ErrorKind.RETRYABLE, WORKER_LOST, f"worker {worker_id} stopped renewing its lease"
     )
@@ -163,10 +188,11 @@ def check_cancel(task_id: str, task_state: str) -> None:
 
 
 def check_retry(task_id: str, task_state: str, step_name: str, step_state: str) -> None:
-    """Only a failed step of a task that was not cancelled can be given fresh attempts."""
-    if step_state != StepState.ERROR:
+    """Only a failed or degraded step of a task that was not cancelled can be given fresh
+    attempts (a degraded step's retry can still fill in what its fallback stood in for)."""
+    if step_state not in RETRYABLE_STEP_STATES:
         raise InvalidTransitionError(
-            f"step {step_name!r} is {step_state}; only a failed step can be retried",
+            f"step {step_name!r} is {step_state}; only a failed or degraded step can be retried",
             current_state=step_state,
         )
     if task_state == TaskState.CANCELLED:

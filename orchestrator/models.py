@@ -12,7 +12,7 @@ JSON = dict[str, Any]
 class TaskState(StrEnum):
     PENDING = "pending"  #: created, no step has started yet
     IN_PROGRESS = "in_progress"  #: at least one step started; not finished
-    COMPLETE = "complete"  #: every step complete or resolved manually
+    COMPLETE = "complete"  #: every step complete, resolved manually or degraded
     ERROR = "error"  #: a step failed for good and nothing else can run
     CANCELLED = "cancelled"  #: an operator cancelled it
 
@@ -25,16 +25,32 @@ class StepState(StrEnum):
     ERROR = "error"  #: failed permanently or ran out of attempts
     CANCELLED = "cancelled"  #: its task was cancelled before it finished
     RESOLVED_MANUALLY = "resolved_manually"  #: an operator marked it done (optional results)
+    #: a non-critical step (``on_failure: continue``) failed for good; its dependents ran with
+    #: its ``fallback_results`` and it does not fail the task (an operator may still retry it)
+    DEGRADED = "degraded"
+
+
+class OnFailure(StrEnum):
+    """What a step failing for good does to its task (the template's ``on_failure``)."""
+
+    FAIL = "fail"  #: the step is critical: it ends ``error``, its dependents never run
+    CONTINUE = "continue"  #: non-critical: it ends ``degraded``, dependents get its fallback
 
 
 TERMINAL_TASK_STATES = frozenset({TaskState.COMPLETE, TaskState.ERROR, TaskState.CANCELLED})
 #: Task states in which steps may still be claimed.
 ACTIVE_TASK_STATES = frozenset({TaskState.PENDING, TaskState.IN_PROGRESS})
 #: Step states that satisfy a dependency.
-DONE_STEP_STATES = frozenset({StepState.COMPLETE, StepState.RESOLVED_MANUALLY})
+DONE_STEP_STATES = frozenset({StepState.COMPLETE, StepState.RESOLVED_MANUALLY, StepState.DEGRADED})
 #: Step states from which no further execution happens without an operator.
 TERMINAL_STEP_STATES = frozenset(
-    {StepState.COMPLETE, StepState.ERROR, StepState.CANCELLED, StepState.RESOLVED_MANUALLY}
+    {
+        StepState.COMPLETE,
+        StepState.ERROR,
+        StepState.CANCELLED,
+        StepState.RESOLVED_MANUALLY,
+        StepState.DEGRADED,
+    }
 )
 #: Step states in which a step may still run without an operator (the complement of terminal).
 OPEN_STEP_STATES = frozenset(
@@ -44,6 +60,8 @@ OPEN_STEP_STATES = frozenset(
 FAILED_STEP_STATES = frozenset({StepState.ERROR, StepState.CANCELLED})
 #: Step states a worker may claim (when dependencies are done and the retry time is due).
 CLAIMABLE_STEP_STATES = frozenset({StepState.PENDING, StepState.WAITING_FOR_RETRY})
+#: Step states an operator may give fresh attempts (a degraded one can still be filled in).
+RETRYABLE_STEP_STATES = frozenset({StepState.ERROR, StepState.DEGRADED})
 #: Step states an operator may resolve by hand.
 RESOLVABLE_STEP_STATES = frozenset(
     {StepState.ERROR, StepState.PENDING, StepState.WAITING_FOR_RETRY}
@@ -96,11 +114,11 @@ class StepView:
     depends_on: tuple[str, ...]  #: names of the steps it waits for
     attempts: int  #: executions started so far
     max_attempts: int  #: executions allowed before the step fails for good
-    results: JSON | None  #: what the handler returned (or the operator's resolution)
+    results: JSON | None  #: what the handler returned (the operator's resolution, a fallback)
     last_error: ErrorInfo | None  #: why the latest attempt failed
     next_attempt_at: float | None  #: unix time of the next retry, when waiting_for_retry
     started_at: float | None  #: unix time the latest attempt started
-    completed_at: float | None  #: unix time the step reached complete / resolved / error
+    completed_at: float | None  #: unix time the step reached complete / resolved / error / degraded
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +147,11 @@ class TaskView:
     @property
     def failed_steps(self) -> list[str]:
         return [s.name for s in self.steps if s.state is StepState.ERROR]
+
+    @property
+    def degraded_steps(self) -> list[str]:
+        """Non-critical steps that failed for good and whose dependents ran with a fallback."""
+        return [s.name for s in self.steps if s.state is StepState.DEGRADED]
 
 
 @dataclass(frozen=True, slots=True)

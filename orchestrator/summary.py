@@ -21,7 +21,7 @@ class StepTiming:
     name: str
     depends_on: tuple[str, ...]
     first_started_at: float | None  #: the start of its first attempt
-    completed_at: float | None  #: when it reached complete / resolved / error
+    completed_at: float | None  #: when it reached complete / resolved / error / degraded
     attempts: int
 
 
@@ -30,6 +30,7 @@ def task_summary(
     service_calls: Iterable[Mapping[str, Any]],
     created_at: float,
     now: float,
+    degraded_steps: Sequence[str] = (),
 ) -> JSON:
     """Timings of a task that ends at ``now``; ``steps`` in template (topological) order.
 
@@ -38,6 +39,7 @@ def task_summary(
     ``parallel_saved_ms`` is what running independent steps one after another would have
     added (the sum of all spans minus the critical path). Service time sums the
     ``duration_ms`` of the ``service_call.completed`` / ``.failed`` events' data, per service.
+    ``degraded_steps`` names the non-critical steps that failed for good and gave their fallback.
     """
     spans = {
         s.name: max(0.0, s.completed_at - s.first_started_at)
@@ -52,6 +54,7 @@ def task_summary(
         "service_time_ms": service_time_ms(service_calls),
         "critical_path_ms": _ms(critical),
         "parallel_saved_ms": _ms(sum(spans.values()) - critical),
+        "degraded_steps": list(degraded_steps),
     }
 
 

@@ -20,11 +20,12 @@ from orchestrator import schema_fast
 from orchestrator.dag import find_cycle, topological_order
 from orchestrator.errors import (
     ContextValidationError,
+    ResultsValidationError,
     TemplateError,
     UnknownTemplateError,
     ValidationDetail,
 )
-from orchestrator.models import JSON
+from orchestrator.models import JSON, OnFailure
 from orchestrator.retry import Backoff, Jitter, RetryPolicy
 
 _TEMPLATE_KEYS = {"name", "namespace", "version", "description", "input_schema", "steps"}
@@ -36,6 +37,9 @@ _STEP_KEYS = {
     "retry",
     "timeout_s",
     "handler_config",
+    "on_failure",
+    "fallback_results",
+    "results_schema",
 }
 _RETRY_KEYS = {
     "retryable",
@@ -59,6 +63,21 @@ class StepTemplate:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_s: float | None = None  #: None: no per-attempt timeout
     handler_config: Mapping[str, Any] = field(default_factory=dict)
+    #: ``fail``: failing for good fails the task; ``continue``: the step ends ``degraded``
+    on_failure: OnFailure = OnFailure.FAIL
+    #: what dependents get instead of a degraded (or fallback-resolved) step's results
+    fallback_results: Mapping[str, Any] | None = None
+    #: JSON Schema of the step's results; an operator's resolution is checked against it
+    results_schema: Mapping[str, Any] | None = None
+
+    def check_results(self, results: JSON) -> None:
+        """Raise :class:`ResultsValidationError` listing every path of ``results`` that fails
+        ``results_schema`` (nothing to check without one)."""
+        if self.results_schema is None:
+            return
+        details = schema_errors(self.results_schema, results)
+        if details:
+            raise ResultsValidationError(self.name, details)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +131,24 @@ class WorkflowTemplate:
             normalized = self.normalize(prepared)
             prepared, sent_at = normalized.context, normalized.sent_at
         apply_defaults(self.input_schema, prepared)
-        if schema_fast.accepts(self.input_schema, prepared):
-            return prepared
-        details = [_detail(err) for err in _validator(self.input_schema).iter_errors(prepared)]
+        details = schema_errors(self.input_schema, prepared)
         if details:
             details = [_as_sent(d, sent_at) for d in details]
             details.sort(key=lambda d: d.path)
             raise ContextValidationError(self.name, details)
         return prepared
+
+
+def schema_errors(schema: Mapping[str, Any], instance: Any) -> list[ValidationDetail]:
+    """Every failing path of ``instance`` under ``schema``, sorted by path (none: it is valid).
+
+    The compiled check accepts valid instances quickly; jsonschema judges the rest.
+    """
+    if schema_fast.accepts(schema, instance):
+        return []
+    details = [_detail(err) for err in _validator(schema).iter_errors(instance)]
+    details.sort(key=lambda d: d.path)
+    return details
 
 
 def _validator_class(schema: Mapping[str, Any]) -> Any:
@@ -216,24 +245,9 @@ def build_template(
     name = _required_str(data, "name", source=source)
     namespace = str(data.get("namespace", "default"))
     version = str(data.get("version", "1.0.0"))
-    schema = data.get("input_schema", {"type": "object"})
-    if not isinstance(schema, dict):
-        raise TemplateError("must be a mapping", source=source, field="input_schema")
-    validator_class = _validator_class(schema)
-    if validator_class is None:
-        raise TemplateError(
-            f"unknown $schema {schema['$schema']!r} (known: JSON Schema drafts "
-            "4, 6, 7, 2019-09 and 2020-12)",
-            source=source,
-            field="input_schema",
-        )
-    try:
-        validator_class.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path)
-        raise TemplateError(
-            f"invalid JSON Schema at /{where}: {exc.message}", source=source, field="input_schema"
-        ) from exc
+    schema = _build_schema(
+        data.get("input_schema", {"type": "object"}), source=source, fld="input_schema"
+    )
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise TemplateError("must be a non-empty list", source=source, field="steps")
@@ -250,6 +264,31 @@ def build_template(
         steps=tuple(by_name[n] for n in order),
         source=source,
     )
+
+
+def _build_schema(
+    schema: Any, *, source: str, fld: str, step: str | None = None
+) -> Mapping[str, Any]:
+    """A JSON Schema from a template, checked against its draft's metaschema."""
+    if not isinstance(schema, dict):
+        raise TemplateError("must be a mapping", source=source, step=step, field=fld)
+    validator_class = _validator_class(schema)
+    if validator_class is None:
+        raise TemplateError(
+            f"unknown $schema {schema['$schema']!r} (known: JSON Schema drafts "
+            "4, 6, 7, 2019-09 and 2020-12)",
+            source=source,
+            step=step,
+            field=fld,
+        )
+    try:
+        validator_class.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        raise TemplateError(
+            f"invalid JSON Schema at /{where}: {exc.message}", source=source, step=step, field=fld
+        ) from exc
+    return schema
 
 
 def _reject_unknown(
@@ -309,6 +348,7 @@ def _build_step(raw: Any, index: int, handler_names: Collection[str], source: st
     config = raw.get("handler_config", {}) or {}
     if not isinstance(config, dict):
         raise TemplateError("must be a mapping", source=source, step=name, field="handler_config")
+    on_failure, fallback, results_schema = _build_degradation(raw, source, name)
     return StepTemplate(
         name=name,
         handler=handler,
@@ -317,7 +357,53 @@ def _build_step(raw: Any, index: int, handler_names: Collection[str], source: st
         retry=_build_retry(raw.get("retry", {}) or {}, source, name),
         timeout_s=float(timeout_s) if timeout_s is not None else None,
         handler_config=config,
+        on_failure=on_failure,
+        fallback_results=fallback,
+        results_schema=results_schema,
     )
+
+
+def _build_degradation(
+    raw: Mapping[str, Any], source: str, step: str
+) -> tuple[OnFailure, Mapping[str, Any] | None, Mapping[str, Any] | None]:
+    """``on_failure``, ``fallback_results`` and ``results_schema``, checked together.
+
+    Only a non-critical step (``on_failure: continue``) may declare a fallback: a critical one
+    never hands its dependents anything but its own results. A declared fallback must be an
+    object and satisfy the step's ``results_schema``, if it has one.
+    """
+    on_failure = _enum(OnFailure, raw.get("on_failure", "fail"), source, step, "on_failure")
+    results_schema = None
+    if "results_schema" in raw:
+        results_schema = _build_schema(
+            raw["results_schema"], source=source, fld="results_schema", step=step
+        )
+    if "fallback_results" not in raw:
+        return on_failure, None, results_schema
+    fallback = raw["fallback_results"]
+    if not isinstance(fallback, dict):
+        raise TemplateError(
+            "must be a mapping (the results the step's dependents get instead)",
+            source=source,
+            step=step,
+            field="fallback_results",
+        )
+    if on_failure is not OnFailure.CONTINUE:
+        raise TemplateError(
+            "only a non-critical step (on_failure: continue) may have fallback results",
+            source=source,
+            step=step,
+            field="fallback_results",
+        )
+    if results_schema is not None and (errors := schema_errors(results_schema, fallback)):
+        listed = "; ".join(f"{d.path}: {d.message}" for d in errors)
+        raise TemplateError(
+            f"does not match the step's results_schema: {listed}",
+            source=source,
+            step=step,
+            field="fallback_results",
+        )
+    return on_failure, fallback, results_schema
 
 
 def _is_number(value: Any) -> bool:
@@ -369,7 +455,7 @@ def _build_retry(raw: Any, source: str, step: str) -> RetryPolicy:
     )
 
 
-_E = TypeVar("_E", Backoff, Jitter)
+_E = TypeVar("_E", Backoff, Jitter, OnFailure)
 
 
 def _enum(kind: type[_E], value: Any, source: str, step: str, fld: str) -> _E:

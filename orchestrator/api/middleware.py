@@ -17,6 +17,7 @@ from orchestrator.errors import (
     ContextValidationError,
     IdempotencyKeyConflictError,
     InvalidTransitionError,
+    ResultsValidationError,
     StepNotFoundError,
     TaskNotFoundError,
     UnknownTemplateError,
@@ -51,6 +52,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         # conflict an operator action ran into.)
         details = [{"path": "idempotency_key", "message": f"already names task {exc.task_id}"}]
         return error_response(422, "idempotency_key_reused", str(exc), details)
+    except ResultsValidationError as exc:
+        details = [{"path": d.path, "message": d.message} for d in exc.details]
+        return error_response(400, "invalid_results", str(exc), details)
     except (UnknownTemplateError, TaskNotFoundError, StepNotFoundError) as exc:
         return error_response(404, "not_found", str(exc))
     except InvalidTransitionError as exc:

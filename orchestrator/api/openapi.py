@@ -105,6 +105,7 @@ SCHEMAS: dict[str, JSON] = {
             "context",
             "created_at",
             "completed_at",
+            "degraded_steps",
             "steps",
         ],
         "properties": {
@@ -118,6 +119,13 @@ SCHEMAS: dict[str, JSON] = {
             "created_at": _TIME,
             "completed_at": _TIME_OR_NULL,
             "summary": {"type": ["object", "null"]},
+            "degraded_steps": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "non-critical steps (on_failure: continue) that failed for good: "
+                "state degraded, their dependents ran with their fallback_results; the task "
+                "can still be complete",
+            },
             "steps": {"type": "array", "items": {"$ref": "#/components/schemas/Step"}},
         },
     },
@@ -340,10 +348,8 @@ _TASK_FILTER = {"name": "task_id", "in": "query", "schema": {"type": "string"}}
 
 
 def openapi_spec() -> JSON:
-    task_action = {
-        "parameters": [_TASK_ID, _STEP],
-        "responses": {"200": _json("the task", "Task"), "404": _ERR, "409": _ERR},
-    }
+    action_responses: JSON = {"200": _json("the task", "Task"), "404": _ERR, "409": _ERR}
+    task_action: JSON = {"parameters": [_TASK_ID, _STEP], "responses": action_responses}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -435,10 +441,22 @@ def openapi_spec() -> JSON:
                     },
                 }
             },
-            "/tasks/{task_id}/steps/{step}/retry": {"post": task_action},
+            "/tasks/{task_id}/steps/{step}/retry": {
+                "post": {
+                    **task_action,
+                    "summary": "Give a failed or degraded step fresh attempts; the task resumes",
+                }
+            },
             "/tasks/{task_id}/steps/{step}/resolve": {
                 "post": {
                     **task_action,
+                    "summary": "Mark a step done by hand",
+                    "description": (
+                        "Its dependents run with the given results, or without them with the "
+                        "step's declared fallback_results ({} if none). Results that fail the "
+                        "step's results_schema get a 400 naming every failing path."
+                    ),
+                    "responses": {**action_responses, "400": _ERR},
                     "requestBody": {
                         "content": {
                             "application/json": {

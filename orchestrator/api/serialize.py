@@ -82,6 +82,7 @@ def task_json(task: TaskView) -> JSON:
         "created_at": iso(task.created_at),
         "completed_at": iso(task.completed_at),
         "summary": task.summary,
+        "degraded_steps": task.degraded_steps,
         "steps": [step_json(s) for s in task.steps],
     }
 

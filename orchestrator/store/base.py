@@ -19,6 +19,7 @@ from orchestrator.models import (
     ClaimedStep,
     ErrorInfo,
     Event,
+    OnFailure,
     TaskCounts,
     TaskState,
     TaskSummary,
@@ -49,6 +50,8 @@ class NewStep:
     retry: JSON  #: effective RetryPolicy as JSON
     timeout_s: float | None
     handler_config: JSON
+    on_failure: OnFailure = OnFailure.FAIL  #: ``continue``: failing for good degrades it
+    fallback_results: JSON | None = None  #: what dependents get from it when degraded
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +152,9 @@ class Store(abc.ABC):
     async def complete_step(self, success: StepSuccess, claim: Claim | None) -> Transition: ...
 
     @abc.abstractmethod
-    async def fail_step(self, failure: StepFailure) -> Transition: ...
+    async def fail_step(self, failure: StepFailure, claim: Claim | None = None) -> Transition:
+        """Record a failed attempt. A non-critical step failing for good becomes ``degraded``
+        and counts as done: ``claim`` lets the same commit claim the dependents it freed."""
 
     @abc.abstractmethod
     async def claim_ready_steps(self, claim: Claim) -> list[ClaimedStep]: ...
@@ -194,8 +199,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def resolve_step(
-        self, task_id: str, step_name: str, results: JSON, now: float, claim: Claim | None
-    ) -> list[ClaimedStep]: ...
+        self, task_id: str, step_name: str, results: JSON | None, now: float, claim: Claim | None
+    ) -> list[ClaimedStep]:
+        """Mark a step done by hand; ``results=None`` hands its dependents its fallback."""
 
     @abc.abstractmethod
     async def save_breaker(self, breaker: BreakerView, events: Sequence[NewEvent]) -> None:

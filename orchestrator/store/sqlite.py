@@ -66,7 +66,7 @@ Op = Callable[[tr.Tx], Any]
 #: Schema migrations in order; entry N brings the database to version N + 1.
 MIGRATIONS: tuple[str, ...] = tuple(
     resources.files("orchestrator.store").joinpath(name).read_text(encoding="utf-8")
-    for name in ("schema.sql", "migration_request_hash.sql")
+    for name in ("schema.sql", "migration_request_hash.sql", "migration_degradation.sql")
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 MAX_BATCH = 512
@@ -232,8 +232,8 @@ class SqliteStore(Store):
         result: Transition = await self._write(lambda tx: tr.complete_step(tx, success, claim))
         return result
 
-    async def fail_step(self, failure: StepFailure) -> Transition:
-        result: Transition = await self._write(lambda tx: tr.fail_step(tx, failure))
+    async def fail_step(self, failure: StepFailure, claim: Claim | None = None) -> Transition:
+        result: Transition = await self._write(lambda tx: tr.fail_step(tx, failure, claim))
         return result
 
     async def claim_ready_steps(self, claim: Claim) -> list[ClaimedStep]:
@@ -280,7 +280,7 @@ class SqliteStore(Store):
         await self._write(lambda tx: tr.retry_step(tx, task_id, step_name, now))
 
     async def resolve_step(
-        self, task_id: str, step_name: str, results: JSON, now: float, claim: Claim | None
+        self, task_id: str, step_name: str, results: JSON | None, now: float, claim: Claim | None
     ) -> list[ClaimedStep]:
         result: list[ClaimedStep] = await self._write(
             lambda tx: tr.resolve_step(tx, task_id, step_name, results, now, claim)

@@ -21,9 +21,11 @@ from orchestrator.models import (
     CLAIMABLE_STEP_STATES,
     JSON,
     OPEN_STEP_STATES,
+    RETRYABLE_STEP_STATES,
     AttemptOutcome,
     ClaimedStep,
     ErrorInfo,
+    OnFailure,
     StepState,
     TaskState,
 )
@@ -71,6 +73,8 @@ class StaticStep:
     retry: JSON
     timeout_s: float | None
     handler_config: JSON
+    on_failure: str = OnFailure.FAIL
+    fallback_results: JSON | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,12 @@ class StaticTask:
     steps: tuple[StaticStep, ...]
     created_at: float
 
+    def step(self, name: str) -> StaticStep:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
 
 class StaticCache:
     """A bounded LRU of :class:`StaticTask` by task id (safe across engines: it never changes)."""
@@ -91,7 +101,7 @@ class StaticCache:
     def __init__(self, capacity: int = 20_000) -> None:
         self._items: OrderedDict[str, StaticTask] = OrderedDict()
         self._capacity = capacity
-        self._encoded: dict[int, tuple[NewStep, tuple[str, str, str]]] = {}
+        self._encoded: dict[int, tuple[NewStep, tuple[str, str, str, str | None]]] = {}
 
     def get(self, task_id: str) -> StaticTask | None:
         item = self._items.get(task_id)
@@ -99,8 +109,8 @@ class StaticCache:
             self._items.move_to_end(task_id)
         return item
 
-    def encoded(self, step: NewStep) -> tuple[str, str, str]:
-        """JSON texts of a new step's depends_on, retry and handler_config.
+    def encoded(self, step: NewStep) -> tuple[str, str, str, str | None]:
+        """JSON texts of a new step's depends_on, retry, handler_config and fallback_results.
 
         Engines reuse one NewStep per template step, so its encodings are computed once; the
         entry holds the step itself, so its id cannot be reused while cached.
@@ -108,7 +118,13 @@ class StaticCache:
         hit = self._encoded.get(id(step))
         if hit is not None and hit[0] is step:
             return hit[1]
-        texts = (dumps(list(step.depends_on)), dumps(step.retry), dumps(step.handler_config))
+        fallback = None if step.fallback_results is None else dumps(step.fallback_results)
+        texts = (
+            dumps(list(step.depends_on)),
+            dumps(step.retry),
+            dumps(step.handler_config),
+            fallback,
+        )
         if len(self._encoded) > 1024:
             self._encoded.clear()
         self._encoded[id(step)] = (step, texts)
@@ -169,7 +185,7 @@ class TaskRow:
 
 def _static_steps(rows: list[tuple[Any, ...]]) -> tuple[StaticStep, ...]:
     """Build static steps from (id, name, handler, depends_on, max_attempts, retry, timeout_s,
-    handler_config) with parsed JSON."""
+    handler_config, on_failure, fallback_results) with parsed JSON."""
     deps = {r[1]: tuple(r[3]) for r in rows}
     return tuple(
         StaticStep(
@@ -182,6 +198,8 @@ def _static_steps(rows: list[tuple[Any, ...]]) -> tuple[StaticStep, ...]:
             r[5],
             r[6],
             r[7],
+            r[8],
+            r[9],
         )
         for r in rows
     )
@@ -307,6 +325,11 @@ class Tx:
             [StepRow(st, *row[1:]) for st, row in zip(static.steps, rows, strict=True)],
         )
 
+    def static_step(self, task_id: str, step_name: str) -> StaticStep:
+        """A step's immutable part (its failure policy, fallback), from the cache if there."""
+        static = self.cache.get(task_id) or self._load_static(task_id)
+        return static.step(step_name)
+
     def _load_static(self, task_id: str) -> StaticTask:
         row = one(
             self.conn,
@@ -317,11 +340,23 @@ class Tx:
             raise TaskNotFoundError(task_id)
         steps = self.conn.execute(
             "SELECT id, name, handler, depends_on, max_attempts, retry, timeout_s, "
-            "handler_config FROM steps WHERE task_id = ? ORDER BY position",
+            "handler_config, on_failure, fallback_results FROM steps WHERE task_id = ? "
+            "ORDER BY position",
             (task_id,),
         ).fetchall()
         parsed = [
-            (r[0], r[1], r[2], codec.loads(r[3]), r[4], codec.loads(r[5]), r[6], codec.loads(r[7]))
+            (
+                r[0],
+                r[1],
+                r[2],
+                codec.loads(r[3]),
+                r[4],
+                codec.loads(r[5]),
+                r[6],
+                codec.loads(r[7]),
+                r[8],
+                None if r[9] is None else codec.loads(r[9]),
+            )
             for r in steps
         ]
         static = StaticTask(row[0], row[1], row[2], row[3], _static_steps(parsed), row[4])
@@ -392,9 +427,13 @@ class Tx:
         return claimed
 
     def mark_done(self, task: TaskRow, step: StepRow) -> None:
-        """Count ``step`` as done for each of its dependents."""
+        """Count ``step`` as done for each of its dependents still waiting for it.
+
+        Only pending dependents wait: one that already ran (on the fallback of a degraded step
+        that an operator retried) neither runs again nor counts the step twice.
+        """
         dependents = step.static.dependents
-        children = [s for s in task.steps if s.name in dependents]
+        children = [s for s in task.steps if s.name in dependents and s.state == StepState.PENDING]
         for child in children:
             child.deps_remaining -= 1
         if children:
@@ -419,7 +458,8 @@ class Tx:
             data = {"failed_steps": failed_steps, "summary": summary}
             self.event(now, EventType.TASK_FAILED, task, data=data)
         else:
-            self.event(now, EventType.TASK_COMPLETED, task, data={"summary": summary})
+            data = {"summary": summary, "degraded_steps": summary["degraded_steps"]}
+            self.event(now, EventType.TASK_COMPLETED, task, data=data)
 
     def task_summary(self, task: TaskRow, now: float) -> JSON:
         """Read what :func:`summary.task_summary` needs, this batch's unwritten rows included."""
@@ -446,17 +486,18 @@ class Tx:
             )
         ]
         calls += self.service_calls.get(task.id, ())
-        return task_summary(timings, calls, task.static.created_at, now)
+        degraded = lifecycle.degraded_step_names(task.steps)
+        return task_summary(timings, calls, task.static.created_at, now, degraded)
 
 
 _IN_PROGRESS = literal(StepState.IN_PROGRESS)
 _PENDING = literal(StepState.PENDING)
 _WAITING = literal(StepState.WAITING_FOR_RETRY)
 _COMPLETE = literal(StepState.COMPLETE)
-_ERROR = literal(StepState.ERROR)
 _CANCELLED = literal(StepState.CANCELLED)
 _RESOLVED = literal(StepState.RESOLVED_MANUALLY)
 _CLAIMABLE = in_list(CLAIMABLE_STEP_STATES)
+_RETRYABLE = in_list(RETRYABLE_STEP_STATES)
 _TASK_PENDING = literal(TaskState.PENDING)
 _TASK_IN_PROGRESS = literal(TaskState.IN_PROGRESS)
 _TASK_CANCELLED = literal(TaskState.CANCELLED)
@@ -497,8 +538,8 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
     )
     tx.conn.executemany(
         "INSERT INTO steps (task_id, position, name, handler, depends_on, "
-        "retry, handler_config, deps_remaining, state, max_attempts, timeout_s) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        "retry, handler_config, fallback_results, deps_remaining, state, max_attempts, "
+        "timeout_s, on_failure) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         [
             (
                 new.task_id,
@@ -510,6 +551,7 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
                 StepState.PENDING.value,
                 s.max_attempts,
                 s.timeout_s,
+                s.on_failure.value,
             )
             for pos, s in enumerate(new.steps)
         ],
@@ -532,6 +574,8 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
                     s.retry,
                     s.timeout_s,
                     s.handler_config,
+                    s.on_failure.value,
+                    s.fallback_results,
                 )
                 for i, s in enumerate(new.steps)
             ]
@@ -601,18 +645,20 @@ def complete_step(tx: Tx, done: StepSuccess, claim: Claim | None) -> Transition:
     return Transition(accepted=True, claimed=claimed)
 
 
-def fail_step(tx: Tx, failed: StepFailure) -> Transition:
+def fail_step(tx: Tx, failed: StepFailure, claim: Claim | None = None) -> Transition:
     final = failed.next_attempt_at is None
-    new_state = lifecycle.failure_state(failed.next_attempt_at)
+    static = tx.static_step(failed.task_id, failed.step_name)
+    new_state = lifecycle.failure_state(failed.next_attempt_at, static.on_failure)
     cur = tx.conn.execute(
         "UPDATE steps SET state = ?, last_error = ?, next_attempt_at = ?, completed_at = ?, "
-        "lease_owner = NULL, lease_expires_at = NULL "
+        "results = COALESCE(?, results), lease_owner = NULL, lease_expires_at = NULL "
         f"WHERE id = ? AND state = {_IN_PROGRESS} AND lease_owner = ? AND attempts = ?",
         (
             new_state.value,
             dumps(failed.error.to_json()),
             failed.next_attempt_at,
             failed.now if final else None,
+            _fallback_text(static) if new_state is StepState.DEGRADED else None,
             failed.step_id,
             failed.owner,
             failed.attempt,
@@ -632,10 +678,22 @@ def fail_step(tx: Tx, failed: StepFailure) -> Transition:
         AttemptOutcome.FAILED,
         failed.error,
     )
-    _record_failure(
-        tx, task, failed.step_name, failed.attempt, failed.error, failed.next_attempt_at, failed.now
+    claimed = _record_failure(
+        tx,
+        task,
+        failed.step_name,
+        failed.attempt,
+        failed.error,
+        failed.next_attempt_at,
+        failed.now,
+        claim,
     )
-    return Transition(accepted=True)
+    return Transition(accepted=True, claimed=claimed)
+
+
+def _fallback_text(static: StaticStep) -> str:
+    """The results a degraded step hands its dependents, as stored: its fallback or ``{}``."""
+    return dumps(lifecycle.resolution_results(None, static.fallback_results))
 
 
 def _record_failure(
@@ -646,8 +704,19 @@ def _record_failure(
     error: ErrorInfo,
     next_attempt_at: float | None,
     now: float,
-) -> None:
-    if next_attempt_at is None:
+    claim: Claim | None = None,
+) -> list[ClaimedStep]:
+    """The events of a failed attempt; a degraded step also frees its dependents."""
+    step = task.by_name(step_name)
+    claimed: list[ClaimedStep] = []
+    if step.state == StepState.DEGRADED:
+        fallback = codec.loads(step.results or "{}")
+        data = {"error": error.to_json(), "fallback_results": fallback}
+        tx.event(now, EventType.STEP_DEGRADED, task, step_name, attempt, data)
+        tx.mark_done(task, step)
+        claimed = tx.claim_ready_in_task(task, claim)
+        tx.finish_task_if_done(task, now)
+    elif next_attempt_at is None:
         tx.event(now, EventType.STEP_FAILED, task, step_name, attempt, {"error": error.to_json()})
         tx.finish_task_if_done(task, now)
     else:
@@ -663,6 +732,7 @@ def _record_failure(
                 "delay_s": round(max(0.0, next_attempt_at - now), 6),
             },
         )
+    return claimed
 
 
 def claim_ready_steps(tx: Tx, claim: Claim) -> list[ClaimedStep]:
@@ -726,13 +796,14 @@ def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
         (now, owner),
     ).fetchall()
     for step_id, task_id, name, attempts, _max_attempts, lost_owner, started_at in rows:
-        lost = lifecycle.lost_attempt(
-            lost_owner, attempts, 1 + _lost_in_a_row(tx, task_id, name), now
-        )
+        static = tx.static_step(task_id, name)
+        in_a_row = 1 + _lost_in_a_row(tx, task_id, name)
+        lost = lifecycle.lost_attempt(lost_owner, attempts, in_a_row, now, static.on_failure)
         error, retry_at = lost.error, lost.retry_at
         tx.conn.execute(
             "UPDATE steps SET state = ?, last_error = ?, next_attempt_at = ?, completed_at = ?, "
-            "attempts = ?, lease_owner = NULL, lease_expires_at = NULL "
+            "attempts = ?, results = COALESCE(?, results), lease_owner = NULL, "
+            "lease_expires_at = NULL "
             f"WHERE id = ? AND state = {_IN_PROGRESS}",
             (
                 lost.state.value,
@@ -740,6 +811,7 @@ def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
                 retry_at,
                 None if retry_at else now,
                 lost.attempts,
+                _fallback_text(static) if lost.state is StepState.DEGRADED else None,
                 step_id,
             ),
         )
@@ -806,20 +878,39 @@ def retry_step(tx: Tx, task_id: str, step_name: str, now: float) -> None:
     lifecycle.check_retry(task_id, task.state, step_name, step.state)
     tx.conn.execute(
         f"UPDATE steps SET state = {_PENDING}, attempts = 0, next_attempt_at = NULL, "
-        f"completed_at = NULL WHERE id = ? AND state = {_ERROR}",
+        f"completed_at = NULL WHERE id = ? AND state IN {_RETRYABLE}",
         (step.id,),
     )
+    if step.state == StepState.DEGRADED:
+        # It counted as done: dependents that have not run yet wait for its real results now.
+        # Its fallback stays in ``results`` until those replace it, for any that already ran.
+        _unmark_done(tx, task, step)
     step.state, step.attempts = StepState.PENDING, 0
     tx.event(now, EventType.STEP_RETRY_REQUESTED, task, step_name, None, {"by": "operator"})
     _reopen_task(tx, task, now)
 
 
+def _unmark_done(tx: Tx, task: TaskRow, step: StepRow) -> None:
+    """Undo :meth:`Tx.mark_done` for the dependents of ``step`` that are still pending."""
+    children = [
+        s for s in task.steps if s.name in step.static.dependents and s.state == StepState.PENDING
+    ]
+    for child in children:
+        child.deps_remaining += 1
+    if children:
+        tx.conn.executemany(
+            "UPDATE steps SET deps_remaining = deps_remaining + 1 WHERE id = ?",
+            [(c.id,) for c in children],
+        )
+
+
 def resolve_step(
-    tx: Tx, task_id: str, step_name: str, results: JSON, now: float, claim: Claim | None
+    tx: Tx, task_id: str, step_name: str, given: JSON | None, now: float, claim: Claim | None
 ) -> list[ClaimedStep]:
     task = tx.load_task(task_id)
     step = _step_or_raise(task, step_name)
     lifecycle.check_resolve(task.state, step_name, step.state)
+    results = lifecycle.resolution_results(given, step.static.fallback_results)
     tx.conn.execute(
         f"UPDATE steps SET state = {_RESOLVED}, results = ?, completed_at = ?, "
         "next_attempt_at = NULL WHERE id = ? AND state = ?",

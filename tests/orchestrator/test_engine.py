@@ -540,9 +540,10 @@ async def test_the_summary_is_written_with_the_completion(
         "service_time_ms": {"billing": 1500.0, "prefs": 500.5},
         "critical_path_ms": 6500.0,  # a + c + d + e
         "parallel_saved_ms": 2000.0,  # b ran inside c's time
+        "degraded_steps": [],
     }
     completed = await next_event(engine, sub.task_id, EventType.TASK_COMPLETED)
-    assert completed.data == {"summary": task.summary}
+    assert completed.data == {"summary": task.summary, "degraded_steps": []}
 
 
 async def test_a_gate_defers_a_step_without_spending_an_attempt(

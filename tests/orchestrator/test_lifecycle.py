@@ -8,10 +8,11 @@ import pytest
 
 from orchestrator import lifecycle
 from orchestrator.errors import IdempotencyKeyConflictError, InvalidTransitionError
-from orchestrator.models import ErrorKind, StepState, TaskState
+from orchestrator.models import ErrorKind, OnFailure, StepState, TaskState
 
 P, R, W = StepState.PENDING, StepState.IN_PROGRESS, StepState.WAITING_FOR_RETRY
 C, E, X, M = StepState.COMPLETE, StepState.ERROR, StepState.CANCELLED, StepState.RESOLVED_MANUALLY
+D = StepState.DEGRADED
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ def diamond(a: str, b: str, c: str, d: str) -> list[Step]:
         ((C, E, E, P), TaskState.ERROR),
         ((C, X, C, P), TaskState.COMPLETE),  # a cancelled step blocks but is no failure
         ((P, P, P, P), None),
+        ((C, C, D, C), TaskState.COMPLETE),  # a degraded step is done, not a failure
+        ((C, C, D, P), None),  # ... and its dependent may still run
+        ((C, E, D, P), TaskState.ERROR),  # a critical failure still fails the task
     ],
 )
 def test_task_outcome_of_a_diamond(states: tuple[str, ...], expected: TaskState | None) -> None:
@@ -65,6 +69,12 @@ def test_blocking_is_transitive_and_independent_chains_still_run() -> None:
 def test_failed_step_names_in_template_order() -> None:
     assert lifecycle.failed_step_names(diamond(C, E, C, E)) == ["b", "d"]
     assert lifecycle.failed_step_names(diamond(C, X, C, P)) == []
+    assert lifecycle.failed_step_names(diamond(C, C, D, C)) == []
+
+
+def test_degraded_step_names_in_template_order() -> None:
+    assert lifecycle.degraded_step_names(diamond(C, D, D, C)) == ["b", "c"]
+    assert lifecycle.degraded_step_names(diamond(C, E, C, E)) == []
 
 
 @pytest.mark.parametrize(
@@ -88,6 +98,15 @@ def test_is_due(state: str, next_at: float | None, due: bool) -> None:
 def test_failure_state() -> None:
     assert lifecycle.failure_state(None) is StepState.ERROR
     assert lifecycle.failure_state(5.0) is StepState.WAITING_FOR_RETRY
+    assert lifecycle.failure_state(None, OnFailure.CONTINUE) is StepState.DEGRADED
+    assert lifecycle.failure_state(5.0, OnFailure.CONTINUE) is StepState.WAITING_FOR_RETRY
+
+
+def test_resolution_results_are_the_given_ones_else_the_fallback() -> None:
+    assert lifecycle.resolution_results({"a": 1}, {"b": 2}) == {"a": 1}
+    assert lifecycle.resolution_results({}, {"b": 2}) == {}
+    assert lifecycle.resolution_results(None, {"b": 2}) == {"b": 2}
+    assert lifecycle.resolution_results(None, None) == {}
 
 
 def test_a_lost_attempt_is_given_back_and_the_step_runs_again_at_once() -> None:
@@ -112,6 +131,11 @@ def test_the_bound_of_lost_attempts_in_a_row_fails_the_step_with_its_own_code() 
     assert lost.error.kind is ErrorKind.PERMANENT
     assert lost.error.error_code == lifecycle.WORKER_LOST_REPEATEDLY == "WORKER_LOST_REPEATEDLY"
     assert str(lifecycle.MAX_LOST_IN_A_ROW) in lost.error.message
+    bound = lifecycle.MAX_LOST_IN_A_ROW
+    lost = lifecycle.lost_attempt("w1", 1, bound, 5.0, OnFailure.CONTINUE)
+    assert (lost.retry_at, lost.state) == (None, StepState.DEGRADED)  # non-critical
+    lost = lifecycle.lost_attempt("w1", 1, bound - 1, 5.0, OnFailure.CONTINUE)
+    assert lost.state is StepState.WAITING_FOR_RETRY
 
 
 @pytest.mark.parametrize("state", [TaskState.PENDING, TaskState.IN_PROGRESS])
@@ -126,10 +150,11 @@ def test_a_finished_task_cannot_be_cancelled(state: TaskState) -> None:
     assert info.value.current_state == state
 
 
-def test_only_a_failed_step_can_be_retried() -> None:
+def test_only_a_failed_or_degraded_step_can_be_retried() -> None:
     lifecycle.check_retry("t1", TaskState.ERROR, "b", E)
+    lifecycle.check_retry("t1", TaskState.COMPLETE, "b", D)
     for state in (P, R, W, C, X, M):
-        with pytest.raises(InvalidTransitionError, match="only a failed step") as info:
+        with pytest.raises(InvalidTransitionError, match="only a failed or degraded") as info:
             lifecycle.check_retry("t1", TaskState.IN_PROGRESS, "b", state)
         assert info.value.current_state == state
     with pytest.raises(InvalidTransitionError, match="t1 is cancelled"):
@@ -139,7 +164,7 @@ def test_only_a_failed_step_can_be_retried() -> None:
 def test_which_steps_can_be_resolved() -> None:
     for state in (E, P, W):
         lifecycle.check_resolve(TaskState.IN_PROGRESS, "b", state)
-    for state in (R, C, X, M):
+    for state in (R, C, X, M, D):
         with pytest.raises(InvalidTransitionError, match="can be resolved"):
             lifecycle.check_resolve(TaskState.IN_PROGRESS, "b", state)
     with pytest.raises(InvalidTransitionError, match="uncancelled"):

@@ -40,7 +40,13 @@ def test_summary_of_a_diamond() -> None:
         "service_time_ms": {"billing": 30.0, "users": 19.8},
         "critical_path_ms": 4500.0,  # a + b + d
         "parallel_saved_ms": 1000.0,  # c ran beside b
+        "degraded_steps": [],
     }
+
+
+def test_the_summary_names_the_degraded_steps() -> None:
+    summary = task_summary(_diamond_timings(), [], 99.5, 105.0, degraded_steps=["c"])
+    assert summary["degraded_steps"] == ["c"]
 
 
 def test_steps_that_never_ran_have_no_span_but_count_attempts() -> None:

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from orchestrator.errors import ContextValidationError, TemplateError, UnknownTemplateError
+from orchestrator.errors import (
+    ContextValidationError,
+    ResultsValidationError,
+    TemplateError,
+    UnknownTemplateError,
+)
+from orchestrator.models import OnFailure
 from orchestrator.retry import Backoff, Jitter
 from orchestrator.templates import (
     NormalizedContext,
@@ -198,6 +204,52 @@ def test_non_object_context_is_rejected() -> None:
             "cannot depend on itself",
         ),
         (steps_yaml("{handler: noop}"), "#1", "name", "required"),
+        (
+            steps_yaml("{name: a, handler: noop, on_failure: ignore}"),
+            "a",
+            "on_failure",
+            "'ignore' is not one of: fail, continue",
+        ),
+        (
+            steps_yaml("{name: a, handler: noop, on_failure: continue, fallback_results: [1]}"),
+            "a",
+            "fallback_results",
+            "must be a mapping",
+        ),
+        (
+            steps_yaml("{name: a, handler: noop, fallback_results: {x: 1}}"),
+            "a",
+            "fallback_results",
+            "only a non-critical step (on_failure: continue)",
+        ),
+        (
+            steps_yaml("{name: a, handler: noop, on_failure: fail, fallback_results: {}}"),
+            "a",
+            "fallback_results",
+            "only a non-critical step",
+        ),
+        (
+            steps_yaml(
+                "{name: a, handler: noop, on_failure: continue, fallback_results: {x: 1},"
+                " results_schema: {required: [y], properties: {x: {type: string}}}}"
+            ),
+            "a",
+            "fallback_results",
+            "does not match the step's results_schema: /x: 1 is not of type 'string'; "
+            "/y: is required",
+        ),
+        (
+            steps_yaml("{name: a, handler: noop, results_schema: {type: 12}}"),
+            "a",
+            "results_schema",
+            "invalid JSON Schema",
+        ),
+        (
+            steps_yaml("{name: a, handler: noop, results_schema: [object]}"),
+            "a",
+            "results_schema",
+            "must be a mapping",
+        ),
     ],
 )
 def test_bad_step_is_rejected_naming_file_step_and_field(
@@ -209,6 +261,35 @@ def test_bad_step_is_rejected_naming_file_step_and_field(
     assert (err.source, err.step, err.field) == ("bad.yaml", step, field)
     assert needle in str(err)
     assert "bad.yaml" in str(err)
+
+
+def test_a_non_critical_step_with_fallback_and_results_schema() -> None:
+    text = steps_yaml(
+        "{name: a, handler: noop}",
+        "{name: b, handler: noop, depends_on: [a], on_failure: continue,"
+        " fallback_results: {prefs: {news: false}},"
+        " results_schema: {type: object, required: [prefs], properties: {prefs: {type: object}}}}",
+    )
+    t = parse_template(text, HANDLERS)
+    a, b = t.step("a"), t.step("b")
+    assert (a.on_failure, a.fallback_results, a.results_schema) == (OnFailure.FAIL, None, None)
+    assert b.on_failure is OnFailure.CONTINUE
+    assert b.fallback_results == {"prefs": {"news": False}}
+    b.check_results({"prefs": {}})
+    a.check_results({"anything": 1})  # no schema: nothing to check
+    with pytest.raises(ResultsValidationError) as info:
+        b.check_results({"prefs": 1})
+    assert [(d.path, d.message) for d in info.value.details] == [
+        ("/prefs", "1 is not of type 'object'")
+    ]
+    with pytest.raises(ResultsValidationError) as info:
+        b.check_results({})
+    assert [(d.path, d.message) for d in info.value.details] == [("/prefs", "is required")]
+
+
+def test_a_non_critical_step_may_go_without_a_fallback() -> None:
+    t = parse_template(steps_yaml("{name: a, handler: noop, on_failure: continue}"), HANDLERS)
+    assert (t.step("a").on_failure, t.step("a").fallback_results) == (OnFailure.CONTINUE, None)
 
 
 def test_cycle_is_named() -> None:
