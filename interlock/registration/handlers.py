@@ -14,6 +14,11 @@ first sequence's messages) or activating them again (``status: "already_active"`
 is sent with a person-scoped ``Idempotency-Key`` (``welcome/<user_id>``), so two registrations
 racing each other send one sequence; and when the person existed before this registration, the
 messages already sent are looked up first, which holds after the service forgets the key.
+
+A dependency's results may come from an operator's resolution or a degraded step's fallback
+rather than from its handler, so every handler reads them through :func:`result_field`: a
+missing field is a permanent ``MISSING_DEPENDENCY_RESULT`` naming the step and the field, never
+a ``KeyError`` retried until the attempts run out.
 """
 
 from __future__ import annotations
@@ -42,14 +47,39 @@ BLOCKED_EMAIL_DOMAINS: Final = frozenset(
 BRANCHES: Final = ("setup_billing_profile", "initialize_preferences")
 #: How soon to look again when another registration of the person is sending its welcome now.
 WELCOME_IN_FLIGHT_RETRY_S: Final = 1.0
+#: The error code of a dependency whose results lack what a step needs.
+MISSING_DEPENDENCY_RESULT: Final = "MISSING_DEPENDENCY_RESULT"
 
 
 def _without_none(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
+def dependency_results(step: StepInput, name: str) -> JSON:
+    """The results of dependency ``name`` (``{}`` if it handed over none)."""
+    results = step.dependency_results.get(name)
+    return results if isinstance(results, dict) else {}
+
+
+def result_field(step: StepInput, name: str, field: str, kind: type = object) -> Any:
+    """Field ``field`` of dependency ``name``'s results, of type ``kind``.
+
+    Missing or of another type (a step resolved by hand without it, say), it is a permanent
+    ``MISSING_DEPENDENCY_RESULT``: running the step again cannot make the field appear.
+    """
+    value = dependency_results(step, name).get(field)
+    if value is None or not isinstance(value, kind):
+        wanted = "" if kind is object else f" (a {kind.__name__})"
+        raise PermanentError(
+            f"{step.step_name} needs {field!r}{wanted} from the results of {name}, which lack "
+            "it (resolved by hand or degraded without it?)",
+            error_code=MISSING_DEPENDENCY_RESULT,
+        )
+    return value
+
+
 def _user_id(step: StepInput) -> str:
-    return str(step.dependency_results["create_user_account"]["user_id"])
+    return str(result_field(step, "create_user_account", "user_id"))
 
 
 class RegistrationHandlers:
@@ -158,14 +188,17 @@ class RegistrationHandlers:
         return {
             "user_id": user_id,
             "status": status,
+            "defaults_used": False,
             "preferences": resp.field("preferences", dict),
             "correlation_id": step.correlation_id,
         }
 
     async def send_welcome_sequence(self, step: StepInput) -> JSON:
         info = step.context["user_info"]
-        billing = step.dependency_results["setup_billing_profile"]
-        prefs = step.dependency_results["initialize_preferences"]["preferences"]
+        billing = dependency_results(step, "setup_billing_profile")
+        prefs = result_field(step, "initialize_preferences", "preferences", dict)
+        # A degraded preferences step hands over its fallback: the service's defaults.
+        defaults = bool(dependency_results(step, "initialize_preferences").get("defaults_used"))
         user_id = _branch_user_id(step)
         if _person_existed(step):
             earlier = await self._welcome_already_sent(step, user_id)
@@ -178,7 +211,7 @@ class RegistrationHandlers:
             "name": info["name"],
             "plan": info["plan"],
             "channels": channels,
-            "content": welcome_content(info, billing, prefs),
+            "content": welcome_content(info, billing, prefs, default_preferences=defaults),
         }
         resp = await self.caller.call(
             step, "POST", "/welcome", body=body, accept={422}, idempotency_key=f"welcome/{user_id}"
@@ -197,6 +230,7 @@ class RegistrationHandlers:
             "subject": body["content"]["subject"] if mine else _subject_of(messages),
             "user_id": user_id,
             "status": "sent" if mine else "already_sent",
+            "default_preferences": defaults,
             "correlation_id": step.correlation_id,
         }
 
@@ -234,10 +268,10 @@ class RegistrationHandlers:
         }
 
     async def update_user_status(self, step: StepInput) -> JSON:
-        welcome = step.dependency_results["send_welcome_sequence"]
-        user_id = welcome["user_id"]
+        welcome = "send_welcome_sequence"
+        user_id = str(result_field(step, welcome, "user_id"))
         info = step.context["user_info"]
-        if welcome.get("status") == "already_sent":
+        if dependency_results(step, welcome).get("status") == "already_sent":
             # A person welcomed before may be active already: activation is theirs, not ours.
             user = await self.caller.call(step, "GET", f"/users/{_query(user_id)}")
             if user.field("status", str) == "active":
@@ -250,8 +284,8 @@ class RegistrationHandlers:
         summary = {
             "plan": info["plan"],
             "source": info["source"],
-            "messages_sent": welcome["count"],
-            "channels": welcome["channels"],
+            "messages_sent": result_field(step, welcome, "count", int),
+            "channels": result_field(step, welcome, "channels", list),
             "task_id": step.task_id,
             "correlation_id": step.correlation_id,
         }
@@ -281,7 +315,7 @@ class RegistrationHandlers:
 def _branch_user_id(step: StepInput) -> str:
     """The welcome step sees only its direct dependencies; both branches carry the user id."""
     for name in BRANCHES:
-        user_id = step.dependency_results.get(name, {}).get("user_id")
+        user_id = dependency_results(step, name).get("user_id")
         if user_id:
             return str(user_id)
     raise PermanentError(
@@ -297,7 +331,7 @@ def _person_existed(step: StepInput) -> bool:
     (``already_exists``). A brand-new person needs no look-up: nothing was sent to them.
     """
     return any(
-        step.dependency_results.get(name, {}).get("status") == "already_exists" for name in BRANCHES
+        dependency_results(step, name).get("status") == "already_exists" for name in BRANCHES
     )
 
 
@@ -358,20 +392,34 @@ def welcome_channels(info: JSON, prefs: JSON) -> list[str]:
     return channels
 
 
-def welcome_content(info: JSON, billing: JSON, prefs: JSON) -> JSON:
+#: The line a welcome gets when the preferences service could not be reached for good.
+DEFAULT_PREFERENCES_NOTE: Final = (
+    "We could not load your preferences, so we used the default preferences for now; "
+    "change them any time in settings."
+)
+
+
+def welcome_content(
+    info: JSON, billing: JSON, prefs: JSON, *, default_preferences: bool = False
+) -> JSON:
+    """The welcome's subject and body. ``billing`` may lack fields (a profile resolved by
+    hand): a line whose facts are missing is left out rather than failing the step."""
     first = info["name"].split()[0]
     lines = [f"Hi {first}, welcome to Interlock {info['plan'].capitalize()}!"]
-    if billing.get("trial_days"):
+    trial_days, ends = billing.get("trial_days"), billing.get("trial_ends_at")
+    price = billing.get("monthly_price")
+    if trial_days and isinstance(ends, str) and isinstance(price, int | float):
         lines.append(
-            f"Your {billing['trial_days']}-day trial ends {billing['trial_ends_at'][:10]};"
-            f" then it is {billing['monthly_price']:.2f} USD a month."
+            f"Your {trial_days}-day trial ends {ends[:10]}; then it is {price:.2f} USD a month."
         )
         if billing.get("discount_percent"):
             lines.append(f"Your referral saves you {billing['discount_percent']} %.")
-    else:
+    elif "trial_days" in billing and not trial_days:
         lines.append("Your free plan never expires.")
     if prefs.get("newsletter"):
         lines.append("You will get our newsletter; change that any time in settings.")
+    if default_preferences:
+        lines.append(DEFAULT_PREFERENCES_NOTE)
     return {"subject": f"Welcome to Interlock, {first}!", "body": "\n".join(lines)}
 
 
