@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dashboard.model import DEFERRED, DashEvent, TaskModel
+from orchestrator.event_types import EventType
+from orchestrator.models import StepState
 from tests.dashboard.factories import T0, Script, diamond_retrying, iso, view
 
 
@@ -114,6 +116,29 @@ def test_operator_actions_fold_in() -> None:
     s.add(2.0, "step.resolved", "create_user_account", by="operator", results={"user_id": "u"})
     model.apply_all(s.events)
     assert (step.state, step.results) == ("resolved_manually", {"user_id": "u"})
+
+
+def test_a_degraded_step_shows_as_degraded_and_the_task_lists_it() -> None:
+    s = Script().add(0, "task.created")
+    s.run(0.0, "create_user_account")
+    s.add(0.1, "step.started", "initialize_preferences", 3, worker_id="w")
+    error = {"kind": "retryable", "error_code": "CONNECTION_ERROR", "message": "refused"}
+    fallback = {"status": "defaults", "preferences": {"newsletter": False}}
+    s.add(
+        0.2,
+        EventType.STEP_DEGRADED,
+        "initialize_preferences",
+        3,
+        error=error,
+        fallback_results=fallback,
+    )
+    model = TaskModel.from_view(view(), as_created=True).apply_all(s.events)
+    prefs = model.steps["initialize_preferences"]
+    assert (prefs.state, prefs.display_state) == (StepState.DEGRADED, StepState.DEGRADED)
+    assert model.degraded == ["initialize_preferences"]
+    s.add(1.0, EventType.STEP_RETRY_REQUESTED, "initialize_preferences", by="operator")
+    model.apply_all(s.events)
+    assert prefs.state == StepState.PENDING and model.degraded == []
 
 
 def test_events_of_other_tasks_and_repeats_are_ignored() -> None:
