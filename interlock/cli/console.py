@@ -13,7 +13,12 @@ from orchestrator.models import Event
 #: Event types worth a line on the console (service calls and starts would drown the rest).
 PRINTED = frozenset(
     {t for t in EventType if t.value.startswith("task.")}
-    | {EventType.STEP_FAILED, EventType.STEP_RETRY_SCHEDULED, EventType.STEP_DEFERRED}
+    | {
+        EventType.STEP_FAILED,
+        EventType.STEP_DEGRADED,
+        EventType.STEP_RETRY_SCHEDULED,
+        EventType.STEP_DEFERRED,
+    }
     | BREAKER_EVENTS
 )
 
@@ -44,6 +49,8 @@ def describe(event: Event) -> str:
             f"  {summary.get('total_duration_ms')} ms, "
             f"{summary.get('parallel_saved_ms')} ms saved by running branches in parallel"
         )
+        if data.get("degraded_steps"):
+            extra += f"; degraded: {', '.join(data['degraded_steps'])}"
     if event.type in BREAKER_EVENTS:
         extra = f"  {data.get('service')}: {data.get('from')} -> {data.get('to')}"
     return f"{event.seq:>6} {task:<8} {event.type:<22}{step}{attempt}{extra}"
