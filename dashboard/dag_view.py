@@ -74,6 +74,8 @@ def status_line(step: StepSnapshot, steps: Mapping[str, StepSnapshot], now: floa
         return f"{budget}  {_duration(took) if took is not None else ''}{extra}"
     if state == StepState.RESOLVED_MANUALLY:
         return "resolved by operator"
+    if state == StepState.DEGRADED:
+        return f"{budget}  degraded, fallback used"
     if state == StepState.PENDING:
         failed = [p for p in step.depends_on if steps[p].state in FAILED_STEP_STATES]
         if failed:
@@ -103,7 +105,7 @@ def _blocked(name: str, steps: Mapping[str, StepSnapshot]) -> bool:
 def error_line(step: StepSnapshot) -> str:
     """The third line of a node: the last error in short, when there is one."""
     error = step.last_error
-    if not error or step.state in DONE_STEP_STATES:
+    if not error or (step.state in DONE_STEP_STATES and step.state != StepState.DEGRADED):
         return ""
     status = error.get("http_status")
     message = str(error.get("message") or error.get("error_code") or "")

@@ -230,7 +230,7 @@ class TaskModel:
 
     @property
     def degraded(self) -> list[str]:
-        return [s.name for s in self.steps.values() if s.state == "degraded"]
+        return [s.name for s in self.steps.values() if s.state == StepState.DEGRADED]
 
     def started_at(self) -> float | None:
         starts = [b.started_at for s in self.steps.values() for b in s.attempts]
@@ -308,6 +308,14 @@ def _apply_step(step: StepSnapshot, event: DashEvent) -> None:  # noqa: C901 - o
         step.results = results if isinstance(results, dict) else {}
     elif kind.startswith("service_call.") and bar is not None:
         _apply_call(bar, kind, data)
+    elif kind == EventType.STEP_DEGRADED:
+        # failed for good, but not critical: its dependents run on the fallback results
+        step.state = StepState.DEGRADED.value
+        step.next_attempt_at = None
+        step.last_error = data.get("error")
+        _close(bar, at, "failed", data.get("error"))
+        fallback = data.get("fallback_results")
+        step.results = fallback if isinstance(fallback, dict) else {}
     elif kind.startswith("step."):  # a state this dashboard does not know yet: show it as named
         step.state = kind.removeprefix("step.")
 

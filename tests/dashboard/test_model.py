@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dashboard.dag_view import render_dag
 from dashboard.model import DEFERRED, DashEvent, TaskModel
 from orchestrator.event_types import EventType
 from orchestrator.models import StepState
@@ -136,6 +137,11 @@ def test_a_degraded_step_shows_as_degraded_and_the_task_lists_it() -> None:
     prefs = model.steps["initialize_preferences"]
     assert (prefs.state, prefs.display_state) == (StepState.DEGRADED, StepState.DEGRADED)
     assert model.degraded == ["initialize_preferences"]
+    (bar,) = prefs.attempts
+    assert (bar.outcome, bar.error_code) == ("failed", "CONNECTION_ERROR")  # closed, not running
+    assert prefs.results == fallback  # what its dependents got
+    drawn = render_dag(model, 120, 30, T0 + 1).plain
+    assert "◐ initialize_preferences" in drawn and "fallback" in drawn and "refused" in drawn
     s.add(1.0, EventType.STEP_RETRY_REQUESTED, "initialize_preferences", by="operator")
     model.apply_all(s.events)
     assert prefs.state == StepState.PENDING and model.degraded == []
