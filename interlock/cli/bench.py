@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import asdict
 from typing import Any
 
+from interlock.bench.dashboard import format_dashboard_report, run_dashboard_benchmark
 from interlock.bench.engine import format_report, run_benchmark
 from interlock.bench.machine import OtherCpu, read_machine
 from interlock.bench.registration import format_registration_report, run_registration_benchmark
@@ -18,11 +19,13 @@ from interlock.cli.loop import loop_name
 from interlock.cli.loop import run as run_loop
 from interlock.settings import Settings
 
-BENCHMARKS = ("engine", "services", "registration")
+BENCHMARKS = ("engine", "services", "registration", "dashboard")
 
 
 def add_parser(sub: Subcommands) -> None:
-    bench = sub.add_parser("bench", help="benchmarks: engine, mock services, registrations")
+    bench = sub.add_parser(
+        "bench", help="benchmarks: engine, mock services, registrations, dashboard"
+    )
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument(
         "--only",
@@ -54,6 +57,24 @@ def add_parser(sub: Subcommands) -> None:
         default=2000,
         help="registration: registrations (default 2000)",
     )
+    bench.add_argument(
+        "--burst",
+        type=positive_int,
+        default=2000,
+        help="dashboard: registrations per burst (default 2000)",
+    )
+    bench.add_argument(
+        "--pairs",
+        type=positive_int,
+        default=3,
+        help="dashboard: pairs of bursts without and with the dashboard (default 3)",
+    )
+    bench.add_argument(
+        "--open-tasks",
+        type=positive_int,
+        default=10_000,
+        help="dashboard: tasks in the database when the task list is opened (default 10000)",
+    )
     bench.set_defaults(run=_run)
 
 
@@ -75,9 +96,14 @@ async def _bench(args: argparse.Namespace, loop: str) -> int:
             elif name == "services":
                 results[name] = await run_service_benchmark(args.requests)
                 report = format_service_report(results[name])
-            else:
+            elif name == "registration":
                 results[name] = await run_registration_benchmark(args.registrations)
                 report = format_registration_report(results[name])
+            else:
+                results[name] = await run_dashboard_benchmark(
+                    args.burst, args.pairs, args.open_tasks
+                )
+                report = format_dashboard_report(results[name])
         results[name]["other_processes_cores"] = (
             None if others.cores_used is None else round(others.cores_used, 2)
         )
