@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import resource
@@ -38,6 +37,8 @@ SIZE: Final = (200, 60)
 KEY: Final = "s"
 #: The longest a press may wait for its frame before it counts as lost.
 FRAME_TIMEOUT_S: Final = 10.0
+#: How often the probe looks at its counts between two presses.
+_WATCH_S: Final = 0.01
 
 
 class _Table(Protocol):
@@ -126,28 +127,31 @@ async def _burst(args: argparse.Namespace) -> None:
 async def _press_until(
     app: DashboardApp, args: argparse.Namespace, stop: asyncio.Event
 ) -> tuple[list[float], int]:
-    """Press :data:`KEY` every ``press_every_s`` (or as soon as the last one showed) until the
-    counts say the burst is finished; each latency is key sent → first frame that shows it."""
+    """Press :data:`KEY` every ``press_every_s`` (or as soon as the last one showed; never when
+    it is 0) until the counts say the burst is finished; each latency is key sent → the first
+    frame that shows it."""
     from dashboard.frame_driver import frame_driver
 
     driver = frame_driver(app)
     deadline = time.monotonic() + args.timeout_s
     latencies: list[float] = []
     lost = 0
+    next_press = time.perf_counter() if args.press_every_s > 0 else float("inf")
     while not stop.is_set() and _finished(app) < args.until_finished:
         if time.monotonic() > deadline:
             break
+        if time.perf_counter() < next_press:
+            await asyncio.sleep(min(_WATCH_S, next_press - time.perf_counter()))
+            continue
         before = app.state_filter
         sent = time.perf_counter()
         driver.press(KEY)
-        shown = driver.next_frame(_filter_changed(app, before))
         try:
+            shown = driver.next_frame(_filter_changed(app, before))
             latencies.append(await asyncio.wait_for(shown, FRAME_TIMEOUT_S) - sent)
         except TimeoutError:
             lost += 1
-        with contextlib.suppress(TimeoutError):
-            pause = sent + args.press_every_s - time.perf_counter()
-            await asyncio.wait_for(stop.wait(), max(0.0, pause))
+        next_press = sent + args.press_every_s
     return latencies, lost
 
 
@@ -183,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout-s", type=float, default=300.0)
     parser.add_argument("--expect-tasks", type=int, default=0, help="burst: counted when ready")
     parser.add_argument("--until-finished", type=int, default=0, help="burst: finished tasks")
-    parser.add_argument("--press-every-s", type=float, default=0.05)
+    parser.add_argument("--press-every-s", type=float, default=0.05, help="burst: 0 for never")
     parser.add_argument("--tasks", type=int, default=1, help="open: tasks the counts must show")
     return parser
 

@@ -75,6 +75,12 @@ def add_parser(sub: Subcommands) -> None:
         default=10_000,
         help="dashboard: tasks in the database when the task list is opened (default 10000)",
     )
+    bench.add_argument(
+        "--press-every-ms",
+        type=int,
+        default=50,
+        help="dashboard: the attached dashboard presses a key this often (default 50; 0: never)",
+    )
     bench.set_defaults(run=_run)
 
 
@@ -101,7 +107,10 @@ async def _bench(args: argparse.Namespace, loop: str) -> int:
                 report = format_registration_report(results[name])
             else:
                 results[name] = await run_dashboard_benchmark(
-                    args.burst, args.pairs, args.open_tasks
+                    args.burst,
+                    args.pairs,
+                    args.open_tasks,
+                    press_every_s=max(0, args.press_every_ms) / 1000,
                 )
                 report = format_dashboard_report(results[name])
         results[name]["other_processes_cores"] = (
