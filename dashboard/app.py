@@ -418,18 +418,16 @@ class DashboardApp(App[None]):
         return rows[:LIST_ROWS]
 
     def _draw_tasks(self) -> None:
-        table = self._main.query_one("#tasks", DataTable)
+        table = self._main.query_one("#tasks", TaskTable)
         rows = self._rows()
         now = self.now()
-        table.clear()
-        for row in rows:
-            table.add_row(
-                task_mark(row.activity),
-                f"…{row.task_id[-6:]}",
-                row.label,
-                _age(row.age_s(now)),
-                key=row.task_id,
+        table.show(
+            (
+                row.task_id,
+                (task_mark(row.activity), f"…{row.task_id[-6:]}", row.label, _age(row.age_s(now))),
             )
+            for row in rows
+        )
         keys = [r.task_id for r in rows]
         newest = rows[0].task_id if rows else None
         if newest is not None and (self.selected_id is None or self._follow_due(newest)):

@@ -8,7 +8,7 @@ does I/O. The DAG and timeline render at whatever size they get, so the same pan
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rich.text import Text
@@ -251,6 +251,12 @@ def task_mark(state: str) -> Text:
     return Text(f"{m.symbol} {m.word}", m.style)
 
 
+def _same_cell(shown: object, new: object) -> bool:
+    if isinstance(shown, Text) and isinstance(new, Text):  # Text's == ignores its base style
+        return shown.style == new.style and shown == new
+    return shown == new
+
+
 class TaskTable(DataTable[str | Text]):
     """The task list; says when the operator (not a redraw) moved the cursor.
 
@@ -263,6 +269,25 @@ class TaskTable(DataTable[str | Text]):
         def __init__(self, row: int) -> None:
             super().__init__()
             self.row = row
+
+    def show(self, rows: Iterable[tuple[str, Sequence[str | Text]]]) -> None:
+        """Show these rows, ``(key, cells)`` in order. When the keys are the ones shown, in the
+        same order, only the cells that changed are updated: during a burst the redraw runs four
+        times a second, and a rebuild (``clear`` and ``add_row`` for each row) made Textual measure
+        every cell again and draw the table twice (emptied, then refilled), the largest share of
+        the dashboard's CPU (docs/benchmarks.md, "Dashboard"). A rebuild also scrolled to the top.
+        """
+        rows = list(rows)
+        if [key for key, _ in rows] != [key.value for key in self.rows]:
+            self.clear()
+            for key, cells in rows:
+                self.add_row(*cells, key=key)
+            return
+        columns = list(self.columns)
+        for key, cells in rows:
+            for column, cell in zip(columns, cells, strict=True):
+                if not _same_cell(self.get_cell(key, column), cell):
+                    self.update_cell(key, column, cell)
 
     def _moved(self) -> None:
         self.post_message(self.UserMoved(self.cursor_row))
