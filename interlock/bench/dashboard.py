@@ -32,6 +32,7 @@ from typing import Any, Final
 import aiohttp
 
 from interlock.bench.burst import read_counts, submit_all, wait_finished
+from interlock.bench.dashboard_probe import CATCH_UP_S
 from interlock.bench.machine import process_cpu_s
 from interlock.registration.template import TEMPLATE_NAME
 from interlock.settings import SERVICE_PORTS
@@ -41,9 +42,10 @@ from mock_services.payloads import RegistrationFaker
 #: The issue's targets: B's registrations/s at least this share of A's, and the key p99.
 TARGET_RATIO_PCT: Final = 90.0
 TARGET_KEY_P99_MS: Final = 100.0
-#: How long a probe may take to attach, and to report once the burst is finished.
+#: How long a probe may take to attach, and to report once the burst is finished (it waits up
+#: to ``CATCH_UP_S`` for its own counts to show the burst finished).
 _PROBE_READY_S: Final = 60.0
-_PROBE_REPORT_S: Final = 30.0
+_PROBE_REPORT_S: Final = CATCH_UP_S + 30.0
 #: A real terminal draws in colour; the probe has none to detect, so it is told (the costliest).
 _PROBE_ENV: Final = {"TEXTUAL_COLOR_SYSTEM": "truecolor"}
 
@@ -84,13 +86,11 @@ class _Probe:
         return said
 
     async def finish(self, timeout_s: float) -> dict[str, Any]:
-        """Its result, once it saw the burst finished (told to stop if it does not soon)."""
+        """Tell it the burst is over (it stops pressing and reports); its result."""
         try:
-            try:
-                return await self.read("result", timeout_s)
-            except TimeoutError:
-                self.proc.send_signal(signal.SIGTERM)  # it stops pressing and reports
-                return await self.read("result", _PROBE_REPORT_S)
+            if self.proc.returncode is None:
+                self.proc.send_signal(signal.SIGTERM)
+            return await self.read("result", timeout_s)
         finally:
             await self.close()
 
@@ -201,7 +201,9 @@ def _dashboard_run(said: dict[str, Any], bench_saw_finished_at: float) -> dict[s
         "key_p99_ms": _pct(keys, 0.99),
         "key_max_ms": keys[-1] if keys else None,
         #: how long after the bench the dashboard's own counts showed the burst finished
-        "lag_s": round(said["saw_finished_at"] - bench_saw_finished_at, 3),
+        "lag_s": None
+        if said["saw_finished_at"] is None
+        else round(said["saw_finished_at"] - bench_saw_finished_at, 3),
     }
 
 
@@ -313,7 +315,7 @@ def format_dashboard_report(result: dict[str, Any]) -> str:
             f"{_cpu_pair(a, b, 'orchestrator'):>28}{_cpu_pair(a, b, 'services'):>11}"
             f"{_cpu_pair(a, b, 'bench'):>11}  | {_num(b['cpu_s']['dashboard']):>14}"
             f"  {d['peak_rss_mb']:>6.1f} MB  {_num(d['key_p50_ms'])}/{_num(d['key_p99_ms'])}/"
-            f"{_num(d['key_max_ms'])}  {d['presses']:>7}  {d['lag_s']:.2f} s"
+            f"{_num(d['key_max_ms'])}  {d['presses']:>7}  {_num(d['lag_s'])} s"
         )
     lines += _verdicts(result)
     return "\n".join(lines)

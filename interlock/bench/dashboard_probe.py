@@ -9,9 +9,11 @@ It speaks in JSON lines on stdout (file descriptor 1: Textual captures ``print``
 - ``burst``: once live with the counts loaded it says ``{"event": "ready"}``; the benchmark then
   starts its burst. Meanwhile the probe presses ``s`` (cycle the task list's state filter, which
   rebuilds the table at once) about every ``--press-every-s``, and times each press from the key
-  sent to the first frame flushed after the filter changed. When its own counts say
-  ``--until-finished`` tasks are finished (or on SIGTERM, or at ``--timeout-s``) it prints the
-  result: the latencies, its CPU and peak RSS.
+  sent to the first frame flushed after the filter changed. It stops pressing on SIGTERM (the
+  benchmark sends it when it saw the burst finished), when its own counts say
+  ``--until-finished`` tasks are finished, or at ``--timeout-s``; it then waits for its counts to
+  show the burst finished and prints the result: the latencies, when its counts caught up, its CPU
+  and peak RSS.
 - ``open``: the time from the app's start to the first frame that shows the task table with rows
   and the counts of at least ``--tasks`` tasks (and, apart, what importing the dashboard took).
 """
@@ -37,6 +39,8 @@ SIZE: Final = (200, 60)
 KEY: Final = "s"
 #: The longest a press may wait for its frame before it counts as lost.
 FRAME_TIMEOUT_S: Final = 10.0
+#: How long, once told to stop, the probe waits for its counts to show the burst finished.
+CATCH_UP_S: Final = 15.0
 #: How often the probe looks at its counts between two presses.
 _WATCH_S: Final = 0.01
 
@@ -107,21 +111,32 @@ async def _burst(args: argparse.Namespace) -> None:
         cpu0, seq0, frames0, ready = _cpu_s(), app.last_seq, driver.frames, time.perf_counter()
         _emit("ready", startup_s=round(ready - started, 3))
         latencies, lost = await _press_until(app, args, stop)
-        done = time.perf_counter()
+        done, burst_cpu_s, frames = time.perf_counter(), _cpu_s() - cpu0, driver.frames - frames0
+        saw_finished_at = await _when_finished(app, args.until_finished, CATCH_UP_S)
         _emit(
             "result",
-            finished=_finished(app) >= args.until_finished,
-            saw_finished_at=time.time(),
+            finished=saw_finished_at is not None,
+            saw_finished_at=saw_finished_at,
             burst_s=round(done - ready, 3),
             presses=len(latencies),
             lost_presses=lost,
             key_ms=[round(s * 1000, 2) for s in latencies],
             cpu_s=round(_cpu_s(), 3),
-            burst_cpu_s=round(_cpu_s() - cpu0, 3),
+            burst_cpu_s=round(burst_cpu_s, 3),
             peak_rss_mb=_peak_rss_mb(),
             events=app.last_seq - seq0,
-            frames=driver.frames - frames0,
+            frames=frames,
         )
+
+
+async def _when_finished(app: DashboardApp, target: int, timeout_s: float) -> float | None:
+    """The wall-clock time the app's own counts showed ``target`` finished tasks (waiting up to
+    ``timeout_s`` for them), None if they did not."""
+    try:
+        await _until(lambda: _finished(app) >= target, timeout_s, "the burst finished")
+    except TimeoutError:
+        return None
+    return time.time()
 
 
 async def _press_until(
