@@ -3,11 +3,11 @@
 ``interlock bench --only dashboard`` runs the dashboard in a process of its own, with no terminal,
 and asks how soon a key press shows on the screen. Textual's headless driver cannot say: the app
 skips rendering for it altogether (no escape sequences are built), and ``Pilot.press`` waits until
-the *process* looks idle, which a dashboard folding a burst of events never is (each press then
-takes its one-second cap twice over). This driver instead says it is not headless, so the app
-renders every frame exactly as for a terminal (the CPU a real terminal costs, less the terminal),
-throws the bytes away, and calls the listeners each time a frame is flushed. A key is fed the way
-a terminal's input thread feeds it (:meth:`press`).
+the *process* looks idle, which a dashboard folding a burst of events seldom is (it read three
+times the latency the screen showed; docs/benchmarks.md). This driver instead says it is not
+headless, so the app renders every frame exactly as for a terminal (the CPU a real terminal
+costs, less the terminal), throws the bytes away, and calls the listeners each time a frame is
+flushed. A key is fed the way a terminal's input thread feeds it (:meth:`press`).
 
 ::
 
