@@ -67,6 +67,9 @@ class _Probe:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=err,
                 env={**os.environ, **_PROBE_ENV},
+                # its own session, as a dashboard on a terminal is (the sandbox's children have
+                # theirs): the kernel's autogroups then schedule it apart from the benchmark
+                start_new_session=True,
             )
         return cls(proc, stderr)
 
