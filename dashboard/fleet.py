@@ -13,6 +13,7 @@ grow the dashboard without bound); older ones are paged in from ``GET /tasks?off
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -92,6 +93,10 @@ class Fleet:
         self.counts_seq = 0
         self.version = 0  #: bumped on every change, so a view redraws only when needed
         self._counting = True
+        self._seq = 0  #: the seq of the event being applied
+        #: (seq, old state, new state) of the recent count changes, so a counts snapshot older
+        #: than the events already applied gets them again instead of losing them
+        self._deltas: deque[tuple[int, str | None, str]] = deque(maxlen=100_000)
 
     @property
     def total(self) -> int:
@@ -101,6 +106,9 @@ class Fleet:
         """Counts from ``GET /tasks/counts``, which include every event up to ``as_of_seq``."""
         self.counts = {s.value: int(counts.get(s.value, 0)) for s in TaskState}
         self.counts_seq = as_of_seq
+        for seq, old, new in self._deltas:  # applied here already, not yet in the snapshot
+            if seq > as_of_seq:
+                self._shift(old, new)
         self.counts_stale = False
         self.version += 1
 
@@ -126,6 +134,7 @@ class Fleet:
         if event.task_id is None:
             return
         self._counting = event.seq > self.counts_seq
+        self._seq = event.seq
         row = self.rows.get(event.task_id)
         if event.type == EventType.TASK_CREATED:
             if row is None:
@@ -170,9 +179,13 @@ class Fleet:
     def _count(self, old: str | None, new: TaskState) -> None:
         if not self._counting:
             return
+        self._deltas.append((self._seq, old, new.value))
+        self._shift(old, new.value)
+
+    def _shift(self, old: str | None, new: str) -> None:
         if old is not None and old in self.counts:
             self.counts[old] = max(0, self.counts[old] - 1)
-        self.counts[new.value] = self.counts.get(new.value, 0) + 1
+        self.counts[new] = self.counts.get(new, 0) + 1
 
     def newest(self, activity: str | None = None, limit: int = 200) -> list[TaskRow]:
         """The newest rows, optionally only those whose :attr:`TaskRow.activity` or state is

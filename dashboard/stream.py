@@ -13,11 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Final
 
 import aiohttp
 
 from dashboard.model import DashEvent
 from orchestrator import codec
+
+#: Lines read before the follower lets the event loop run something else.
+YIELD_EVERY: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +58,13 @@ async def follow(
                     )
                 live, delay = True, retry_s
                 yield Link("live", after=last)
+                read = 0
                 async for line in resp.content:
+                    read += 1
+                    if read % YIELD_EVERY == 0:
+                        # lines already buffered are read without a pause: give the loop to a
+                        # key press or a frame between two batches of a burst
+                        await asyncio.sleep(0)
                     if not line.strip():
                         continue
                     # orjson: a burst streams thousands of events a second, and decoding

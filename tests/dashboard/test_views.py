@@ -216,3 +216,16 @@ def test_the_fault_form_builds_the_rule_the_admin_api_takes() -> None:
     }
     with pytest.raises(ValueError, match="delay ms: 'soon' is not a number"):
         build_rule("latency", {"delay_ms": "soon"}, "", "")
+
+
+def test_a_counts_snapshot_older_than_the_applied_events_keeps_their_changes() -> None:
+    fleet = Fleet()
+    fleet.load_counts({}, as_of_seq=0)
+    for i in range(3):
+        fleet.apply(_event(10 * i + 1, "task.created", f"t{i}"))
+        fleet.apply(_event(10 * i + 2, "task.started", f"t{i}"))
+        fleet.apply(_event(10 * i + 3, "task.completed", f"t{i}"))
+    assert fleet.counts["complete"] == 3
+    # the server counted as of seq 12: t0 complete, t1 in progress (t2 not yet created)
+    fleet.load_counts({"complete": 1, "in_progress": 1}, as_of_seq=12)
+    assert (fleet.counts["complete"], fleet.counts["in_progress"], fleet.total) == (3, 0, 3)
