@@ -239,6 +239,7 @@ class DashboardApp(App[None]):
                 use(await fetch())
             except DashboardError:
                 continue
+        self._redraw()  # show what was loaded now, not at the next tick
         await self._poll_services_now()
 
     # -- the live stream ----------------------------------------------------------------------
