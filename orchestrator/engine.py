@@ -25,7 +25,13 @@ from orchestrator import analytics, codec
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import StepError, UnknownTemplateError
 from orchestrator.event_types import EventType
-from orchestrator.events import DEFAULT_MAX_BUFFERED, EventBus, Subscription, follow
+from orchestrator.events import (
+    DEFAULT_MAX_BUFFERED,
+    EventBus,
+    Subscription,
+    follow,
+    follow_batches,
+)
 from orchestrator.handlers import HandlerRegistry, StepInput
 from orchestrator.ids import new_task_id
 from orchestrator.lifecycle import request_hash
@@ -369,6 +375,22 @@ class Engine:
             async with aclosing(follow(sub, read, after, idle_s=idle_s)) as events:
                 async for item in events:
                     yield item
+
+    async def follow_batches(
+        self,
+        after: int | None = 0,
+        task_id: str | None = None,
+        *,
+        idle_s: float | None = None,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
+    ) -> AsyncGenerator[list[Event] | None, None]:
+        """:meth:`follow`, a batch of the events available at once at a time (for a writer that
+        sends a burst in one write). Close it with ``aclosing``."""
+        with self.bus.subscribe(task_id, max_buffered) as sub:
+            read = partial(self._read_events, task_id)
+            async with aclosing(follow_batches(sub, read, after, idle_s=idle_s)) as batches:
+                async for batch in batches:
+                    yield batch
 
     async def _read_events(self, task_id: str | None, after: int, limit: int) -> list[Event]:
         return await self.store.list_events(after, limit, task_id)
