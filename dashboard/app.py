@@ -60,6 +60,9 @@ from orchestrator.models import JSON, StepState
 #: stream's changes in: at 0.5 s a burst costs the dashboard 45 % less than at 0.25 s
 #: (docs/benchmarks.md), and a countdown still moves twice a second.
 REDRAW_S: Final = 0.5
+#: Seconds between two redraws of the task list while the stream changes it (the table is the
+#: dearest pane: about half of a redraw); a key that changes the list draws it at once.
+TABLE_EVERY_S: Final = 1.0
 #: Rows the task list shows (the newest of the current filter; `s`, `/` and `m` reach the rest):
 #: the table is the dearest pane to redraw.
 LIST_ROWS: Final = 100
@@ -158,6 +161,7 @@ class DashboardApp(App[None]):
         self._buffer: deque[DashEvent | Text] = deque(maxlen=LOG_KEEP)
         self._log_new: list[DashEvent | Text] = []
         self._drawn_fleet = -1
+        self._table_drawn_at = 0.0
         self._ends: deque[float] = deque(maxlen=20_000)
         self._saved_ms: list[float] = []
         self._alerted: dict[str, float] = {}
@@ -239,6 +243,7 @@ class DashboardApp(App[None]):
                 use(await fetch())
             except DashboardError:
                 continue
+        self._drawn_fleet = -1
         self._redraw()  # show what was loaded now, not at the next tick
         await self._poll_services_now()
 
@@ -337,11 +342,14 @@ class DashboardApp(App[None]):
             self.notify(f"{n} task{'s' if n > 1 else ''} failed for good", severity="error")
         if self.paused:
             return
-        if self.fleet.version != self._drawn_fleet:
+        forced = self._drawn_fleet == -1  # a key changed what the list shows: draw it now
+        due = time.monotonic() - self._table_drawn_at >= TABLE_EVERY_S
+        if self.fleet.version != self._drawn_fleet and (forced or due):
             self._draw_counts()
             self._draw_tasks()
             self._drawn_fleet = self.fleet.version
-        else:
+            self._table_drawn_at = time.monotonic()
+        elif self.fleet.version == self._drawn_fleet:
             self._draw_ages()
         self._main.query_one(ServicesPane).redraw()
         self._draw_task()
