@@ -166,7 +166,6 @@ class DashboardApp(App[None]):
         self._saved_ms: list[float] = []
         self._alerted: dict[str, float] = {}
         self._failed_pending = 0
-        self._started_stream = False
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -202,7 +201,7 @@ class DashboardApp(App[None]):
         self._set_view("tasks")
         self.set_interval(REDRAW_S, self._redraw)
         self.set_interval(2.0, self._poll_services)
-        self.set_interval(5.0, self._refresh_counts)
+        self.set_interval(5.0, self._reload_counts)
         self._start()
         self._redraw()
 
@@ -340,6 +339,9 @@ class DashboardApp(App[None]):
             n, self._failed_pending = self._failed_pending, 0
             self._alerted["failed"] = time.monotonic()
             self.notify(f"{n} task{'s' if n > 1 else ''} failed for good", severity="error")
+        if self.fleet.counts_stale:
+            self.fleet.counts_stale = False
+            self._reload_counts()  # an event moved a task older than the loaded list
         if self.paused:
             return
         forced = self._drawn_fleet == -1  # a key changed what the list shows: draw it now
@@ -704,9 +706,6 @@ class DashboardApp(App[None]):
             return
         self.fleet.load_summaries(older)
         self.notify(f"{len(older)} older tasks loaded", timeout=2)
-
-    def _refresh_counts(self) -> None:
-        self._reload_counts()
 
     @work(exclusive=True, group="counts")
     async def _reload_counts(self) -> None:
