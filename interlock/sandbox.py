@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from httpedge import EdgeRunner
 from interlock.diamond import diamond_template, register_noop
 from interlock.registration.handlers import RegistrationHandlers
 from interlock.registration.template import (
@@ -81,8 +82,9 @@ async def run_api(
     stream: StreamConfig | None = None,
 ) -> AsyncIterator[str]:
     """Serve the orchestrator API; yields its base URL."""
-    runner = web.AppRunner(
+    runner = EdgeRunner(
         create_api(orchestrator.engine, orchestrator.breakers, stream),
+        host_names=[host],
         access_log=None,
         shutdown_timeout=1.0,
     )

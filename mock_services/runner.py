@@ -16,6 +16,7 @@ from typing import Final
 
 from aiohttp import web
 
+from httpedge import EdgeRunner
 from mock_services.app import create_app
 from mock_services.errors import PortInUseError
 from mock_services.runtime import RUNTIME, ServiceConfig, ServiceRuntime
@@ -64,7 +65,7 @@ async def start_services(
     try:
         for service in (s for s in SERVICE_NAMES if s in ports):
             app = create_app(service, data, config)
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+            runner = EdgeRunner(app, host_names=[host], access_log=None, shutdown_timeout=1.0)
             await runner.setup()
             running._runners.append(runner)
             try:

@@ -41,7 +41,10 @@ class Client:
         body: Any = None,
         raw: bytes | None = None,
     ) -> tuple[int, Any]:
-        async with self.session.request(method, self.base + path, json=body, data=raw) as resp:
+        headers = {"Content-Type": "application/json"} if raw is not None else None
+        async with self.session.request(
+            method, self.base + path, json=body, data=raw, headers=headers
+        ) as resp:
             data = await resp.json()
             assert resp.content_type == "application/json"
         operation = self.spec["paths"].get(template or path.split("?")[0], {}).get(method.lower())

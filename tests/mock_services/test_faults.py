@@ -16,6 +16,8 @@ from mock_services.runner import RunningServices
 from mock_services.runtime import ServiceConfig
 from tests.mock_services.conftest import Api
 
+JSON_TYPE = {"Content-Type": "application/json"}
+
 USER = {"email": "ada@example.com", "name": "Ada", "plan": "pro"}
 
 
@@ -212,7 +214,9 @@ async def test_admin_rejects_bad_input_with_details(api: Api) -> None:
     )
     assert status == 400 and body["error"] == "invalid_fault_rule"
     assert body["details"] == [{"path": "status", "message": "'often' is not of type 'integer'"}]
-    async with api.client.post(api.url("users", "/__admin/faults"), data=b"{nope") as resp:
+    async with api.client.post(
+        api.url("users", "/__admin/faults"), data=b"{nope", headers=JSON_TYPE
+    ) as resp:
         assert resp.status == 400 and (await resp.json())["error"] == "malformed_json"
     rule = await api.fault("users", {"kind": "error"})
     status, body = await api.call("PATCH", "users", f"/__admin/faults/{rule['id']}", {"status": 99})
