@@ -32,9 +32,7 @@ def _rule_json(runtime: ServiceRuntime, rule: FaultRule) -> JSON:
 
 
 def _bad_rule(exc: FaultRuleError) -> ApiError:
-    details = [
-        {"path": p.split(":", 1)[0], "message": p.split(":", 1)[-1].strip()} for p in exc.problems
-    ]
+    details = [{"path": path, "message": message} for path, message in exc.fields]
     return ApiError(400, "invalid_fault_rule", str(exc), details=details)
 
 

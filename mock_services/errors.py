@@ -17,11 +17,14 @@ class MockServicesError(Exception):
 
 
 class FaultRuleError(MockServicesError):
-    """A fault rule is invalid. ``problems`` holds one ``"field: what is wrong"`` line each."""
+    """A fault rule is invalid. ``fields`` holds ``(field, what is wrong)`` for each problem
+    (the field dotted, ``match.path``; ``""`` for the rule as a whole), ``problems`` the same as
+    ``"field: what is wrong"`` lines."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid fault rule: " + "; ".join(problems))
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        self.fields = fields
+        self.problems = [f"{path}: {message}" if path else message for path, message in fields]
+        super().__init__("invalid fault rule: " + "; ".join(self.problems))
 
 
 class PortInUseError(MockServicesError):
