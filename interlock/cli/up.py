@@ -25,6 +25,7 @@ from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices, start_services
 from orchestrator.engine import EngineConfig
 from orchestrator.models import TaskState
+from orchestrator.store.sqlite import check_database
 
 
 def add_parser(sub: Subcommands, settings: Settings) -> None:
@@ -71,6 +72,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.services_only and not db.parent.is_dir():
         print(f"interlock: directory {db.parent} does not exist", file=sys.stderr)
         return 2
+    if not args.services_only:
+        check_database(db)  # a bad file stops here, with one line, before anything starts
     args.db = str(db)
     return run_loop(run_up(args, settings), use_uvloop=settings.uvloop)
 

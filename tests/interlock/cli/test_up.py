@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from interlock.cli.main import main
 from interlock.cli.up import worker_identity
+from orchestrator.errors import StoreError
 from orchestrator.event_types import EventType
+from orchestrator.store.sqlite import SqliteStore
 from tests.interlock.cli.conftest import run_cli
 
 
@@ -43,3 +50,70 @@ def test_a_second_orchestrator_on_one_file_gets_its_own_worker_id(
         assert "joins it as a second worker" in capsys.readouterr().out
     with worker_identity(db) as again:  # released: the next process is the stable worker
         assert again == first
+
+
+def _bad_databases(tmp_path: Path) -> dict[str, Path]:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(bytes(range(256)) * 40)
+    text = tmp_path / "notes.db"
+    text.write_text("not a database\n")
+    directory = tmp_path / "folder.db"
+    directory.mkdir()
+    fifo = tmp_path / "pipe.db"
+    os.mkfifo(fifo)
+    newer = tmp_path / "newer.db"
+    with contextlib.closing(sqlite3.connect(newer)) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (999)")
+        conn.commit()
+    foreign = tmp_path / "foreign.db"
+    with contextlib.closing(sqlite3.connect(foreign)) as conn:
+        conn.execute("CREATE TABLE schema_version (label TEXT)")
+        conn.commit()
+    return {
+        "junk": junk,
+        "text": text,
+        "directory": directory,
+        "fifo": fifo,
+        "newer": newer,
+        "foreign": foreign,
+    }
+
+
+@pytest.mark.slow
+def test_a_bad_database_is_one_line_and_exit_2_within_seconds(tmp_path: Path) -> None:
+    ports = [f"--{s}-port=0" for s in ("api", "users", "billing", "preferences", "notifications")]
+    bad = _bad_databases(tmp_path)
+    runs = [(name, db, []) for name, db in bad.items()]
+    runs.append(("junk, orchestrator only", bad["junk"], ["--orchestrator-only"]))
+    for name, db, half in runs:
+        started = time.monotonic()
+        result = run_cli("up", "--db", str(db), *half, *ports, timeout_s=15)
+        assert time.monotonic() - started < 10, name
+        assert result.returncode == 2, (name, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("interlock: "), (name, result.stderr)
+        assert str(db) in lines[0], (name, lines)
+        assert "http://" not in result.stdout, (name, result.stdout)  # nothing was started
+        if name == "newer":
+            assert "newer than this Interlock" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    db = tmp_path / "locked.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    db.chmod(0)
+    result = run_cli("up", "--db", str(db), "--api-port=0", timeout_s=15)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+async def test_a_store_that_fails_to_open_leaves_no_thread(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    for db in _bad_databases(tmp_path).values():
+        store = SqliteStore(str(db))
+        with pytest.raises(StoreError, match=str(db)):
+            await store.open()
+    await asyncio.sleep(0.05)
+    assert set(threading.enumerate()) - before == set()
