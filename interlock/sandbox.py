@@ -24,7 +24,7 @@ from interlock.registration.template import (
     load_registration_template,
 )
 from interlock.settings import DEFAULT_API_PORT, DEFAULT_HOST
-from mock_services.errors import PortInUseError
+from mock_services.errors import CannotListenError, PortInUseError
 from orchestrator.api import StreamConfig, create_api
 from orchestrator.breaker import BreakerConfig, CircuitBreakers
 from orchestrator.clock import Clock
@@ -95,7 +95,7 @@ async def run_api(
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise PortInUseError("api", host, port) from None
-            raise
+            raise CannotListenError("api", host, port, exc.strerror or str(exc)) from None
         yield f"http://{host}:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()

@@ -4,7 +4,8 @@
 
     MockServicesError
     ├── FaultRuleError   a fault rule is invalid; ``problems`` lists each bad field
-    └── PortInUseError   a service could not bind its port
+    ├── PortInUseError   a service could not bind its port: another process has it
+    └── CannotListenError  a service could not listen at all (an unknown or foreign --host)
 
 HTTP clients never see these: requests get JSON error responses (see ``validation.ApiError``).
 """
@@ -35,4 +36,16 @@ class PortInUseError(MockServicesError):
         super().__init__(
             f"{service}: {host}:{port} is already in use (is another Interlock running?); "
             f"choose another port with --{service}-port or INTERLOCK_{service.upper()}_PORT"
+        )
+
+
+class CannotListenError(MockServicesError):
+    """A server cannot listen on its address for another reason than a taken port: a host name
+    that does not resolve, an address that is not this machine's."""
+
+    def __init__(self, service: str, host: str, port: int, reason: str) -> None:
+        self.service, self.host, self.port, self.reason = service, host, port, reason
+        super().__init__(
+            f"{service}: cannot listen on {host}:{port}: {reason} "
+            "(choose this machine's address with --host)"
         )

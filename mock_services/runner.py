@@ -18,7 +18,7 @@ from aiohttp import web
 
 from httpedge import EdgeRunner
 from mock_services.app import create_app
-from mock_services.errors import PortInUseError
+from mock_services.errors import CannotListenError, PortInUseError
 from mock_services.runtime import RUNTIME, ServiceConfig, ServiceRuntime
 from mock_services.services import SERVICE_NAMES, SandboxData
 
@@ -73,7 +73,8 @@ async def start_services(
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     raise PortInUseError(service, host, ports[service]) from None
-                raise
+                reason = exc.strerror or str(exc)
+                raise CannotListenError(service, host, ports[service], reason) from None
             bound_port = runner.addresses[0][1]
             running.urls[service] = f"http://{host}:{bound_port}"
             running.runtimes[service] = app[RUNTIME]

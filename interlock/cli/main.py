@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from interlock.cli import bench, dashboard, faults, tasks, up
-from interlock.cli.arguments import Command, UsageError
+from interlock.cli.arguments import Command, Parser, UsageError
 from interlock.settings import Settings, SettingsError
 from mock_services.errors import MockServicesError
 from orchestrator.errors import InterlockError
@@ -22,7 +22,7 @@ from orchestrator.errors import InterlockError
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     """The parser; ``settings`` gives the defaults the environment chose."""
-    parser = argparse.ArgumentParser(prog="interlock", description=__doc__)
+    parser = Parser(prog="interlock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up.add_parser(sub, settings)
     dashboard.add_parser(sub, settings)
