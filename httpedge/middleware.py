@@ -9,8 +9,9 @@ every error as JSON.
 2. An ``Origin`` (sent by browsers) must be this server's own, ``http://`` + one of those
    hosts; else 403 ``cross_origin``. A web page cannot reach the sandbox, even with a CORS
    "simple" request.
-3. A body must say ``Content-Type: application/json`` (else 415 ``unsupported_media_type``), fit
-   in :data:`~httpedge.limits.MAX_BODY_BYTES` (else 413 ``body_too_large``) and be JSON within
+3. A body (of a POST, PUT or PATCH; others are ignored) must say ``Content-Type:
+   application/json`` (else 415 ``unsupported_media_type``), fit in
+   :data:`~httpedge.limits.MAX_BODY_BYTES` (else 413 ``body_too_large``) and be JSON within
    :mod:`httpedge.limits` (else 400 ``malformed_json`` or ``json_limit_exceeded`` naming the
    limit); handlers get it from :func:`json_body`, parsed once. (Paths and queries never hold a
    lone surrogate: yarl decodes invalid UTF-8 in them to U+FFFD.)
@@ -42,6 +43,8 @@ JSON = dict[str, Any]
 HOST_NAMES: Final = web.AppKey("httpedge_host_names", frozenset[str])
 _BODY: Final = web.RequestKey("httpedge_body", object)
 _LOOPBACK: Final = ("127.0.0.1", "localhost")
+#: The methods whose body is read (and must be JSON); another method's body is ignored.
+BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 
 
 class HttpError(Exception):
@@ -75,7 +78,7 @@ class HttpError(Exception):
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         _check_host(request)
-        if request.body_exists:
+        if request.method in BODY_METHODS and request.body_exists:
             request[_BODY] = await _read_body(request)
         return await handler(request)
     except HttpError as exc:
@@ -90,7 +93,7 @@ async def json_body(request: web.Request) -> Any:
     """The request's JSON body as :func:`edge` parsed it (None when there is none)."""
     if _BODY in request:
         return request[_BODY]
-    if not request.body_exists:
+    if request.method not in BODY_METHODS or not request.body_exists:
         return None
     body = await _read_body(request)  # an app without the edge middleware (a test's)
     request[_BODY] = body
