@@ -5,6 +5,7 @@ limits (8190 bytes), a malformed request, a handler that raised past every middl
 writes those as ``text/plain``; this runner's connections write ``{"error", "message"}`` with the
 same status instead, so every answer of an Interlock server is JSON.
 
+A client's mistake (a 4xx) is logged as one line at INFO, not as an error with a traceback.
 aiohttp has no public hook for that answer (``RequestHandler.handle_error``), so the runner's
 server makes connections of a subclass that overrides it; ``tests/httpedge`` sends such requests
 to a real server and fails if an aiohttp upgrade bypasses the override.
@@ -51,7 +52,12 @@ class _JsonErrorHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        super().handle_error(request, status, exc, message)  # logs; raises if already answered
+        if request.writer.output_size > 0:  # as aiohttp's: an answer has begun, none can follow
+            raise ConnectionError("the response is sent already; no error answer can follow")
+        if status >= 500:
+            self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
+        else:  # the client's mistake: one line, no traceback
+            self.logger.info("refused a request from %s: %s %s", request.remote, status, message)
         try:
             reason = HTTPStatus(status).phrase
         except ValueError:

@@ -4,6 +4,7 @@ comes in, the answer is JSON with a 4xx, never a 500, and a browser page cannot 
 from __future__ import annotations
 
 import json
+import logging
 
 import aiohttp
 import pytest
@@ -65,8 +66,9 @@ async def test_invalid_utf_8_in_the_path_or_query_is_no_error(
 
 
 async def test_aiohttps_own_errors_are_json_on_every_server(
-    sandbox: Sandbox, client: aiohttp.ClientSession
+    sandbox: Sandbox, client: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, "aiohttp")
     for server in sandbox:
         status, ctype, _, body = await send(client, "GET", server.base + "/x" * 5000)
         assert (status, ctype) == (400, "application/json"), server.name  # URL over 8190 bytes
@@ -79,6 +81,8 @@ async def test_aiohttps_own_errors_are_json_on_every_server(
         status, _, headers_back, body = await send(client, "PUT", server.base + server.post_path)
         assert status == 405 and "POST" in headers_back["Allow"], (server.name, headers_back)
         assert isinstance(body, dict) and body["error"] == "method_not_allowed"
+    refusals = [r for r in caplog.records if r.name.startswith("aiohttp")]
+    assert refusals and all(r.exc_info is None for r in refusals)  # a line each, no traceback
 
 
 async def test_a_body_over_the_size_limit_is_a_413_however_it_comes(
