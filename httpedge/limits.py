@@ -86,6 +86,13 @@ def valid_string(text: str) -> bool:
     return True
 
 
+def repaired(text: str) -> str:
+    """``text`` with each lone surrogate (an undecodable byte of a header, say) as U+FFFD."""
+    if valid_string(text):
+        return text
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 class _OutOfLimitError(Exception):
     def __init__(self, limit: str, message: str) -> None:
         self.limit, self.message = limit, message

@@ -13,8 +13,9 @@ every error as JSON.
    application/json`` (else 415 ``unsupported_media_type``), fit in
    :data:`~httpedge.limits.MAX_BODY_BYTES` (else 413 ``body_too_large``) and be JSON within
    :mod:`httpedge.limits` (else 400 ``malformed_json`` or ``json_limit_exceeded`` naming the
-   limit); handlers get it from :func:`json_body`, parsed once. (Paths and queries never hold a
-   lone surrogate: yarl decodes invalid UTF-8 in them to U+FFFD.)
+   limit); handlers get it from :func:`json_body`, parsed once. Header values must be UTF-8
+   text too (400 ``bad_header``); paths and queries always are (yarl decodes invalid UTF-8 in
+   them to U+FFFD).
 4. Whatever the handlers raise as an :class:`HttpError`, and aiohttp's own errors (404; 405 with
    its ``Allow`` header; 413), become JSON: ``{"error", "message", "details"?}``.
 
@@ -35,6 +36,7 @@ from httpedge.limits import (
     JsonLimitError,
     MalformedJsonError,
     parse_json,
+    valid_string,
 )
 
 JSON = dict[str, Any]
@@ -78,6 +80,7 @@ class HttpError(Exception):
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         _check_host(request)
+        _check_headers(request)
         if request.method in BODY_METHODS and request.body_exists:
             request[_BODY] = await _read_body(request)
         return await handler(request)
@@ -155,6 +158,17 @@ def _check_host(request: web.Request) -> None:
             "cross_origin",
             f"requests from {origin!r} are refused: only this server's own pages may call it",
         )
+
+
+def _check_headers(request: web.Request) -> None:
+    for name, value in request.headers.items():
+        if not valid_string(value):
+            raise HttpError(
+                400,
+                "bad_header",
+                f"the {name} header is not UTF-8 text (limit valid_strings)",
+                extra={"limit": "valid_strings"},
+            )
 
 
 async def _read_body(request: web.Request) -> Any:

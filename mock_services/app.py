@@ -36,6 +36,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from httpedge import MAX_BODY_BYTES, JsonLimitError, MalformedJsonError, edge, parse_json
+from httpedge.limits import repaired, valid_string
 from mock_services.admin import admin_routes
 from mock_services.errors import FaultRuleError
 from mock_services.faults import FaultInjector, FaultPlan, FaultRule, parse_rule
@@ -98,7 +99,9 @@ def _is_admin(request: web.Request) -> bool:
 
 @web.middleware
 async def _access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    correlation_id = request.headers.get("X-Correlation-ID") or f"cid-{uuid.uuid4().hex}"
+    given = request.headers.get("X-Correlation-ID")
+    # an id that is not UTF-8 text is refused by the edge; the refusal gets an id of its own
+    correlation_id = given if given and valid_string(given) else f"cid-{uuid.uuid4().hex}"
     request[CORRELATION_ID] = correlation_id
     arrived = datetime.now(UTC).isoformat()
     started = time.perf_counter()
@@ -137,11 +140,15 @@ def _record(request: web.Request, status: int | None, started: float, arrived: s
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
             correlation_id=request[CORRELATION_ID],
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            idempotency_key=_text(request.headers.get("Idempotency-Key")),
             fault=request.get(FAULTS_FIRED),
             replayed=request.get(REPLAYED, False),
         )
     )
+
+
+def _text(value: str | None) -> str | None:
+    return repaired(value) if value is not None else None
 
 
 @web.middleware

@@ -89,7 +89,7 @@ def check(body: object, schema: BodySchema) -> None:
 def query_limit(request: web.Request, default: int = 100) -> int:
     """The ``limit`` query parameter (1-10000), or a 400 naming it."""
     raw = request.query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 10_000:
         raise ApiError(
             400, "bad_query", f"limit must be a whole number from 1 to 10000, got {raw!r}"
         )

@@ -3,6 +3,7 @@ comes in, the answer is JSON with a 4xx, never a 500, and a browser page cannot 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -232,3 +233,36 @@ async def test_a_handled_500_is_counted_as_a_500(
         assert r.status == 500 and (await r.json())["error"] == "internal_error"
     async with client.get(f"{users}/__admin/stats") as resp:
         assert (await resp.json())["by_status"] == {"500": 1}
+
+
+async def _raw_exchange(authority: str, request: bytes) -> tuple[int, bytes]:
+    host, port = authority.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(request)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+async def test_a_header_that_is_not_utf_8_is_a_400_and_never_echoed(
+    sandbox: Sandbox, client: aiohttp.ClientSession
+) -> None:
+    body = b'{"email": "ada@example.com", "name": "Ada"}'
+    for server in sandbox:
+        for header in (b"Idempotency-Key: \xff\xfe", b"X-Correlation-ID: \xc3\x28"):
+            request = (
+                f"POST {server.post_path} HTTP/1.1\r\nHost: {server.authority}\r\n".encode()
+                + b"Content-Type: application/json\r\nConnection: close\r\n"
+                + header
+                + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            status, answer = await _raw_exchange(server.authority, request)
+            assert status == 400, (server.name, answer)
+            assert json.loads(answer)["error"] == "bad_header"
+    async with client.get(sandbox.services.urls["users"] + "/__admin/requests") as resp:
+        journal = parse_json(await resp.read())  # within every limit: no lone surrogate
+    assert [r["status"] for r in journal["requests"]] == [400, 400]
