@@ -169,7 +169,7 @@ def parse_rule(data: object, rule_id: str) -> FaultRule:
     if not isinstance(data, dict):
         raise FaultRuleError([("", "the rule must be a JSON object")])
     kind = data.get("kind")
-    if kind not in _VALIDATORS:
+    if not isinstance(kind, str) or kind not in _VALIDATORS:
         raise FaultRuleError([("kind", f"must be one of {', '.join(FAULT_KINDS)} (got {kind!r})")])
     problems = _non_finite(data)
     for error in sorted(_VALIDATORS[kind].iter_errors(data), key=lambda e: list(e.path)):

@@ -285,6 +285,8 @@ async def test_stop_releases_hanging_requests_quickly(api: Api, services: Runnin
         ({"kind": "error", "match": {"host": "x"}}, "match.host"),
         ({"kind": "error", "status": "often"}, "status"),
         ({"kind": "explode"}, "kind"),
+        ({"kind": {"a": 1}}, "kind"),
+        ({"kind": ["error"]}, "kind"),
         ([1, 2], ""),
         ({"kind": "latency", "delay_ms": 600_001}, "delay_ms"),
         ({"kind": "latency", "delay_ms": 1, "jitter_ms": 10**12}, "jitter_ms"),
