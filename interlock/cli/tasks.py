@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -100,7 +101,7 @@ async def _submit(session: aiohttp.ClientSession, args: argparse.Namespace) -> i
 
 
 async def _status(session: aiohttp.ClientSession, args: argparse.Namespace) -> int:
-    task = await call(session, "GET", f"{args.api}/tasks/{args.task_id}")
+    task = await call(session, "GET", f"{args.api}/tasks/{quote(args.task_id, safe='')}")
     if args.json:
         print(json.dumps(task, indent=2))
         return 0

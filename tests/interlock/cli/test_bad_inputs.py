@@ -119,6 +119,7 @@ def test_bad_inputs_are_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
             "api not a URL": (["submit", "{}", "--api", "notaurl"], {}),
             "api not http": (["status", "x", "--api", "ftp://x"], {}),
             "api unreachable": (["tasks"], no_api),
+            "task id with a slash": (["status", "../health"], no_api),
             "api silent": (["tasks", "--api", silent], {"INTERLOCK_CLIENT_TIMEOUT_S": "1"}),
             "api html 500": (["status", "x", "--api", html], {}),
             "api error list": (["tasks", "--api", listed], {}),
@@ -136,6 +137,7 @@ def test_bad_inputs_are_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
     assert "finite_numbers" in said["NaN"] and "finite_numbers" in said["fault rule NaN"]
     assert "notaurl" in said["api not a URL"] and "ftp://x" in said["api not http"]
     assert "--api" in said["api unreachable"] and "INTERLOCK_API_URL" in said["api unreachable"]
+    assert "/tasks/..%2Fhealth" in said["task id with a slash"]
     assert silent in said["api silent"] and results["api silent"][2] < 20
     assert "INTERLOCK_BILLING_URL" in said["service unreachable"]
     assert "--api" not in said["service unreachable"]  # fault has no --api flag
