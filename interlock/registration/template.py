@@ -60,7 +60,9 @@ def load_registration_template(registry: HandlerRegistry) -> WorkflowTemplate:
 def load_sequential_template(registry: HandlerRegistry) -> WorkflowTemplate:
     """The registration as the hand-written version would run it: the same steps, handlers,
     policies and schema, but ``initialize_preferences`` waits for ``setup_billing_profile``
-    instead of running beside it. It is parsed (and so checked) like any template."""
+    instead of running beside it. It still depends on ``create_user_account`` too: a handler
+    reads the results of its own dependencies only, and preferences needs the user's id. It is
+    parsed (and so checked) like any template."""
     data: dict[str, Any] = yaml.safe_load(read_template_text())
     data["name"] = SEQUENTIAL_TEMPLATE_NAME
     data["description"] = (
@@ -69,7 +71,7 @@ def load_sequential_template(registry: HandlerRegistry) -> WorkflowTemplate:
     )
     for step in data["steps"]:
         if step["name"] == "initialize_preferences":
-            step["depends_on"] = ["setup_billing_profile"]
+            step["depends_on"] = ["create_user_account", "setup_billing_profile"]
     template = parse_template(
         yaml.safe_dump(data, sort_keys=False),
         registry.names(),

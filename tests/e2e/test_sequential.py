@@ -13,9 +13,10 @@ async def test_preferences_starts_only_after_billing_finished(
 ) -> None:
     sub, state = await orch.engine.run(SEQUENTIAL_TEMPLATE_NAME, fake.registration(), timeout_s=20)
     assert state is TaskState.COMPLETE
+    task = await orch.engine.get_task(sub.task_id)
+    assert task.degraded_steps == []  # every step did its work: nothing fell back
     attempts = {a.step_name: a for a in await orch.engine.attempts(sub.task_id)}
     billing, prefs = attempts["setup_billing_profile"], attempts["initialize_preferences"]
     assert prefs.started_at >= billing.ended_at
-    task = await orch.engine.get_task(sub.task_id)
     depends_on = {s.name: s.depends_on for s in task.steps}
-    assert depends_on["initialize_preferences"] == ("setup_billing_profile",)
+    assert depends_on["initialize_preferences"] == ("create_user_account", "setup_billing_profile")
