@@ -15,6 +15,7 @@ import argparse
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 from interlock.cli.arguments import Subcommands, UsageError, http_url
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print(textwrap.indent(textwrap.fill(demo.story, 96), "   "), flush=True)
     if args.attach:
         target = Target(args.attach, settings.service_urls())
-        verdict = run_loop(run_demo(demo, target, _say), use_uvloop=settings.uvloop)
+        verdict = run_loop(run_demo(demo, target, _Teller()), use_uvloop=settings.uvloop)
     else:
         verdict = _in_own_sandbox(demo, args, settings)
     _print_verdict(verdict)
@@ -81,11 +82,17 @@ def _in_own_sandbox(demo: Demo, args: argparse.Namespace, settings: Settings) ->
         print("   starting a sandbox of its own (services and orchestrator)...", flush=True)
         with Supervisor(config) as sandbox:
             target = Target(sandbox.api_url, sandbox.service_urls, sandbox.restart_orchestrator)
-            return run_loop(run_demo(demo, target, _say), use_uvloop=settings.uvloop)
+            return run_loop(run_demo(demo, target, _Teller()), use_uvloop=settings.uvloop)
 
 
-def _say(line: str) -> None:
-    print(f"  {line}", flush=True)
+class _Teller:
+    """Prints each line of narration with the seconds since the demo began."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, line: str) -> None:
+        print(f"  {time.monotonic() - self.started:6.1f}s  {line}", flush=True)
 
 
 def _print_list() -> None:

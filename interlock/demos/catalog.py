@@ -376,7 +376,8 @@ def _duration_ms(task: JSON) -> float:
 
 
 def _demo(name: str, title: str, script: Callable[[Stage], Awaitable[None]]) -> Demo:
-    return Demo(name, title, inspect.getdoc(script) or "", script, name == "crash-recovery")
+    story = " ".join((inspect.getdoc(script) or "").split()).replace("``", "")
+    return Demo(name, title, story, script, name == "crash-recovery")
 
 
 DEMOS: Final = (

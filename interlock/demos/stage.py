@@ -101,7 +101,6 @@ class Stage:
     events: list[DashEvent] = field(default_factory=list)
     #: Terminal state of each of the demo's tasks, by task id, as the events said.
     finished: dict[str, str] = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
     narrator: Narrator = field(init=False)
     _waiters: list[_Waiter] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -112,8 +111,9 @@ class Stage:
         self.narrator = Narrator(self.say)
 
     def say(self, text: str) -> None:
-        """Narrate one line, stamped with the time since the demo started."""
-        self.narrate(f"{time.monotonic() - self.started:6.1f}s  {text}")
+        """Narrate one line (the caller stamps it: the CLI with the time since the start,
+        the dashboard's log with the clock)."""
+        self.narrate(text)
 
     def check(self, passed: bool, text: str) -> bool:
         """Record one claim of the verdict."""

@@ -4,6 +4,7 @@ faults are gone afterwards; and a sandbox that breaks the story makes the verdic
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import aiohttp
@@ -72,5 +73,5 @@ async def test_the_crash_demo_refuses_a_sandbox_it_cannot_restart(tmp_path: Path
 
 async def test_an_unreachable_sandbox_is_a_demo_error() -> None:
     target = Target("http://127.0.0.1:9", {"users": "http://127.0.0.1:9"})
-    with pytest.raises(DemoError, match="GET http://127.0.0.1:9/health"):
+    with pytest.raises(DemoError, match=re.escape("GET http://127.0.0.1:9/health")):
         await run_demo(BY_NAME["flaky-email"], target, lambda line: None)
