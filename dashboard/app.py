@@ -33,7 +33,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, RichLog, Static
 
 from dashboard.client import Client, DashboardError
-from dashboard.config import DashboardConfig
+from dashboard.config import DashboardConfig, DemoEntry
+from dashboard.demo_screen import DemoScreen
 from dashboard.dialogs import ConfirmScreen, NumberScreen, ResolveScreen
 from dashboard.fault_screens import FaultScreen, PresetScreen
 from dashboard.fleet import Fleet, TaskRow
@@ -86,7 +87,7 @@ STATE_FILTERS: Final = (
 LOG_FILTERS: Final = ("all", "failures", "task", "step", "correlation")
 REPLAY_SPEEDS: Final = (1.0, 4.0, 16.0)
 _MUTATING: Final = frozenset(
-    {"new", "burst", "faults", "presets", "retry", "resolve", "cancel", "kill"}
+    {"new", "burst", "faults", "presets", "retry", "resolve", "cancel", "kill", "demos"}
 )
 
 
@@ -111,6 +112,7 @@ class DashboardApp(App[None]):
         Binding("R", "resolve", "resolve"),
         Binding("x", "cancel", "cancel"),
         Binding("K", "kill", "kill+restart"),
+        Binding("D", "demos", "demos"),
         Binding("space", "pause", "pause"),
         Binding("left_square_bracket", "replay(-1)", "replay ◀"),
         Binding("right_square_bracket", "replay(1)", "▶"),
@@ -165,6 +167,7 @@ class DashboardApp(App[None]):
         self._ends: deque[float] = deque(maxlen=20_000)
         self._saved_ms: list[float] = []
         self._alerted: dict[str, float] = {}
+        self._demo_running: str | None = None  #: the demo started with D, until its verdict
         self._failed_pending = 0
 
     # -- layout -------------------------------------------------------------------------------
@@ -523,9 +526,13 @@ class DashboardApp(App[None]):
         lines: list[Text] = []
         most = max(5, min(LOG_LINES_PER_REDRAW, log.size.height))  # no more than can be seen
         if len(shown) > most:
-            skipped = len(shown) - most
+            # Events are skipped, never alerts or a demo's narration: those are few, and the
+            # reason a person is looking.
+            older = shown[:-most]
+            kept: list[DashEvent | Text] = [e for e in older if isinstance(e, Text)]
+            skipped = len(older) - len(kept)
             lines.append(Text(f"… {skipped:,} more events (l filters the log)", "dim"))
-            shown = shown[-most:]
+            shown = kept + shown[-most:]
         lines += (e if isinstance(e, Text) else event_line(e) for e in shown)
         if lines:
             # One write for the redraw's lines: RichLog renders, resizes and scrolls once per
@@ -737,6 +744,8 @@ class DashboardApp(App[None]):
             return False
         if action == "kill" and self.config.restart_orchestrator is None:
             return False
+        if action == "demos" and not self.config.demos:
+            return False
         return not (action in ("new", "burst") and self.new_context is None)
 
     @work(group="submit")
@@ -863,6 +872,37 @@ class DashboardApp(App[None]):
         except Exception as exc:
             self.notify(f"restart failed: {exc}", severity="error", timeout=10)
 
+    def action_demos(self) -> None:
+        self.push_screen(DemoScreen(self.config.demos, self._demo_running), self._demo_picked)
+
+    def _demo_picked(self, demo: DemoEntry | None) -> None:
+        if demo is not None and self._demo_running is None:
+            self._demo_running = demo.name
+            self._run_demo(demo)
+
+    @work(exclusive=True, group="demo")
+    async def _run_demo(self, demo: DemoEntry) -> None:
+        """The demo runs in this loop as an HTTP client, like every other action; its
+        narration goes to the event log between the events it talks about."""
+        self.notify(f"demo {demo.name}: {demo.title}", timeout=4)
+        try:
+            result = await demo.run(lambda line: self._log_alert(f"demo: {line}"))
+        except Exception as exc:  # a demo that cannot run says why, it never ends the app
+            self._alert(f"demo {demo.name} could not run: {exc}", "error", f"demo-{demo.name}")
+            return
+        finally:
+            self._demo_running = None
+        for passed, text in result.checks:
+            self._log_alert(f"demo verdict: {'✓' if passed else '✗'} {text}")
+        word = "PASS" if result.passed else "FAIL"
+        held = sum(passed for passed, _ in result.checks)
+        self.notify(
+            f"demo {demo.name}: {word} ({held} of {len(result.checks)} checks held; "
+            "the event log has them)",
+            severity="information" if result.passed else "error",
+            timeout=8,
+        )
+
     # -- step detail, analytics, help ---------------------------------------------------------
     @on(DagPane.OpenStep)
     def _open_step(self, message: DagPane.OpenStep) -> None:
@@ -978,6 +1018,7 @@ _COMMANDS: Final = (
     ("Resolve a step by hand", "mark the selected step done, with optional results", "resolve"),
     ("Cancel the task", "cancel the selected task (asks first)", "cancel"),
     ("Kill and restart the orchestrator", "SIGKILL, then start it again", "kill"),
+    ("Run a demo", "a fault-injection story that checks its own outcome", "demos"),
     ("Pause / resume the live view", "freeze the screen; events still arrive", "pause"),
     ("Filter tasks by state", "cycle all / pending / running / retrying / …", "state_filter"),
     ("Find a task", "by id or person", "find"),

@@ -160,7 +160,9 @@ async def _fault_middleware(request: web.Request, handler: Handler) -> web.Strea
     if _is_admin(request):
         return await handler(request)
     extra = _header_rule(request)  # a bad one is a 400 ApiError, answered by the edge
-    plan = runtime.injector.plan(request.method, request.path, extra)
+    plan = runtime.injector.plan(
+        request.method, request.path, extra, key=request.headers.get("Idempotency-Key")
+    )
     if plan.fired:
         request[FAULTS_FIRED] = ",".join(plan.fired)
     if plan.delay_ms > 0:
