@@ -24,6 +24,7 @@ from interlock.settings import SERVICE_PORTS, Settings
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices, start_services
 from orchestrator.engine import EngineConfig
+from orchestrator.errors import InterlockError
 from orchestrator.models import TaskState
 from orchestrator.store.sqlite import check_database
 
@@ -127,7 +128,11 @@ def worker_identity(db: Path) -> Iterator[str]:
     database, as any two engines on one file do.
     """
     lock_path = Path(f"{db}.worker.lock")
-    with lock_path.open("a+") as handle:
+    try:
+        handle = lock_path.open("a+")
+    except OSError as exc:
+        raise InterlockError(f"cannot make {lock_path}: {exc.strerror or exc}") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -577,6 +577,10 @@ def check_database(path: str | Path) -> None:
     starts no thread: a command calls it before it starts anything, so that a bad file stops it
     at once with one line."""
     file = Path(path)
+    directory = file.absolute().parent
+    if directory.is_dir() and not os.access(directory, os.W_OK | os.X_OK):
+        # SQLite's -wal and -shm files, and the worker lock, are made beside the database
+        raise StoreError(unusable(path, f"its directory {directory} is not writable"))
     if not file.exists() and not file.is_symlink():
         return
     if not file.is_file():

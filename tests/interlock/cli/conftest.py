@@ -14,11 +14,15 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def run_cli(
-    *args: str, timeout_s: float = 120, env: dict[str, str] | None = None
+    *args: str,
+    timeout_s: float = 120,
+    env: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """``interlock ARGS`` in a child process; ``env`` is added to this process's environment."""
+    """``interlock ARGS`` in a child process; ``env`` is added to this process's environment,
+    ``prefix`` runs before the interpreter (``setpriv ...``)."""
     return subprocess.run(
-        [sys.executable, "-m", "interlock.cli", *args],
+        [*prefix, sys.executable, "-m", "interlock.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

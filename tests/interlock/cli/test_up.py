@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -99,14 +100,35 @@ def test_a_bad_database_is_one_line_and_exit_2_within_seconds(tmp_path: Path) ->
             assert "newer than this Interlock" in result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
+#: Run a child without the power to ignore file permissions (root, as in CI, has it).
+UNPRIVILEGED = (
+    ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    if os.geteuid() == 0 and shutil.which("setpriv")
+    else []
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() == 0 and not UNPRIVILEGED, reason="root reads any file")
+def test_a_database_it_may_not_read_or_write_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    ports = [f"--{s}-port=0" for s in ("api", "users", "billing", "preferences", "notifications")]
     db = tmp_path / "locked.db"
     with contextlib.closing(sqlite3.connect(db)) as conn:
         conn.execute("CREATE TABLE t (x)")
-    db.chmod(0)
-    result = run_cli("up", "--db", str(db), "--api-port=0", timeout_s=15)
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    for file_mode, dir_mode, why in (
+        (0o000, 0o700, "permission denied"),
+        (0o400, 0o700, "permission denied"),
+        (0o600, 0o500, "not writable"),
+    ):
+        db.chmod(file_mode)
+        tmp_path.chmod(dir_mode)
+        try:
+            result = run_cli("up", "--db", str(db), *ports, timeout_s=15, prefix=UNPRIVILEGED)
+        finally:
+            tmp_path.chmod(0o700)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2, (oct(file_mode), oct(dir_mode), result.stderr)
+        assert len(lines) == 1 and why in lines[0] and str(db) in lines[0], result.stderr
 
 
 async def test_a_store_that_fails_to_open_leaves_no_thread(tmp_path: Path) -> None:
