@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from interlock.cli.up import worker_identity
 from orchestrator.errors import StoreError
 from orchestrator.event_types import EventType
 from orchestrator.store.sqlite import SqliteStore
-from tests.interlock.cli.conftest import run_cli
+from tests.interlock.cli.conftest import run_cli, run_in_pty
 
 
 @pytest.mark.slow
@@ -139,3 +140,16 @@ async def test_a_store_that_fails_to_open_leaves_no_thread(tmp_path: Path) -> No
             await store.open()
     await asyncio.sleep(0.05)
     assert set(threading.enumerate()) - before == set()
+
+
+@pytest.mark.slow
+def test_the_dashboard_refuses_a_bad_database_before_it_starts_anything(tmp_path: Path) -> None:
+    db = _bad_databases(tmp_path)["junk"]
+    status, output = run_in_pty(
+        [sys.executable, "-m", "interlock.cli", "dashboard", "--db", str(db)]
+    )
+    assert status == 2, output
+    assert output.strip().splitlines() == [
+        f"interlock: {db} cannot be used as an Interlock database: file is not a database"
+    ]
+    assert not Path(f"{db}.dashboard.log").exists()  # no child was started
