@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, Final
 
 MAX_BODY_BYTES: Final = 1024 * 1024
@@ -62,8 +63,23 @@ def parse_json(raw: bytes | str) -> Any:
         raise JsonLimitError("max_depth", "nested too deep") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedJsonError(f"not valid JSON: {exc}") from None
+    if not _may_break_a_walked_limit(raw):
+        return value  # the common case: numbers were checked as parsed, the rest cannot fail
     check_json(value)
     return value
+
+
+#: A lone surrogate can only come from a ``\uD800``-``\uDFFF`` escape or those code points'
+#: bytes (json reads bytes with ``surrogatepass``); this finds every candidate.
+_SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def _may_break_a_walked_limit(raw: bytes | str) -> bool:
+    """False when a scan of the text proves the depth and string limits hold, so the walk over
+    the parsed value (three times the parse's cost) can be skipped."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    brackets = data.count(b"[") + data.count(b"{")  # in strings too: an overestimate
+    return brackets > MAX_DEPTH or _SURROGATE.search(data) is not None
 
 
 def check_json(value: Any) -> None:

@@ -25,6 +25,7 @@ is not HTTP) is answered as JSON too by :class:`~httpedge.runner.EdgeRunner`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -127,8 +128,12 @@ def allowed_hosts(request: web.Request) -> frozenset[str]:
     sockname = transport.get_extra_info("sockname") if transport is not None else None
     if not isinstance(sockname, tuple) or len(sockname) < 2:
         return frozenset()
-    address, port = str(sockname[0]), int(sockname[1])
-    names = {*_LOOPBACK, *request.app.get(HOST_NAMES, frozenset()), address}
+    return _hosts(str(sockname[0]), int(sockname[1]), request.app.get(HOST_NAMES, frozenset()))
+
+
+@functools.lru_cache(maxsize=64)  # a server has one or two addresses: computed once each
+def _hosts(address: str, port: int, extra: frozenset[str]) -> frozenset[str]:
+    names = {*_LOOPBACK, *extra, address}
     hosts = {_authority(name, port) for name in names}
     if port == 80:
         hosts |= {_authority(name, None) for name in names}

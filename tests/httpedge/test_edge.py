@@ -35,6 +35,8 @@ def test_the_limits_take_what_is_inside_them() -> None:
     assert parse_json(inside) is not None
     assert parse_json(b'{"n": -9223372036854775808, "m": 9223372036854775807, "x": 1.5e300}')
     assert parse_json('{"é": "\\ud83d\\ude00"}'.encode()) == {"é": "\N{GRINNING FACE}"}
+    assert parse_json(b'{"s": "' + b"[" * 100 + b'"}') == {"s": "[" * 100}  # brackets in a string
+    assert parse_json(b'["\\\\ud800"]') == ["\\ud800"]  # an escaped backslash, not a surrogate
     with pytest.raises(JsonLimitError) as info:
         parse_json(b'{"a": [1, {"b/c": "\\ud800"}]}')
     assert info.value.limit == "valid_strings" and info.value.path == "/a/1/b~1c"
