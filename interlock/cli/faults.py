@@ -16,7 +16,12 @@ from orchestrator.errors import InterlockError
 
 
 def add_parser(sub: Subcommands) -> None:
-    fault = sub.add_parser("fault", help="add / list / clear faults on a mock service")
+    fault = sub.add_parser(
+        "fault",
+        help="add / list / clear faults on a mock service",
+        description="A mock service's fault rules, over its admin API at "
+        "INTERLOCK_<SERVICE>_URL (default http://127.0.0.1:<its port>).",
+    )
     fault.add_argument("service", choices=list(SERVICE_PORTS))
     fault.add_argument("action", choices=["add", "list", "clear"])
     fault.add_argument("rule", nargs="?", help='for add: a JSON rule, e.g. \'{"kind": "down"}\'')

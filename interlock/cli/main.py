@@ -3,7 +3,8 @@ faults, run the fault-injection demos, benchmark.
 
 Ports (127.0.0.1): orchestrator API 8700, users 8701, billing 8702, preferences 8703,
 notifications 8704; flags or ``INTERLOCK_API_PORT`` / ``INTERLOCK_<SERVICE>_PORT`` /
-``INTERLOCK_<SERVICE>_URL`` / ``INTERLOCK_API_URL`` / ``INTERLOCK_DB`` change them.
+``INTERLOCK_<SERVICE>_URL`` / ``INTERLOCK_API_URL`` / ``INTERLOCK_DB`` change them;
+``INTERLOCK_CLIENT_TIMEOUT_S`` is how long the client commands wait for an answer.
 """
 
 from __future__ import annotations

@@ -43,7 +43,9 @@ def add_parsers(sub: Subcommands, settings: Settings) -> None:
     status = sub.add_parser("status", help="one task and its steps")
     status.add_argument("task_id")
     status.add_argument("--json", action="store_true")
-    status.add_argument("--api", type=http_url, default=settings.api_url)
+    status.add_argument(
+        "--api", type=http_url, default=settings.api_url, help="orchestrator API URL"
+    )
     status.set_defaults(run=functools.partial(run_client, _status))
 
     tasks = sub.add_parser("tasks", help="list tasks, newest first")
@@ -51,7 +53,9 @@ def add_parsers(sub: Subcommands, settings: Settings) -> None:
         "--state", choices=["pending", "in_progress", "complete", "error", "cancelled"]
     )
     tasks.add_argument("--limit", type=positive_int, default=20)
-    tasks.add_argument("--api", type=http_url, default=settings.api_url)
+    tasks.add_argument(
+        "--api", type=http_url, default=settings.api_url, help="orchestrator API URL"
+    )
     tasks.set_defaults(run=functools.partial(run_client, _tasks))
 
 
