@@ -26,6 +26,9 @@ import re
 from typing import Any, Final
 
 MAX_BODY_BYTES: Final = 1024 * 1024
+#: The longest idempotency key a server takes: ``POST /tasks``'s ``idempotency_key``, the
+#: services' ``Idempotency-Key`` (a 400 beyond it).
+MAX_IDEMPOTENCY_KEY_CHARS: Final = 255
 MAX_DEPTH: Final = 32
 MIN_INT: Final = -(2**63)
 MAX_INT: Final = 2**63 - 1

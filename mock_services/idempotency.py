@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from httpedge.limits import MAX_IDEMPOTENCY_KEY_CHARS
+
 #: The longest ``Idempotency-Key`` a service accepts (the orchestrator's ``idempotency_key`` too).
-MAX_KEY_CHARS: Final = 255
+MAX_KEY_CHARS: Final = MAX_IDEMPOTENCY_KEY_CHARS
 #: How many keys a service keeps by default; beyond it the oldest answered ones go first.
 MAX_KEYS: Final = 10_000
 

@@ -24,6 +24,7 @@ from typing import Final
 from aiohttp import web
 
 from httpedge import json_body
+from httpedge.limits import MAX_IDEMPOTENCY_KEY_CHARS
 from orchestrator import codec
 from orchestrator.api.middleware import ApiError
 from orchestrator.api.openapi import openapi_spec
@@ -57,8 +58,6 @@ class StreamConfig:
 ENGINE: Final = web.AppKey("engine", Engine)
 BREAKERS: Final = web.AppKey("breakers", CircuitBreakers)
 STREAM: Final = web.AppKey("stream", StreamConfig)
-#: The longest ``idempotency_key`` a submission may carry (the mock services' cap too).
-MAX_IDEMPOTENCY_KEY_CHARS: Final = 255
 #: What the stream writes after ``keepalive_s`` without an event; clients skip blank lines.
 KEEPALIVE: Final = b"\n"
 
