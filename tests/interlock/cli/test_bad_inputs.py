@@ -4,18 +4,16 @@ and never a traceback. The commands run as real child processes, side by side to
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.interlock.cli.conftest import ROOT
+from tests.interlock.cli.conftest import ROOT, run_all
 
 
 @contextlib.contextmanager
@@ -61,28 +59,6 @@ def canned_server(response: bytes) -> Iterator[str]:
 def _answer(status: str, ctype: str, body: bytes) -> bytes:
     head = f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
     return head.encode() + b"Connection: close\r\n\r\n" + body
-
-
-def run_all(
-    cases: dict[str, tuple[list[str], dict[str, str]]], tmp_path: Path
-) -> dict[str, tuple[int, str, float]]:
-    """Run every case's ``interlock ARGS`` at once; each one's exit status, stderr and time."""
-    started = time.monotonic()
-    running = {}
-    for name, (args, env) in cases.items():
-        running[name] = subprocess.Popen(
-            [sys.executable, "-m", "interlock.cli", *args],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        )
-    results = {}
-    for name, process in running.items():
-        _, err = process.communicate(timeout=60)
-        results[name] = (process.returncode, err, time.monotonic() - started)
-    return results
 
 
 def _assert_one_line(name: str, status: int, err: str) -> str:

@@ -9,7 +9,6 @@ import shutil
 import sqlite3
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from interlock.cli.up import worker_identity
 from orchestrator.errors import StoreError
 from orchestrator.event_types import EventType
 from orchestrator.store.sqlite import SqliteStore
-from tests.interlock.cli.conftest import run_cli, run_in_pty
+from tests.interlock.cli.conftest import run_all, run_cli, run_in_pty
 
 
 @pytest.mark.slow
@@ -82,23 +81,23 @@ def _bad_databases(tmp_path: Path) -> dict[str, Path]:
     }
 
 
+PORTS = [f"--{s}-port=0" for s in ("api", "users", "billing", "preferences", "notifications")]
+
+
 @pytest.mark.slow
 def test_a_bad_database_is_one_line_and_exit_2_within_seconds(tmp_path: Path) -> None:
-    ports = [f"--{s}-port=0" for s in ("api", "users", "billing", "preferences", "notifications")]
     bad = _bad_databases(tmp_path)
-    runs = [(name, db, []) for name, db in bad.items()]
-    runs.append(("junk, orchestrator only", bad["junk"], ["--orchestrator-only"]))
-    for name, db, half in runs:
-        started = time.monotonic()
-        result = run_cli("up", "--db", str(db), *half, *ports, timeout_s=15)
-        assert time.monotonic() - started < 10, name
-        assert result.returncode == 2, (name, result.stderr)
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("interlock: "), (name, result.stderr)
+    cases = {name: (["up", "--db", str(db), *PORTS], {}) for name, db in bad.items()}
+    cases["junk, orchestrator only"] = (["up", "--db", str(bad["junk"]), "--orchestrator-only"], {})
+    for name, (status, err, seconds) in run_all(cases, tmp_path).items():
+        db = bad[name.split(",")[0]]
+        lines = err.strip().splitlines()
+        assert seconds < 10, name  # nothing kept it alive: no thread, no server
+        assert status == 2, (name, err)
+        assert len(lines) == 1 and lines[0].startswith("interlock: "), (name, err)
         assert str(db) in lines[0], (name, lines)
-        assert "http://" not in result.stdout, (name, result.stdout)  # nothing was started
         if name == "newer":
-            assert "newer than this Interlock" in result.stderr
+            assert "newer than this Interlock" in lines[0]
 
 
 #: Run a child without the power to ignore file permissions (root, as in CI, has it).
@@ -112,24 +111,31 @@ UNPRIVILEGED = (
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() == 0 and not UNPRIVILEGED, reason="root reads any file")
 def test_a_database_it_may_not_read_or_write_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    ports = [f"--{s}-port=0" for s in ("api", "users", "billing", "preferences", "notifications")]
-    db = tmp_path / "locked.db"
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        conn.execute("CREATE TABLE t (x)")
-    for file_mode, dir_mode, why in (
-        (0o000, 0o700, "permission denied"),
-        (0o400, 0o700, "permission denied"),
-        (0o600, 0o500, "not writable"),
-    ):
-        db.chmod(file_mode)
-        tmp_path.chmod(dir_mode)
-        try:
-            result = run_cli("up", "--db", str(db), *ports, timeout_s=15, prefix=UNPRIVILEGED)
-        finally:
-            tmp_path.chmod(0o700)
-        lines = result.stderr.strip().splitlines()
-        assert result.returncode == 2, (oct(file_mode), oct(dir_mode), result.stderr)
-        assert len(lines) == 1 and why in lines[0] and str(db) in lines[0], result.stderr
+    setups = {
+        "unreadable": (0o000, 0o700, "permission denied"),
+        "read-only": (0o400, 0o700, "permission denied"),
+        "read-only directory": (0o600, 0o500, "not writable"),
+    }
+    dbs = {}
+    for n, (name, (file_mode, dir_mode, _)) in enumerate(setups.items()):
+        folder = tmp_path / f"d{n}"
+        folder.mkdir()
+        dbs[name] = folder / "locked.db"
+        with contextlib.closing(sqlite3.connect(dbs[name])) as conn:
+            conn.execute("CREATE TABLE t (x)")
+        dbs[name].chmod(file_mode)
+        folder.chmod(dir_mode)
+    cases = {name: (["up", "--db", str(db), *PORTS], {}) for name, db in dbs.items()}
+    try:
+        results = run_all(cases, tmp_path, prefix=UNPRIVILEGED)
+    finally:
+        for db in dbs.values():
+            db.parent.chmod(0o700)
+    for name, (status, err, _) in results.items():
+        lines = err.strip().splitlines()
+        assert status == 2, (name, err)
+        assert len(lines) == 1 and setups[name][2] in lines[0], (name, err)
+        assert str(dbs[name]) in lines[0], (name, err)
 
 
 async def test_a_store_that_fails_to_open_leaves_no_thread(tmp_path: Path) -> None:
