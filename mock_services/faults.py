@@ -65,6 +65,9 @@ FAULT_KINDS: Final = (
 MAX_DELAY_MS: Final = 600_000
 MAX_RETRY_AFTER_S: Final = 86_400
 MAX_WINDOW_S: Final = 86_400
+#: Rules one service holds at once (each is checked on every request): plenty for any
+#: scenario; past it, adding one is a 409 until one is removed.
+MAX_RULES: Final = 100
 _MILLISECONDS = {"type": "number", "minimum": 0, "maximum": MAX_DELAY_MS}
 _COMMON = {
     "kind": {"enum": list(FAULT_KINDS)},

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from mock_services.errors import FaultRuleError
-from mock_services.faults import FaultInjector, parse_rule
+from mock_services.faults import MAX_RULES, FaultInjector, parse_rule
 from mock_services.runner import RunningServices
 from mock_services.runtime import ServiceConfig
 from tests.mock_services.conftest import Api
@@ -383,3 +383,12 @@ def test_per_key_forgets_the_oldest_keys_past_its_bound() -> None:
     # k0 was the oldest and was forgotten: it counts from zero again.
     assert injector.plan("GET", "/x", key="k0").terminal is not None
     assert injector.plan("GET", "/x", key="k0").terminal is None
+
+
+async def test_a_service_holds_a_bounded_number_of_rules(api: Api) -> None:
+    for _ in range(MAX_RULES):
+        await api.fault("users", {"kind": "latency", "delay_ms": 0, "match": {"path": "/x"}})
+    status, body = await api.call("POST", "users", "/__admin/faults", {"kind": "down"})
+    assert status == 409 and body["error"] == "too_many_fault_rules", body
+    await api.call("DELETE", "users", f"/__admin/faults/f{MAX_RULES}")
+    assert (await api.fault("users", {"kind": "down"}))["id"] == f"f{MAX_RULES + 1}"
