@@ -80,8 +80,8 @@ class HttpError(Exception):
 @web.middleware
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        _check_headers(request)  # first: the refusals below quote Host and Origin
         _check_host(request)
-        _check_headers(request)
         if request.method in BODY_METHODS and request.body_exists:
             request[_BODY] = await _read_body(request)
         return await handler(request)
