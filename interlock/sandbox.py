@@ -25,7 +25,7 @@ from interlock.registration.template import (
     load_registration_template,
     load_sequential_template,
 )
-from interlock.settings import DEFAULT_API_PORT, DEFAULT_HOST
+from interlock.settings import DEFAULT_API_PORT, DEFAULT_HOST, http_url
 from mock_services.errors import CannotListenError, PortInUseError
 from orchestrator.api import StreamConfig, create_api
 from orchestrator.breaker import BreakerConfig, CircuitBreakers
@@ -103,6 +103,6 @@ async def run_api(
             if exc.errno == errno.EADDRINUSE:
                 raise PortInUseError("api", host, port) from None
             raise CannotListenError("api", host, port, exc.strerror or str(exc)) from None
-        yield f"http://{host}:{runner.addresses[0][1]}"
+        yield http_url(host, runner.addresses[0][1])
     finally:
         await runner.cleanup()

@@ -100,16 +100,21 @@ class Settings:
     @property
     def api_url(self) -> str:
         """The API's base URL for the client commands."""
-        return self.api_url_override or f"http://{self.host}:{self.api_port}"
+        return self.api_url_override or http_url(self.host, self.api_port)
 
     def service_urls(self, host: str | None = None) -> dict[str, str]:
         """Each service's base URL: its ``INTERLOCK_<SERVICE>_URL``, else ``host`` (default
         :attr:`host`) and its port."""
         host = host or self.host
         return {
-            service: self.service_url_overrides.get(service, f"http://{host}:{port}")
+            service: self.service_url_overrides.get(service, http_url(host, port))
             for service, port in self.service_ports.items()
         }
+
+
+def http_url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets (``http://[::1]:8700``)."""
+    return str(URL.build(scheme="http", host=host, port=port))
 
 
 def _port(env: Mapping[str, str], variable: str, default: int) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from aiohttp import web
+from yarl import URL
 
 from httpedge import EdgeRunner
 from mock_services.app import create_app
@@ -76,7 +77,7 @@ async def start_services(
                 reason = exc.strerror or str(exc)
                 raise CannotListenError(service, host, ports[service], reason) from None
             bound_port = runner.addresses[0][1]
-            running.urls[service] = f"http://{host}:{bound_port}"
+            running.urls[service] = str(URL.build(scheme="http", host=host, port=bound_port))
             running.runtimes[service] = app[RUNTIME]
     except BaseException:
         await running.stop()

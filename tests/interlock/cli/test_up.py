@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import socket
 import sqlite3
 import sys
 import threading
@@ -159,3 +160,32 @@ def test_the_dashboard_refuses_a_bad_database_before_it_starts_anything(tmp_path
         f"interlock: {db} cannot be used as an Interlock database: file is not a database"
     ]
     assert not Path(f"{db}.dashboard.log").exists()  # no child was started
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+def test_up_on_an_ipv6_address_runs_the_sandbox(tmp_path: Path) -> None:
+    result = run_cli(
+        "up",
+        "--host",
+        "::1",
+        "--db",
+        str(tmp_path / "v6.db"),
+        "--fake",
+        "2",
+        "--exit-when-done",
+        "--quiet",
+        *PORTS,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "http://[::1]:" in result.stdout  # a URL a client can use
+    assert "2 tasks in the database: 2 complete" in result.stdout
