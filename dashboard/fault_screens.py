@@ -109,8 +109,8 @@ class FaultScreen(ModalScreen[str | None]):
                 for name, (label, _kinds, parse) in _FIELDS.items():
                     yield Label(label, id=f"label-{name}")
                     yield Input(id=f"field-{name}", type="integer" if parse is int else "number")
-                yield Label("times / after")
-                yield Checkbox("per Idempotency-Key", id="per-key")
+                yield Label("per request key")
+                yield Checkbox("times / after", id="per-key")
             yield Static("", id="problem", classes="problem")
             with Horizontal(classes="buttons"):
                 yield Button("Add rule", variant="warning", id="add")
