@@ -31,7 +31,6 @@ import os
 import resource
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -41,9 +40,8 @@ import aiohttp
 from aiohttp import web
 
 from interlock.bench.burst import read_counts, submit_all, wait_finished
+from interlock.bench.sandbox import temporary_sandbox
 from interlock.registration.template import TEMPLATE_NAME
-from interlock.settings import SERVICE_PORTS
-from interlock.supervisor import Supervisor, SupervisorConfig
 from mock_services.payloads import RegistrationFaker
 from orchestrator import codec
 
@@ -252,39 +250,26 @@ def _p(values: list[float], q: float) -> float:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="interlock-replay-") as tmp:
-        workdir = Path(tmp)
-        supervisor = Supervisor(
-            SupervisorConfig(
-                db=workdir / "replay.db",
-                api_port=0,
-                service_ports=dict.fromkeys(SERVICE_PORTS, 0),
-                log_path=workdir / "sandbox.log",
-            )
-        )
-        await asyncio.to_thread(supervisor.start)
-        try:
-            recording = workdir / "burst.ndjson"
-            await _record(supervisor.api_url, args.registrations, recording)
-            lines = recording.read_bytes().splitlines()
-            last_seq = json.loads(lines[-1].split(b" ", 1)[1])["seq"]
-            print(f"recorded {len(lines) - 1:,} events of {args.registrations:,} registrations")
-            async with _replay_server(recording, supervisor.api_url) as url:
-                trees: list[str | None] = list(args.tree) or [None]
-                for press_ms in (0, args.press_every_ms):
-                    cpus: dict[str | None, list[float]] = {t: [] for t in trees}
-                    keys: dict[str | None, list[float]] = {t: [] for t in trees}
-                    for n in range(args.rounds):
-                        for tree in trees if n % 2 == 0 else trees[::-1]:  # alternated
-                            cpu, latencies = await _replay_in_child(
-                                tree, url, supervisor.service_urls, last_seq, press_ms
-                            )
-                            cpus[tree].append(cpu)
-                            keys[tree] += latencies
-                    for tree in trees:
-                        print(_line(tree, press_ms, cpus[tree], keys[tree]), flush=True)
-        finally:
-            await asyncio.to_thread(supervisor.stop)
+    async with temporary_sandbox("replay") as (supervisor, workdir):
+        recording = workdir / "burst.ndjson"
+        await _record(supervisor.api_url, args.registrations, recording)
+        lines = recording.read_bytes().splitlines()
+        last_seq = json.loads(lines[-1].split(b" ", 1)[1])["seq"]
+        print(f"recorded {len(lines) - 1:,} events of {args.registrations:,} registrations")
+        async with _replay_server(recording, supervisor.api_url) as url:
+            trees: list[str | None] = list(args.tree) or [None]
+            for press_ms in (0, args.press_every_ms):
+                cpus: dict[str | None, list[float]] = {t: [] for t in trees}
+                keys: dict[str | None, list[float]] = {t: [] for t in trees}
+                for n in range(args.rounds):
+                    for tree in trees if n % 2 == 0 else trees[::-1]:  # alternated
+                        cpu, latencies = await _replay_in_child(
+                            tree, url, supervisor.service_urls, last_seq, press_ms
+                        )
+                        cpus[tree].append(cpu)
+                        keys[tree] += latencies
+                for tree in trees:
+                    print(_line(tree, press_ms, cpus[tree], keys[tree]), flush=True)
 
 
 def _line(tree: str | None, press_ms: int, cpus: list[float], keys: list[float]) -> str:
