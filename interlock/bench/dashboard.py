@@ -115,6 +115,8 @@ class _Bench:
     concurrency: int
     press_every_s: float
     fake: RegistrationFaker
+    #: The dashboard probe's niceness; None: the dashboard's own (``dashboard.app.NICENESS``).
+    nice: int | None = None
 
     @property
     def api_url(self) -> str:
@@ -153,6 +155,7 @@ class _Bench:
                 *("--expect-tasks", str(before.total)),
                 *("--until-finished", str(before.finished + registrations)),
                 *("--press-every-s", str(self.press_every_s)),
+                *(() if self.nice is None else ("--nice", str(self.nice))),
             )
             await probe.read("ready", _PROBE_READY_S)
         cpu0 = self._cpu(probe)
@@ -224,13 +227,20 @@ async def run_dashboard_benchmark(
     concurrency: int = 64,
     warmup: int = 100,
     press_every_s: float = 0.05,
+    nice: int | None = None,
 ) -> dict[str, Any]:
     """The pairs, the top-up to ``open_tasks`` tasks and the list's opening, in one sandbox."""
     async with temporary_sandbox("dashbench") as (supervisor, workdir):
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(connector=connector) as session:
             bench = _Bench(
-                supervisor, session, workdir, concurrency, press_every_s, RegistrationFaker(7)
+                supervisor,
+                session,
+                workdir,
+                concurrency,
+                press_every_s,
+                RegistrationFaker(7),
+                nice,
             )
             await bench.burst(warmup)  # connections, caches, the WAL: not measured
             runs = []
@@ -242,7 +252,8 @@ async def run_dashboard_benchmark(
             if topped_up:
                 await bench.burst(topped_up)
             opened = await bench.open_list(open_tasks)
-    return _result(runs, registrations, concurrency, press_every_s, topped_up, opened)
+    result = _result(runs, registrations, concurrency, press_every_s, topped_up, opened)
+    return {**result, "dashboard_nice": nice}
 
 
 def _result(
@@ -288,6 +299,8 @@ def _result(
 def format_dashboard_report(result: dict[str, Any]) -> str:
     every_ms = result["press_every_s"] * 1000
     pressing = f"pressing `s` every {every_ms:.0f} ms" if every_ms > 0 else "pressing no key"
+    if result.get("dashboard_nice") is not None:
+        pressing += f", at niceness {result['dashboard_nice']}"
     lines = [
         f"Dashboard attached — bursts of {result['registrations_per_burst']} registrations over "
         f"HTTP, {result['concurrency']} in flight; A: no dashboard, B: the dashboard in its own "
