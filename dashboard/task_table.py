@@ -94,27 +94,20 @@ class TaskTable(ScrollView, can_focus=True):
     #: A changed row count repaints this widget, not the screen (:func:`quiet_virtual_size`).
     virtual_size = quiet_virtual_size()
 
-    class RowHighlighted(Message):
+    class _RowMessage(Message):
+        def __init__(self, table: TaskTable, cursor_row: int, row_key: str) -> None:
+            super().__init__()
+            self.table, self.cursor_row, self.row_key = table, cursor_row, row_key
+
+        @property
+        def control(self) -> TaskTable:
+            return self.table
+
+    class RowHighlighted(_RowMessage):
         """The cursor is on another row (a key, a click, or :meth:`move_cursor`)."""
 
-        def __init__(self, table: TaskTable, cursor_row: int, row_key: str) -> None:
-            super().__init__()
-            self.table, self.cursor_row, self.row_key = table, cursor_row, row_key
-
-        @property
-        def control(self) -> TaskTable:
-            return self.table
-
-    class RowSelected(Message):
+    class RowSelected(_RowMessage):
         """Enter, or a click on the row under the cursor."""
-
-        def __init__(self, table: TaskTable, cursor_row: int, row_key: str) -> None:
-            super().__init__()
-            self.table, self.cursor_row, self.row_key = table, cursor_row, row_key
-
-        @property
-        def control(self) -> TaskTable:
-            return self.table
 
     class UserMoved(Message):
         """The operator moved the cursor (not a redraw)."""

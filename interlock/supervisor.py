@@ -129,6 +129,20 @@ class SupervisorConfig:
     #: How long a child may take to exit after SIGTERM before it gets SIGKILL.
     stop_timeout_s: float = 5.0
 
+    @classmethod
+    def on_free_ports(
+        cls, db: Path, log_path: Path | None = None, host: str = DEFAULT_HOST
+    ) -> SupervisorConfig:
+        """A sandbox of its own, beside any other: every port picked free at start (the
+        benchmarks and ``interlock demo`` run one in a temporary directory)."""
+        return cls(
+            db=db,
+            host=host,
+            api_port=0,
+            service_ports=dict.fromkeys(SERVICE_PORTS, 0),
+            log_path=log_path,
+        )
+
 
 @dataclass
 class _Child:
