@@ -16,9 +16,9 @@ From the store (its :class:`~orchestrator.store.base.StoreObserver`): a histogra
 claim's latency (``interlock_claim_seconds``) and of each commit's batch size and time
 (``interlock_commit_batch_operations``, ``interlock_commit_seconds``).
 
-Read at each scrape: ``interlock_tasks{state}``, the tasks in each state (one ``task_counts``
-query). Process metrics (CPU, memory, file descriptors) come from the client library's default
-collectors.
+Read at each scrape: ``interlock_tasks{state}`` and ``interlock_steps{state}``, the tasks and
+the steps in each state (a count each). Process metrics (CPU, memory, file descriptors) come
+from the client library's default collectors.
 """
 
 from __future__ import annotations
@@ -125,6 +125,9 @@ class EngineMetrics:
         self.tasks = Gauge(
             "interlock_tasks", "Tasks by state, at the scrape", ["state"], registry=self.registry
         )
+        self.steps = Gauge(
+            "interlock_steps", "Steps by state, at the scrape", ["state"], registry=self.registry
+        )
         engine.store.observer = _StoreMetrics(self.registry)
 
     def observe(self, event: Event) -> None:
@@ -157,6 +160,8 @@ class EngineMetrics:
         counts = await self.engine.task_counts()
         for state, n in counts.by_state.items():
             self.tasks.labels(state.value).set(n)
+        for step_state, n in (await self.engine.step_counts()).items():
+            self.steps.labels(step_state.value).set(n)
         return generate_latest(self.registry)
 
 

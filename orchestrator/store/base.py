@@ -20,6 +20,7 @@ from orchestrator.models import (
     ErrorInfo,
     Event,
     OnFailure,
+    StepState,
     TaskCounts,
     TaskState,
     TaskSummary,
@@ -243,6 +244,10 @@ class Store(abc.ABC):
     async def count_tasks(self) -> TaskCounts:
         """How many tasks are in each state (every state, zero included), with the last event
         sequence number the counts include, read in one snapshot."""
+
+    @abc.abstractmethod
+    async def count_steps(self) -> dict[StepState, int]:
+        """How many steps are in each state, every state present (zero included)."""
 
     @abc.abstractmethod
     async def last_event_seq(self) -> int:

@@ -411,6 +411,13 @@ class SqliteStore(Store):
             counts[TaskState(state)] = n
         return TaskCounts(counts, int(rows[0][1]))
 
+    async def count_steps(self) -> dict[StepState, int]:
+        rows = await self._fetchall("SELECT state, COUNT(*) FROM steps GROUP BY state")
+        counts = dict.fromkeys(StepState, 0)
+        for state, n in rows:
+            counts[StepState(state)] = n
+        return counts
+
     async def last_event_seq(self) -> int:
         row = await self._fetchone("SELECT COALESCE(MAX(seq), 0) FROM events")
         return int(row[0]) if row else 0
