@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TextIO
 
@@ -43,15 +44,22 @@ class SoakStatus:
 class StatusLine:
     """Shows :class:`SoakStatus` updates on ``stream`` (stderr by default), and notes."""
 
-    def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._stream = stream or sys.stderr
+        self._clock = clock
         self._tty = self._stream.isatty() if tty is None else tty
         self._shown_at = -float("inf")
         self._width = 0
 
     def update(self, status: SoakStatus) -> None:
         """Show ``status`` if it is time to (a terminal redraws often, a log seldom)."""
-        now = time.monotonic()
+        now = self._clock()
         if now - self._shown_at < (REDRAW_EVERY_S if self._tty else LINE_EVERY_S):
             return
         self._shown_at = now

@@ -112,6 +112,8 @@ class SoakReport:
 
     registrations: int
     kills: int
+    #: When each kill came, in seconds since the first submission.
+    kill_at_s: tuple[float, ...]
     #: Seconds the orchestrator was down, over all kills.
     down_s: float
     #: Registrations whose submission needed more than one try; of them, those whose first
@@ -192,6 +194,7 @@ def judge(
     return SoakReport(
         registrations=len(submissions),
         kills=len(kills),
+        kill_at_s=tuple(k.at_s for k in kills),
         down_s=round(sum(k.down_s for k in kills), 2),
         submissions_retried=sum(s.tries > 1 for s in submissions),
         submissions_found_existing=sum(s.found_existing for s in submissions),
