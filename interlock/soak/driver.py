@@ -177,14 +177,17 @@ class _Soak:
         try:
             submissions = await self._submit_all()
             await killer
-            await self._wait_terminal()
+            ended = await self._wait_terminal()
             elapsed_s = self.live.elapsed_s()
         finally:
             for task in (monitor, killer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._note(f"every task terminal after {elapsed_s:.1f} s; collecting the evidence")
+        if ended:
+            self._note(f"every task terminal after {elapsed_s:.1f} s; collecting the evidence")
+        else:
+            self._note(f"tasks still running after {elapsed_s:.1f} s; collecting the evidence")
         await self._clear_faults()
         tasks = await self._read_tasks()
         resubmissions = await self._resubmit_all()
@@ -313,7 +316,8 @@ class _Soak:
             return None
         return {str(k): int(v) for k, v in body["counts"].items()}
 
-    async def _wait_terminal(self) -> None:
+    async def _wait_terminal(self) -> bool:
+        """Whether every acknowledged task became terminal before the timeout."""
         deadline = self.live.started + self.config.timeout_s
         while time.monotonic() < deadline:
             counts = await self._counts()
@@ -321,9 +325,9 @@ class _Soak:
                 self.live.counts = counts
                 total = sum(counts.values())
                 if total >= self.live.acknowledged and not self.live.running:
-                    return
+                    return True
             await asyncio.sleep(POLL_EVERY_S)
-        self._note(f"gave up waiting after {self.config.timeout_s:g} s: tasks still running")
+        return False
 
     def _show(self) -> None:
         if self.progress is None:
@@ -380,6 +384,7 @@ class _Soak:
                         if a["outcome"] == AttemptOutcome.FAILED and a["error"]
                     ),
                     lost_attempts=sum(a["outcome"] == AttemptOutcome.LOST for a in mine),
+                    completions=sum(a["outcome"] == AttemptOutcome.COMPLETED for a in mine),
                 )
             )
         return TaskEnd(task_id=task_id, state=task["state"], steps=tuple(steps))

@@ -6,7 +6,7 @@ What must hold, whatever the faults and the kills did:
 - **no task lost**: every idempotency key was acknowledged with a task id, the API lists exactly
   those tasks, and the key submitted once more names the same task (no second one made);
 - **no duplicate**: no second user, no message of one (channel, kind) sent twice to a person
-  (:attr:`interlock.audit.Audit.duplicates`);
+  (:attr:`interlock.audit.Audit.duplicates`), no step with two completed attempts;
 - **no registration failed by a kill**: no step ended ``WORKER_LOST*``;
 - **every failure explained by its faults alone**: a step that ended ``error`` (or ``degraded``)
   ran out of its attempts, each spoiled by an injected fault (:data:`FAULT_ERROR_CODES`);
@@ -68,6 +68,8 @@ class StepEnd:
     attempt_codes: tuple[str, ...] = ()
     #: How many of its attempts were lost to a killed orchestrator.
     lost_attempts: int = 0
+    #: How many of its attempts completed: at most one, or two workers both ran it.
+    completions: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +136,7 @@ class SoakReport:
     faults_fired: dict[str, int]
     faults_fired_by_service: dict[str, dict[str, int]]
     idempotent_replays: int
-    #: Records held twice (users, messages), and tasks beyond one per key.
+    #: Records held twice (users, messages), tasks beyond one per key, steps completed twice.
     duplicated: int
     #: Keys without exactly their one task.
     lost: int
@@ -181,12 +183,14 @@ def judge(
             _judge_task(task, person, tally)
     states = Counter(t.state for t in tasks)
     unfinished = [t.task_id for t in tasks if t.state not in TERMINAL_TASK_STATES]
-    duplicated = audit.duplicates + len(extra_tasks)
+    twice = [f"{t.task_id} {s.name}" for t in tasks for s in t.steps if s.completions > 1]
+    duplicated = audit.duplicates + len(extra_tasks) + len(twice)
     problems = [
         _problem("tasks not terminal", unfinished),
         _problem("keys without exactly one task", lost_keys),
         _problem("tasks no key was acknowledged with", extra_tasks),
         _problem("people with duplicate records", [p.email for p in audit.duplicated_people]),
+        _problem("steps completed more than once", twice),
         _problem("failed by a kill", tally.by_kill),
         _problem("failures the faults do not explain", tally.unexplained),
         _problem("outcomes the services' records contradict", tally.mismatched),

@@ -26,8 +26,8 @@ STEPS = (
 )
 
 
-def done(name: str, *, lost: int = 0) -> StepEnd:
-    return StepEnd(name, "complete", 1, 3, lost_attempts=lost)
+def done(name: str, *, lost: int = 0, completions: int = 1) -> StepEnd:
+    return StepEnd(name, "complete", 1, 3, lost_attempts=lost, completions=completions)
 
 
 def ran_out(name: str, code: str = "HTTP_503", state: str = "error") -> StepEnd:
@@ -144,15 +144,20 @@ def test_lost_keys_extra_tasks_and_duplicates_fail_the_run() -> None:
     tasks = [t for t in tasks if t.task_id not in ("t0", "t2")]  # t2: acknowledged, then gone
     tasks.append(task(7))  # a task no key was acknowledged with
     people[3] = person(3, users_found=2, duplicate_messages=1)
+    tasks[0] = task(1, send_welcome_sequence=done("send_welcome_sequence", completions=2))
 
     report = judge(submissions, tasks, again, audit(people), [], elapsed_s=1)
 
     assert not report.ok
     assert report.lost == 3
-    assert report.duplicated == 3  # the extra user, the repeated message, the extra task
-    assert report.problems[0] == "3 keys without exactly one task: k0; k1; k2"
-    assert report.problems[1] == "1 tasks no key was acknowledged with: t7"
-    assert report.problems[2] == "1 people with duplicate records: p3@example.com"
+    # The extra user, the repeated message, the extra task, the step that completed twice.
+    assert report.duplicated == 4
+    assert report.problems == (
+        "3 keys without exactly one task: k0; k1; k2",
+        "1 tasks no key was acknowledged with: t7",
+        "1 people with duplicate records: p3@example.com",
+        "1 steps completed more than once: t1 send_welcome_sequence",
+    )
 
 
 def test_unfinished_tasks_and_records_that_contradict_the_outcome_fail_the_run() -> None:
