@@ -174,13 +174,18 @@ class _Soak:
         self.live = _Live()
         monitor = asyncio.create_task(self._monitor())
         killer = asyncio.create_task(self._kill_at_seeded_moments())
+        submitting = asyncio.create_task(self._submit_all())
         try:
-            submissions = await self._submit_all()
+            # A restart that fails ends the soak at once, not after the submissions time out.
+            await asyncio.wait({killer, submitting}, return_when=asyncio.FIRST_EXCEPTION)
+            if killer.done():
+                killer.result()
+            submissions = await submitting
             await killer
             ended = await self._wait_terminal()
             elapsed_s = self.live.elapsed_s()
         finally:
-            for task in (monitor, killer):
+            for task in (monitor, killer, submitting):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -51,3 +51,18 @@ def test_a_short_soak_loses_nothing_duplicates_nothing_and_explains_every_failur
     assert {"latency", "error", "reset", "lost_response"} <= set(report["faults_fired"])
     assert report["idempotent_replays"] > 0
     assert "kill 2/2" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_soak_refuses_a_database_that_exists(tmp_path: Path) -> None:
+    db = tmp_path / "used.db"
+    db.write_bytes(b"")
+    result = subprocess.run(
+        [sys.executable, "-m", "interlock.cli", "soak", "--n", "5", "--db", str(db)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert f"interlock: {db} exists: the soak needs a database of its own" in result.stderr
