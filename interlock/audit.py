@@ -131,6 +131,14 @@ class Audit:
     #: Each service's stats by name, read after the people.
     services: Mapping[str, ServiceStats]
 
+    def person(self, email: str) -> PersonAudit:
+        """The entry for ``email`` (compared without case); KeyError if it was not asked about."""
+        wanted = email.strip().lower()
+        for person in self.people:
+            if person.email.strip().lower() == wanted:
+                return person
+        raise KeyError(email)
+
     @property
     def duplicates(self) -> int:
         """Records held more than once, over everyone (0 when every write happened once)."""

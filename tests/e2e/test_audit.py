@@ -40,6 +40,9 @@ async def test_registered_people_are_on_record_once_and_strangers_are_not(
         assert person.messages == len(sent) > 0
         assert person.welcome_messages == sum(m["kind"] == "welcome" for m in sent) > 0
         assert person.duplicate_messages == person.duplicates == 0
+    assert audit.person(emails[1].upper()) is people[1]
+    with pytest.raises(KeyError):
+        audit.person("someone-else@example.com")
     assert stranger.untouched and not stranger.user_found and not stranger.registered
     assert (stranger.users_found, stranger.user_id, stranger.messages) == (0, None, 0)
     assert audit.registered == 3 and audit.duplicates == 0 and audit.duplicated_people == ()
