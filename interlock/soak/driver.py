@@ -6,7 +6,10 @@ Supervisor` on a fresh SQLite file and free ports, installs the fault mix on all
 and submits the registrations at a steady rate (``POST /tasks``, each with its idempotency key,
 tried again with the same key while the orchestrator is down). The kills come at seeded points
 of the run's progress (acknowledged submissions plus terminal tasks, out of twice the
-registrations), so they land among submissions and among running steps alike. Once every
+registrations), so they land among submissions and among running steps alike; a kill whose
+point comes while the previous restart is under way waits for it, plus :data:`KILL_GAP_S`, so
+the engine runs steps between two kills. Wall-clock moments still vary with the machine's
+speed, so runs with one seed differ in which calls fail, never in what must hold. Once every
 task is terminal it clears the fault rules (their counts stay), reads every task and its
 attempts from the API, submits every key once more, audits the services' records
 (:mod:`interlock.audit`) and hands it all to :func:`~interlock.soak.verdict.judge`.
@@ -289,7 +292,7 @@ class _Soak:
             while self._progress() < point:  # noqa: ASYNC110
                 await asyncio.sleep(POLL_EVERY_S / 2)
             await asyncio.sleep(jitter_s)
-            at_s = self.live.elapsed_s()
+            at_s, through = self.live.elapsed_s(), self._progress()
             self.live.down = True
             await self.supervisor.restart_orchestrator()
             self.live.down = False
@@ -297,7 +300,7 @@ class _Soak:
             self.live.kills.append(kill)
             self._note(
                 f"kill {len(self.live.kills)}/{self.config.kills} at {kill.at_s:.1f} s "
-                f"({point:.0%} through): the orchestrator was back after {kill.down_s:.1f} s"
+                f"({through:.0%} through): the orchestrator was back after {kill.down_s:.1f} s"
             )
             await asyncio.sleep(KILL_GAP_S)
 
