@@ -106,6 +106,7 @@ class _Live:
     counts: dict[str, int] = field(default_factory=dict)
     kills: list[Kill] = field(default_factory=list)
     down: bool = False
+    open_breakers: tuple[str, ...] = ()
 
     @property
     def terminal(self) -> int:
@@ -198,10 +199,19 @@ class _Soak:
             self._note(f"tasks still running after {elapsed_s:.1f} s; collecting the evidence")
         await self._clear_faults()
         tasks = await self._read_tasks()
+        openings = (await self._get("/analytics/bottlenecks"))["breaker_openings"]
         resubmissions = await self._resubmit_all()
         emails = [c["user_info"]["email"] for c in self.contexts]
         audit = await audit_people(self.session, self.supervisor.service_urls, emails)
-        return judge(submissions, tasks, resubmissions, audit, self.live.kills, elapsed_s=elapsed_s)
+        return judge(
+            submissions,
+            tasks,
+            resubmissions,
+            audit,
+            self.live.kills,
+            elapsed_s=elapsed_s,
+            breaker_openings={str(k): int(v) for k, v in openings.items()},
+        )
 
     # -- faults --------------------------------------------------------------------------
 
@@ -311,8 +321,20 @@ class _Soak:
             counts = await self._counts()
             if counts is not None:
                 self.live.counts = counts
+                self.live.open_breakers = await self._open_breakers()
             self._show()
             await asyncio.sleep(POLL_EVERY_S)
+
+    async def _open_breakers(self) -> tuple[str, ...]:
+        """The services whose breaker is not closed, as the orchestrator last said."""
+        try:
+            async with self.session.get(f"{self.api}/breakers") as resp:
+                if resp.status != 200:
+                    return self.live.open_breakers
+                body = await resp.json()
+        except _NOT_ANSWERING:
+            return self.live.open_breakers
+        return tuple(b["service"] for b in body["breakers"] if b["state"] != "closed")
 
     async def _counts(self) -> dict[str, int] | None:
         try:
@@ -352,6 +374,7 @@ class _Soak:
                 kills_done=len(live.kills),
                 kills=self.config.kills,
                 down=live.down,
+                open_breakers=live.open_breakers,
             )
         )
 

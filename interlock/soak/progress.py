@@ -31,13 +31,16 @@ class SoakStatus:
     kills: int
     #: Whether the orchestrator is down (killed, not answering yet).
     down: bool
+    #: The services whose circuit breaker is open or half-open (their steps wait).
+    open_breakers: tuple[str, ...] = ()
 
     def describe(self) -> str:
         down = " (orchestrator down)" if self.down else ""
+        breakers = f", breaker open: {', '.join(self.open_breakers)}" if self.open_breakers else ""
         return (
             f"soak {self.elapsed_s:6.1f} s: submitted {self.acknowledged}/{self.registrations}, "
             f"complete {self.complete}, failed {self.failed}, running {self.running}, "
-            f"kills {self.kills_done}/{self.kills}{down}"
+            f"kills {self.kills_done}/{self.kills}{breakers}{down}"
         )
 
 

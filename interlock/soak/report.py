@@ -25,6 +25,13 @@ def format_report(report: SoakReport) -> str:
             for service, fired in r.faults_fired_by_service.items()
         ),
         f"replays         {r.idempotent_replays} writes answered from the idempotency store",
+        "breakers opened "
+        + (
+            ", ".join(f"{service} {n}" for service, n in r.breaker_openings.items())
+            + " (their steps waited out the cooldown, spending no attempt)"
+            if r.breaker_openings
+            else "none"
+        ),
         f"unfinished      {r.unfinished}",
         f"lost            {r.lost}",
         f"duplicated      {r.duplicated}",

@@ -133,6 +133,8 @@ class SoakReport:
     failed_why: dict[str, int]
     #: Attempts lost to the kills (recorded, not counted against the steps' attempts).
     lost_attempts: int
+    #: How often each service's circuit breaker opened (its steps waited, spending nothing).
+    breaker_openings: dict[str, int]
     faults_fired: dict[str, int]
     faults_fired_by_service: dict[str, dict[str, int]]
     idempotent_replays: int
@@ -172,6 +174,7 @@ def judge(
     kills: Sequence[Kill],
     *,
     elapsed_s: float,
+    breaker_openings: Mapping[str, int] | None = None,
 ) -> SoakReport:
     """The verdict on one soak; ``audit.people`` is in the order of ``submissions``."""
     by_id = {t.task_id: t for t in tasks}
@@ -213,6 +216,7 @@ def judge(
         unfinished=len(unfinished),
         failed_why=dict(tally.failed_why.most_common()),
         lost_attempts=sum(t.lost_attempts for t in tasks),
+        breaker_openings={s: n for s, n in sorted((breaker_openings or {}).items()) if n},
         faults_fired=audit.faults_fired,
         faults_fired_by_service={
             name: dict(sorted(stats.faults_fired.items())) for name, stats in audit.services.items()

@@ -17,13 +17,14 @@ STATUS = SoakStatus(
     kills_done=1,
     kills=2,
     down=True,
+    open_breakers=("users",),
 )
 
 
 def test_the_status_says_where_the_soak_stands() -> None:
     assert STATUS.describe() == (
-        "soak    3.2 s: submitted 40/100, complete 30, failed 1, running 9, kills 1/2 "
-        "(orchestrator down)"
+        "soak    3.2 s: submitted 40/100, complete 30, failed 1, running 9, kills 1/2, "
+        "breaker open: users (orchestrator down)"
     )
 
 

@@ -66,13 +66,17 @@ def test_a_clean_run_passes_with_its_figures() -> None:
     tasks[0] = task(0, create_user_account=done("create_user_account", lost=2))
     kills = [Kill(1.5, 0.5), Kill(3.0, 0.75)]
 
-    report = judge(submissions, tasks, again, audit(people), kills, elapsed_s=4.321)
+    openings = {"users": 0, "preferences": 1}
+    report = judge(
+        submissions, tasks, again, audit(people), kills, elapsed_s=4.321, breaker_openings=openings
+    )
 
     assert report.ok and report.problems == ()
     assert (report.registrations, report.tasks, report.complete, report.failed) == (3, 3, 3, 0)
     assert (report.kills, report.kill_at_s, report.down_s) == (2, (1.5, 3.0), 1.25)
     assert (report.submissions_retried, report.submissions_found_existing) == (1, 1)
     assert report.lost_attempts == 2
+    assert report.breaker_openings == {"preferences": 1}
     assert report.faults_fired == {"error": 3, "latency": 5, "reset": 1}
     assert report.faults_fired_by_service["billing"] == {"error": 1, "reset": 1}
     assert report.idempotent_replays == 3
