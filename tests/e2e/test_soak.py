@@ -5,6 +5,10 @@ its own children), under the default fault mix on all four services and the temp
 retry policies. Which calls fail, and so how many registrations end ``error``, depends on
 timing; the invariants checked do not: every task terminal, none lost, nothing duplicated, no
 registration failed by a kill, every failure explained by its faults.
+
+It takes about 8 s. A circuit breaker may open under these faults (rarely in a run this short;
+see docs/benchmarks.md, "Chaos soak"): its steps then wait out the 30 s cooldown, so the test
+allows time for that rather than fail on a timing it does not check.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ REGISTRATIONS = 60
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(120)
 def test_a_short_soak_loses_nothing_duplicates_nothing_and_explains_every_failure(
     tmp_path: Path,
 ) -> None:
@@ -31,7 +36,7 @@ def test_a_short_soak_loses_nothing_duplicates_nothing_and_explains_every_failur
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=50,
+        timeout=110,
     )
     log = Path(f"{db}.soak.log")
     assert result.returncode == 0, (result.stdout, result.stderr, log.read_text()[-3000:])
