@@ -30,10 +30,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, RichLog, Static
+from textual.widgets import Footer, Input, RichLog
 
 from dashboard.client import Client, DashboardError
-from dashboard.config import DashboardConfig
+from dashboard.config import DashboardConfig, DemoEntry
+from dashboard.demo_screen import DemoScreen
 from dashboard.dialogs import ConfirmScreen, NumberScreen, ResolveScreen
 from dashboard.fault_screens import FaultScreen, PresetScreen
 from dashboard.fleet import Fleet, TaskRow
@@ -44,11 +45,12 @@ from dashboard.presets import PRESETS, Preset
 from dashboard.service_stats import ServiceBoard
 from dashboard.step_detail import StepDetailScreen, clock
 from dashboard.stream import Link, follow
+from dashboard.task_table import TaskTable
 from dashboard.widgets import (
     FAILURE_TYPES,
     DagPane,
+    FixedLine,
     ServicesPane,
-    TaskTable,
     TimelinePane,
     event_line,
     task_mark,
@@ -86,7 +88,7 @@ STATE_FILTERS: Final = (
 LOG_FILTERS: Final = ("all", "failures", "task", "step", "correlation")
 REPLAY_SPEEDS: Final = (1.0, 4.0, 16.0)
 _MUTATING: Final = frozenset(
-    {"new", "burst", "faults", "presets", "retry", "resolve", "cancel", "kill"}
+    {"new", "burst", "faults", "presets", "retry", "resolve", "cancel", "kill", "demos"}
 )
 
 
@@ -111,6 +113,7 @@ class DashboardApp(App[None]):
         Binding("R", "resolve", "resolve"),
         Binding("x", "cancel", "cancel"),
         Binding("K", "kill", "kill+restart"),
+        Binding("D", "demos", "demos"),
         Binding("space", "pause", "pause"),
         Binding("left_square_bracket", "replay(-1)", "replay ◀"),
         Binding("right_square_bracket", "replay(1)", "▶"),
@@ -165,20 +168,21 @@ class DashboardApp(App[None]):
         self._ends: deque[float] = deque(maxlen=20_000)
         self._saved_ms: list[float] = []
         self._alerted: dict[str, float] = {}
+        self._demo_running: str | None = None  #: the demo started with D, until its verdict
         self._failed_pending = 0
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Static(id="header")
-        yield Static(id="tabs")
+        yield FixedLine(id="header")
+        yield FixedLine(id="tabs")
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield Static(id="counts")
+                yield FixedLine(id="counts")
                 yield Input(placeholder="find a task: id or person", id="find")
-                yield TaskTable(id="tasks", cursor_type="row", zebra_stripes=False)
+                yield TaskTable(id="tasks")
                 yield ServicesPane(self.board, self.now, id="services")
             with Vertical(id="right"):
-                yield Static(id="task-title")
+                yield FixedLine(id="task-title")
                 yield DagPane(self.now, id="dag")
                 yield TimelinePane(self.now, id="timeline")
                 yield RichLog(id="events", max_lines=2_000, wrap=False, markup=False)
@@ -188,7 +192,7 @@ class DashboardApp(App[None]):
         # The main screen, not whichever screen is on top: a dialog may be open when a redraw
         # or an event needs the panes.
         self._main = self.screen
-        table = self._main.query_one("#tasks", DataTable)
+        table = self._main.query_one("#tasks", TaskTable)
         table.add_column("state", key="state", width=12)
         table.add_column("task", key="task", width=7)
         table.add_column("who", key="who")
@@ -391,7 +395,7 @@ class DashboardApp(App[None]):
                 parts.append(f"{h.name} {word} {left:.0f}s")
             out.append("  breakers: " + ", ".join(parts), "bold red")
         out.append(f"  {clock(now)[:8]}", "dim")
-        self._main.query_one("#header", Static).update(out)
+        self._main.query_one("#header", FixedLine).show(out)
         tabs = Text()
         for key, name, label in (
             ("1", "tasks", "Tasks"),
@@ -401,7 +405,7 @@ class DashboardApp(App[None]):
             style = "bold reverse" if self.view_name == name else "dim"
             tabs.append(f" {key} {label} ", style)
             tabs.append(" ")
-        self._main.query_one("#tabs", Static).update(tabs)
+        self._main.query_one("#tabs", FixedLine).show(tabs)
 
     def _draw_counts(self) -> None:
         counts = self.fleet.counts
@@ -434,7 +438,7 @@ class DashboardApp(App[None]):
                 style = m.style + (" reverse" if self.state_filter == state else "")
                 out.append(f"{m.symbol} {m.word} {value:,}", style)
                 out.append("  ")
-        self._main.query_one("#counts", Static).update(out)
+        self._main.query_one("#counts", FixedLine).show(out)
 
     def _rows(self) -> list[TaskRow]:
         rows = self.fleet.newest(self.state_filter, LIST_ROWS if not self.find_text else 5_000)
@@ -480,12 +484,14 @@ class DashboardApp(App[None]):
             self._draw_counts()
 
     def _draw_ages(self) -> None:
-        table = self._main.query_one("#tasks", DataTable)
+        table = self._main.query_one("#tasks", TaskTable)
         now = self.now()
-        for row_key in list(table.rows)[:60]:
-            row = self.fleet.rows.get(str(row_key.value))
+        for key in table.rows[:60]:
+            row = self.fleet.rows.get(key)
             if row is not None and row.completed_at is None:
-                table.update_cell(row_key, "age", _age(row.age_s(now)))
+                age = _age(row.age_s(now))
+                if table.get_cell(key, "age") != age:
+                    table.update_cell(key, "age", age)
 
     def _draw_task(self) -> None:
         model = self._shown_model()
@@ -494,9 +500,9 @@ class DashboardApp(App[None]):
         self._main.query_one(TimelinePane).show(model, at)
         timeline = self._main.query_one(TimelinePane)
         timeline.styles.height = (len(model.steps) + 3) if model else 3
-        title = self._main.query_one("#task-title", Static)
+        title = self._main.query_one("#task-title", FixedLine)
         if model is None:
-            title.update(Text("no task selected", "dim"))
+            title.show(Text("no task selected", "dim"))
             return
         m = mark(model.state)
         started = model.created_at or self.now()
@@ -514,7 +520,7 @@ class DashboardApp(App[None]):
             out.append(f"  parallel branches saved {float(saved):.0f} ms", "dim")
         if model.degraded:
             out.append(f"  degraded: {', '.join(model.degraded)}", "dark_orange")
-        title.update(out)
+        title.show(out)
 
     def _draw_log(self) -> None:
         log = self._main.query_one("#events", RichLog)
@@ -523,9 +529,13 @@ class DashboardApp(App[None]):
         lines: list[Text] = []
         most = max(5, min(LOG_LINES_PER_REDRAW, log.size.height))  # no more than can be seen
         if len(shown) > most:
-            skipped = len(shown) - most
+            # Events are skipped, never alerts or a demo's narration: those are few, and the
+            # reason a person is looking.
+            older = shown[:-most]
+            kept: list[DashEvent | Text] = [e for e in older if isinstance(e, Text)]
+            skipped = len(older) - len(kept)
             lines.append(Text(f"… {skipped:,} more events (l filters the log)", "dim"))
-            shown = shown[-most:]
+            shown = kept + shown[-most:]
         lines += (e if isinstance(e, Text) else event_line(e) for e in shown)
         if lines:
             # One write for the redraw's lines: RichLog renders, resizes and scrolls once per
@@ -564,16 +574,15 @@ class DashboardApp(App[None]):
         self._log_new = []
 
     # -- selection ----------------------------------------------------------------------------
-    @on(DataTable.RowHighlighted, "#tasks")
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        table = event.data_table
-        if event.cursor_row != table.cursor_row or event.row_key.value is None:
-            return  # a stale highlight from a rebuild of the table
-        if event.row_key.value != self.selected_id:
-            self._select(str(event.row_key.value))
+    @on(TaskTable.RowHighlighted, "#tasks")
+    def _row_highlighted(self, event: TaskTable.RowHighlighted) -> None:
+        if event.cursor_row != event.table.cursor_row:
+            return  # a stale highlight: the cursor moved on since (a rebuild, then the redraw)
+        if event.row_key != self.selected_id:
+            self._select(event.row_key)
 
-    @on(DataTable.RowSelected, "#tasks")
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(TaskTable.RowSelected, "#tasks")
+    def _row_selected(self, event: TaskTable.RowSelected) -> None:
         if self.screen.has_class("-narrow"):
             self._set_view("task")
 
@@ -665,8 +674,19 @@ class DashboardApp(App[None]):
     def action_state_filter(self) -> None:
         i = STATE_FILTERS.index(self.state_filter)
         self.state_filter = STATE_FILTERS[(i + 1) % len(STATE_FILTERS)]
-        self._drawn_fleet = -1
-        self._redraw()
+        self._draw_list()
+
+    def _draw_list(self) -> None:
+        """A key that changed what the task list shows draws the counts and the list now, and
+        nothing else: the DAG, timeline, services and log wait for the next redraw (at most
+        :data:`REDRAW_S`), so the key's frame costs what it changed (docs/benchmarks.md)."""
+        if self.paused or not self._main.is_attached:
+            self._drawn_fleet = -1  # drawn when the view resumes
+            return
+        self._draw_counts()
+        self._draw_tasks()
+        self._drawn_fleet = self.fleet.version
+        self._table_drawn_at = time.monotonic()
 
     def action_find(self) -> None:
         find = self._main.query_one("#find", Input)
@@ -677,9 +697,8 @@ class DashboardApp(App[None]):
     def _find_submitted(self, event: Input.Submitted) -> None:
         self.find_text = event.value.strip()
         event.input.display = bool(self.find_text)
-        self._drawn_fleet = -1
         self._main.query_one("#tasks").focus()
-        self._redraw()
+        self._draw_list()
 
     def action_log_filter(self) -> None:
         i = LOG_FILTERS.index(self.log_filter)
@@ -736,6 +755,8 @@ class DashboardApp(App[None]):
         if action in _MUTATING and self.config.readonly:
             return False
         if action == "kill" and self.config.restart_orchestrator is None:
+            return False
+        if action == "demos" and not self.config.demos:
             return False
         return not (action in ("new", "burst") and self.new_context is None)
 
@@ -863,6 +884,37 @@ class DashboardApp(App[None]):
         except Exception as exc:
             self.notify(f"restart failed: {exc}", severity="error", timeout=10)
 
+    def action_demos(self) -> None:
+        self.push_screen(DemoScreen(self.config.demos, self._demo_running), self._demo_picked)
+
+    def _demo_picked(self, demo: DemoEntry | None) -> None:
+        if demo is not None and self._demo_running is None:
+            self._demo_running = demo.name
+            self._run_demo(demo)
+
+    @work(exclusive=True, group="demo")
+    async def _run_demo(self, demo: DemoEntry) -> None:
+        """The demo runs in this loop as an HTTP client, like every other action; its
+        narration goes to the event log between the events it talks about."""
+        self.notify(f"demo {demo.name}: {demo.title}", timeout=4)
+        try:
+            result = await demo.run(lambda line: self._log_alert(f"demo: {line}"))
+        except Exception as exc:  # a demo that cannot run says why, it never ends the app
+            self._alert(f"demo {demo.name} could not run: {exc}", "error", f"demo-{demo.name}")
+            return
+        finally:
+            self._demo_running = None
+        for passed, text in result.checks:
+            self._log_alert(f"demo verdict: {'✓' if passed else '✗'} {text}")
+        word = "PASS" if result.passed else "FAIL"
+        held = sum(passed for passed, _ in result.checks)
+        self.notify(
+            f"demo {demo.name}: {word} ({held} of {len(result.checks)} checks held; "
+            "the event log has them)",
+            severity="information" if result.passed else "error",
+            timeout=8,
+        )
+
     # -- step detail, analytics, help ---------------------------------------------------------
     @on(DagPane.OpenStep)
     def _open_step(self, message: DagPane.OpenStep) -> None:
@@ -978,6 +1030,7 @@ _COMMANDS: Final = (
     ("Resolve a step by hand", "mark the selected step done, with optional results", "resolve"),
     ("Cancel the task", "cancel the selected task (asks first)", "cancel"),
     ("Kill and restart the orchestrator", "SIGKILL, then start it again", "kill"),
+    ("Run a demo", "a fault-injection story that checks its own outcome", "demos"),
     ("Pause / resume the live view", "freeze the screen; events still arrive", "pause"),
     ("Filter tasks by state", "cycle all / pending / running / retrying / …", "state_filter"),
     ("Find a task", "by id or person", "find"),

@@ -20,6 +20,26 @@ def _no_services() -> Mapping[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class DemoResult:
+    """How a demo ended: each check of its verdict (held?, what it claims)."""
+
+    passed: bool
+    checks: tuple[tuple[bool, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoEntry:
+    """A fault-injection demo the dashboard can start (the composition root supplies them: the
+    dashboard does not know what a demo does, only how to show it)."""
+
+    name: str
+    title: str
+    story: str
+    #: Runs the demo, calling its argument with each line of narration as it happens.
+    run: Callable[[Callable[[str], None]], Awaitable[DemoResult]]
+
+
+@dataclass(frozen=True, slots=True)
 class DashboardConfig:
     """Where the dashboard looks and what it may change."""
 
@@ -41,3 +61,5 @@ class DashboardConfig:
     template: str = "user_registration"
     #: What the header says it is attached to (``sandbox`` when it started one itself).
     label: str = "attached"
+    #: The demos it offers (``D``); they change the sandbox, so none in read-only mode.
+    demos: tuple[DemoEntry, ...] = ()

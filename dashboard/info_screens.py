@@ -29,6 +29,7 @@ KEYS: Sequence[tuple[str, str]] = (
     ("f  p", "fault form / fault presets"),
     ("r  R  x", "retry the step / resolve it / cancel the task"),
     ("K", "kill the orchestrator (SIGKILL) and restart it (when the dashboard started it)"),
+    ("D", "run a demo: faults, registrations, narration in the event log, a checked verdict"),
     ("[ ]  { }", "replay: one event back / forward; to the start / back to live"),
     ("P  >", "replay: play / pause; speed x1 x4 x16"),
     ("a", "analytics per step"),

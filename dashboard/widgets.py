@@ -8,17 +8,16 @@ does I/O. The DAG and timeline render at whatever size they get, so the same pan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import DataTable, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from dashboard.dag_view import layers, render_dag
 from dashboard.marks import mark
@@ -152,18 +151,18 @@ class ServicesPane(Vertical):
     def compose(self) -> ComposeResult:
         for name in self.board.services:
             with Horizontal(classes="service-row"):
-                yield Static(id=f"svc-{name}", classes="service-line")
+                yield FixedLine(id=f"svc-{name}", classes="service-line")
                 yield Sparkline([0.0], id=f"spark-{name}", classes="service-spark")
 
     def redraw(self) -> None:
         now = self._now()
         for name, health in self.board.services.items():
             try:
-                line = self.query_one(f"#svc-{name}", Static)
+                line = self.query_one(f"#svc-{name}", FixedLine)
                 spark = self.query_one(f"#spark-{name}", Sparkline)
             except Exception:
                 continue
-            line.update(service_line(health, now))
+            line.show(service_line(health, now))
             spark.data = health.sparkline(now, max(4, spark.size.width or 12))
 
 
@@ -251,71 +250,23 @@ def task_mark(state: str) -> Text:
     return Text(f"{m.symbol} {m.word}", m.style)
 
 
-def _same_cell(shown: object, new: object) -> bool:
-    if isinstance(shown, Text) and isinstance(new, Text):  # Text's == ignores its base style
-        return shown.style == new.style and shown == new
-    return shown == new
+class FixedLine(Static):
+    """A line (or a fixed block of lines) the redraw rewrites: the header, the counts, a
+    service's line, the task's title. Its size comes from the stylesheet, never from its text.
 
-
-class TaskTable(DataTable[str | Text]):
-    """The task list; says when the operator (not a redraw) moved the cursor.
-
-    The dashboard follows the newest task while the cursor is on the top row: a burst shows its
-    latest registration on the DAG without a key press. Moving down stops following; going back
-    to the top starts it again.
+    ``Static.update`` asks for a layout of the whole screen by default; the redraw updated seven
+    of these twice a second, and each layout reflowed and repainted every widget (41 ms a frame
+    at 200x60, most of what a key press cost: docs/benchmarks.md, "Dashboard"). :meth:`show`
+    does nothing when the text is the one shown, and otherwise repaints this widget alone.
     """
 
-    class UserMoved(Message):
-        def __init__(self, row: int) -> None:
-            super().__init__()
-            self.row = row
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._shown: Text | None = None
 
-    def show(self, rows: Iterable[tuple[str, Sequence[str | Text]]]) -> None:
-        """Show these rows, ``(key, cells)`` in order. When the keys are the ones shown, in the
-        same order, only the cells that changed are updated: during a burst the redraw runs four
-        times a second, and a rebuild (``clear`` and ``add_row`` for each row) made Textual measure
-        every cell again and draw the table twice (emptied, then refilled), the largest share of
-        the dashboard's CPU (docs/benchmarks.md, "Dashboard"). A rebuild also scrolled to the top.
-        """
-        rows = list(rows)
-        if [key for key, _ in rows] != [key.value for key in self.rows]:
-            self.clear()
-            for key, cells in rows:
-                self.add_row(*cells, key=key)
+    def show(self, text: Text) -> None:
+        shown = self._shown
+        if shown is not None and text == shown and text.style == shown.style:
             return
-        columns = list(self.columns)
-        for key, cells in rows:
-            for column, cell in zip(columns, cells, strict=True):
-                if not _same_cell(self.get_cell(key, column), cell):
-                    self.update_cell(key, column, cell)
-
-    def _moved(self) -> None:
-        self.post_message(self.UserMoved(self.cursor_row))
-
-    def action_cursor_up(self) -> None:
-        super().action_cursor_up()
-        self._moved()
-
-    def action_cursor_down(self) -> None:
-        super().action_cursor_down()
-        self._moved()
-
-    def action_page_up(self) -> None:
-        super().action_page_up()
-        self._moved()
-
-    def action_page_down(self) -> None:
-        super().action_page_down()
-        self._moved()
-
-    def action_scroll_top(self) -> None:
-        super().action_scroll_top()
-        self._moved()
-
-    def action_scroll_bottom(self) -> None:
-        super().action_scroll_bottom()
-        self._moved()
-
-    async def _on_click(self, event: events.Click) -> None:
-        await super()._on_click(event)
-        self._moved()
+        self._shown = text
+        self.update(text, layout=False)

@@ -18,9 +18,11 @@ from aiohttp import web
 from interlock.diamond import diamond_template, register_noop
 from interlock.registration.handlers import RegistrationHandlers
 from interlock.registration.template import (
+    SEQUENTIAL_TEMPLATE_NAME,
     TEMPLATE_NAME,
     enterprise_billing,
     load_registration_template,
+    load_sequential_template,
 )
 from interlock.settings import DEFAULT_API_PORT, DEFAULT_HOST
 from mock_services.errors import PortInUseError
@@ -57,7 +59,11 @@ async def open_orchestrator(
     registry = HandlerRegistry()
     handlers.register(registry)
     register_noop(registry)
-    templates = [load_registration_template(registry), diamond_template(registry)]
+    templates = [
+        load_registration_template(registry),
+        load_sequential_template(registry),
+        diamond_template(registry),
+    ]
     try:
         async with open_engine(
             db, registry, templates, config=config, clock=clock, durable=durable, start=False
@@ -66,7 +72,8 @@ async def open_orchestrator(
             await breakers.load()
             caller.breakers = breakers
             engine.add_gate(breakers.gate)
-            engine.add_customizer(TEMPLATE_NAME, enterprise_billing)
+            for name in (TEMPLATE_NAME, SEQUENTIAL_TEMPLATE_NAME):
+                engine.add_customizer(name, enterprise_billing)
             await engine.start()
             yield Orchestrator(engine, breakers)
     finally:

@@ -147,7 +147,9 @@ async def _fault_middleware(request: web.Request, handler: Handler) -> web.Strea
         extra = _header_rule(request)
     except ApiError as exc:
         return exc.to_response()
-    plan = runtime.injector.plan(request.method, request.path, extra)
+    plan = runtime.injector.plan(
+        request.method, request.path, extra, key=request.headers.get("Idempotency-Key")
+    )
     if plan.fired:
         request[FAULTS_FIRED] = ",".join(plan.fired)
     if plan.delay_ms > 0:

@@ -23,7 +23,11 @@ Kinds (parameters in brackets):
   2xx that lacks what the client needs.
 
 Common fields: ``match`` {method?, path? (a glob)}, ``probability`` (1.0), ``after`` (let that
-many matching requests pass first), ``times`` (fire that many times, then stop), ``seed``.
+many matching requests pass first), ``times`` (fire that many times, then stop), ``seed``, and
+``per_key`` (false): count ``after`` and ``times`` for each ``Idempotency-Key`` on its own, so
+``{"kind": "error", "status": 503, "times": 2, "per_key": true}`` fails every request twice and
+then lets its retry through, however many clients retry at once (requests without a key count
+together, as one more key).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import fnmatch
 import itertools
 import math
 import random
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -69,6 +73,7 @@ _COMMON = {
     "after": {"type": "integer", "minimum": 0},
     "times": {"type": ["integer", "null"], "minimum": 1},
     "seed": {"type": ["integer", "null"]},
+    "per_key": {"type": "boolean"},
 }
 _KIND_PARAMS: Final[dict[str, dict[str, Any]]] = {
     "error": {
@@ -131,6 +136,7 @@ class FaultRule:
     after: int = 0  #: matching requests let through before the rule may fire
     times: int | None = None  #: fire at most this many times; None = unlimited
     seed: int | None = None
+    per_key: bool = False  #: ``after`` and ``times`` count for each Idempotency-Key on its own
     params: dict[str, Any] = field(default_factory=dict)
 
     def matches(self, method: str, path: str) -> bool:
@@ -152,6 +158,7 @@ class FaultRule:
             "after": self.after,
             "times": self.times,
             "seed": self.seed,
+            "per_key": self.per_key,
             **self.params,
         }
 
@@ -187,6 +194,7 @@ def parse_rule(data: object, rule_id: str) -> FaultRule:
         after=int(data.get("after", 0)),
         times=data.get("times"),
         seed=data.get("seed"),
+        per_key=bool(data.get("per_key", False)),
         params=params,
     )
 
@@ -199,6 +207,8 @@ class RuleCounters:
     seen: int = 0  #: matching requests
     fired: int = 0
     window: deque[float] = field(default_factory=deque)  #: rate_limit: recent request times
+    #: per_key rules: (seen, fired) by Idempotency-Key, oldest first, at most PER_KEY_LIMIT.
+    by_key: OrderedDict[str, tuple[int, int]] = field(default_factory=OrderedDict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +223,10 @@ class FaultPlan:
 
 class FaultInjector:
     """Holds the rules of one service and decides which fire for each request."""
+
+    #: Keys a ``per_key`` rule remembers; past it the oldest is forgotten (and counts anew if
+    #: it comes back), so a rule cannot grow a service without bound.
+    PER_KEY_LIMIT: Final = 10_000
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
@@ -271,8 +285,11 @@ class FaultInjector:
         self._rules[rule.id] = rule
         self._counters[rule.id] = RuleCounters(rng=random.Random(rule.seed))
 
-    def plan(self, method: str, path: str, extra: FaultRule | None = None) -> FaultPlan:
-        """Decide the faults for one request, updating every matching rule's counters."""
+    def plan(
+        self, method: str, path: str, extra: FaultRule | None = None, *, key: str | None = None
+    ) -> FaultPlan:
+        """Decide the faults for one request (``key``: its Idempotency-Key), updating every
+        matching rule's counters."""
         rules = [*self._rules.values()]
         counters = dict(self._counters)
         if extra is not None:  # a one-shot rule from a request header
@@ -284,7 +301,7 @@ class FaultInjector:
             if not rule.matches(method, path):
                 continue
             state = counters[rule.id]
-            retry_after = self._fires(rule, state)
+            retry_after = self._fires(rule, state, key)
             if retry_after is False:
                 continue
             fired.append(rule.kind)
@@ -298,12 +315,19 @@ class FaultInjector:
             )
         return FaultPlan(delay_ms, None, None, tuple(fired))
 
-    def _fires(self, rule: FaultRule, state: RuleCounters) -> float | bool:
+    def _fires(self, rule: FaultRule, state: RuleCounters, key: str | None) -> float | bool:
         """False if the rule stays quiet; True if it fires; a Retry-After for a rate limit."""
         state.seen += 1
-        if state.seen <= rule.after:
+        seen, fired = state.seen, state.fired
+        if rule.per_key:
+            seen, fired = state.by_key.pop(key or "", (0, 0))
+            seen += 1
+            state.by_key[key or ""] = (seen, fired)  # now the newest
+            if len(state.by_key) > self.PER_KEY_LIMIT:
+                state.by_key.popitem(last=False)
+        if seen <= rule.after:
             return False
-        if rule.times is not None and state.fired >= rule.times:
+        if rule.times is not None and fired >= rule.times:
             return False
         if rule.probability < 1.0 and state.rng.random() >= rule.probability:
             return False
@@ -313,6 +337,8 @@ class FaultInjector:
             if result is False:
                 return False
         state.fired += 1
+        if rule.per_key:
+            state.by_key[key or ""] = (seen, fired + 1)
         return result
 
     def _rate_limited(self, rule: FaultRule, state: RuleCounters) -> float | bool:

@@ -21,8 +21,9 @@ from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import Final
 
-from dashboard.config import DashboardConfig
+from dashboard.config import DashboardConfig, DemoEntry, DemoResult
 from interlock.cli.arguments import Subcommands, UsageError, http_url, port
+from interlock.demos import DEMOS, Demo, Target, run_demo
 from interlock.probe import probe
 from interlock.registration.template import TEMPLATE_NAME
 from interlock.settings import SERVICE_PORTS, Settings
@@ -132,6 +133,7 @@ def _attach(args: argparse.Namespace, settings: Settings) -> int:
             label=f"attached {url}",
             new_context=RegistrationFaker(args.seed).registration,
             template=TEMPLATE_NAME,
+            demos=demo_entries(Target(url, settings.service_urls())),
         )
     )
     return 0
@@ -156,6 +158,13 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
                 label=f"sandbox {db}",
                 new_context=RegistrationFaker(args.seed).registration,
                 template=TEMPLATE_NAME,
+                demos=demo_entries(
+                    Target(
+                        supervisor.api_url,
+                        supervisor.service_urls,
+                        supervisor.restart_orchestrator,
+                    )
+                ),
             )
         )
     print(f"sandbox stopped; its state is in {db}", flush=True)
@@ -176,6 +185,20 @@ def _supervisor_config(args: argparse.Namespace, settings: Settings, db: Path) -
         },
         log_path=Path(args.log).resolve() if args.log else None,
     )
+
+
+def demo_entries(target: Target) -> tuple[DemoEntry, ...]:
+    """The demos the dashboard offers on ``target``: crash-recovery only where it can restart
+    the orchestrator (a sandbox it started)."""
+    return tuple(_entry(demo, target) for demo in DEMOS if target.restart or not demo.needs_restart)
+
+
+def _entry(demo: Demo, target: Target) -> DemoEntry:
+    async def run(narrate: Callable[[str], None]) -> DemoResult:
+        verdict = await run_demo(demo, target, narrate)
+        return DemoResult(verdict.passed, tuple((c.passed, c.text) for c in verdict.checks))
+
+    return DemoEntry(demo.name, demo.title, demo.story, run)
 
 
 def load_run_dashboard() -> RunDashboard:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 from importlib import resources
-from typing import Final
+from typing import Any, Final
+
+import yaml
 
 from orchestrator.errors import ContextValidationError, ValidationDetail
 from orchestrator.handlers import HandlerRegistry
@@ -33,6 +35,8 @@ from orchestrator.templates import (
 )
 
 TEMPLATE_NAME: Final = "user_registration"
+#: The same registration with its two branches in a chain (the sequential-vs-diamond demo).
+SEQUENTIAL_TEMPLATE_NAME: Final = "user_registration_sequential"
 TEMPLATE_FILE: Final = "user_registration.yaml"
 #: A registration step's time per attempt, in request timeouts (see :func:`with_request_timeout`).
 STEP_TIMEOUT_PER_REQUEST: Final = 2
@@ -49,6 +53,29 @@ def load_registration_template(registry: HandlerRegistry) -> WorkflowTemplate:
     """The template, accepting the flat request shape too (:func:`normalize_registration`)."""
     template = parse_template(
         read_template_text(), registry.names(), source=f"interlock/registration/{TEMPLATE_FILE}"
+    )
+    return dataclasses.replace(template, normalize=normalize_registration)
+
+
+def load_sequential_template(registry: HandlerRegistry) -> WorkflowTemplate:
+    """The registration as the hand-written version would run it: the same steps, handlers,
+    policies and schema, but ``initialize_preferences`` waits for ``setup_billing_profile``
+    instead of running beside it. It still depends on ``create_user_account`` too: a handler
+    reads the results of its own dependencies only, and preferences needs the user's id. It is
+    parsed (and so checked) like any template."""
+    data: dict[str, Any] = yaml.safe_load(read_template_text())
+    data["name"] = SEQUENTIAL_TEMPLATE_NAME
+    data["description"] = (
+        "The registration with billing and preferences one after the other, not in parallel:"
+        " the baseline the diamond is measured against."
+    )
+    for step in data["steps"]:
+        if step["name"] == "initialize_preferences":
+            step["depends_on"] = ["create_user_account", "setup_billing_profile"]
+    template = parse_template(
+        yaml.safe_dump(data, sort_keys=False),
+        registry.names(),
+        source=f"interlock/registration/{TEMPLATE_FILE} (sequential)",
     )
     return dataclasses.replace(template, normalize=normalize_registration)
 

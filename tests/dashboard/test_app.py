@@ -12,14 +12,18 @@ from pathlib import Path
 import aiohttp
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, Input, RichLog, Select, Static
 
 from dashboard.app import DashboardApp
+from dashboard.demo_screen import DemoScreen
 from dashboard.dialogs import ConfirmScreen, NumberScreen, ResolveScreen
 from dashboard.fault_screens import FaultScreen, PresetScreen
 from dashboard.info_screens import AnalyticsScreen, HelpScreen
+from dashboard.model import DashEvent
 from dashboard.step_detail import StepDetailScreen
 from dashboard.widgets import DagPane
+from interlock.cli.dashboard import demo_entries
+from interlock.demos import Target
 from interlock.registration.template import TEMPLATE_NAME
 from interlock.sandbox import Orchestrator, open_orchestrator, run_api
 from mock_services.payloads import RegistrationFaker
@@ -360,3 +364,57 @@ async def test_kill_calls_the_restart_hook_and_readonly_hides_it(sandbox: Sandbo
         await pilot.press("K")
         await pilot.pause(0.2)
         assert calls == ["restart"]
+
+
+async def test_a_demo_started_with_shift_d_narrates_in_the_log_and_shows_its_verdict(
+    sandbox: Sandbox,
+) -> None:
+    app = sandbox.app()
+    target = Target(sandbox.api_url, dict(sandbox.services.urls))  # attached: no restart hook
+    app.config = dataclasses.replace(app.config, demos=demo_entries(target))
+    assert "crash-recovery" not in {d.name for d in app.config.demos}
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, DemoScreen))
+        names = [d.name for d in app.config.demos]
+        for _ in range(names.index("duplicate-signup")):
+            await pilot.press("down")
+        await pilot.press("enter")
+        lines = lambda: [str(e) for e in app._buffer if not isinstance(e, DashEvent)]  # noqa: E731
+        await until(pilot, lambda: any("demo verdict" in line for line in lines()), 30)
+        await until(pilot, lambda: app._demo_running is None)
+        told = lines()
+        assert any("demo: " in line and "answered 409" in line for line in told)
+        verdict = [line for line in told if "demo verdict" in line]
+        assert verdict and all("✓" in line for line in verdict), verdict
+        assert len(app.fleet.rows) == 3  # its registrations are on the list, to watch
+
+
+async def test_demos_are_hidden_in_readonly(sandbox: Sandbox) -> None:
+    app = sandbox.app(readonly=True)
+    target = Target(sandbox.api_url, dict(sandbox.services.urls))
+    app.config = dataclasses.replace(app.config, demos=demo_entries(target))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("D")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, DemoScreen)
+
+
+async def test_a_flood_of_events_skips_events_but_never_the_alerts_between_them(
+    sandbox: Sandbox,
+) -> None:
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        for i in range(300):
+            event = DashEvent(i + 1, 0.0, "step.started", "t1", "s", None, 1, {})
+            app._log_new.append(event)
+            if i in (10, 150):
+                app._log_alert(f"narration {i}")
+        app._draw_log()
+        await pilot.pause()
+        text = [strip.text for strip in app.query_one("#events", RichLog).lines]
+        assert any("narration 10" in line for line in text)
+        assert any("narration 150" in line for line in text)
+        assert any("more events" in line for line in text)

@@ -270,3 +270,44 @@ async def test_stop_releases_hanging_requests_quickly(api: Api, services: Runnin
     assert time.perf_counter() - started < 2
     with pytest.raises(aiohttp.ClientConnectionError):
         await request
+
+
+async def _keyed_statuses(api: Api, keys: list[str | None]) -> list[int]:
+    result = []
+    for key in keys:
+        headers = {} if key is None else {"Idempotency-Key": key}
+        async with api.client.get(api.url("users", "/users"), headers=headers) as resp:
+            result.append(resp.status)
+    return result
+
+
+async def test_per_key_counts_after_and_times_for_each_idempotency_key(api: Api) -> None:
+    # "fail every request twice, then let it through": each distinct request is retried with
+    # its own key, so the rule must count per key, not across all of them.
+    await api.fault("users", {"kind": "error", "status": 503, "times": 2, "per_key": True})
+    keys: list[str | None] = ["a", "b", "a", "b", "a", "b", "a", None, None, None]
+    assert await _keyed_statuses(api, keys) == [503, 503, 503, 503, 200, 200, 200, 503, 503, 200]
+    _status, rules = await api.call("GET", "users", "/__admin/faults")
+    rule = rules["faults"][0]
+    assert (rule["per_key"], rule["seen"], rule["fired"]) == (True, 10, 6)
+
+
+async def test_per_key_with_after_lets_each_key_pass_first(api: Api) -> None:
+    await api.fault("users", {"kind": "error", "status": 500, "after": 1, "per_key": True})
+    assert await _keyed_statuses(api, ["a", "b", "a", "b"]) == [200, 200, 500, 500]
+
+
+def test_per_key_must_be_a_boolean() -> None:
+    with pytest.raises(FaultRuleError, match="per_key"):
+        parse_rule({"kind": "down", "per_key": "yes"}, "f1")
+
+
+def test_per_key_forgets_the_oldest_keys_past_its_bound() -> None:
+    injector = FaultInjector(time.monotonic)
+    injector.add({"kind": "down", "times": 1, "per_key": True})
+    assert injector.plan("GET", "/x", key="k0").terminal is not None
+    for i in range(1, FaultInjector.PER_KEY_LIMIT + 1):
+        injector.plan("GET", "/x", key=f"k{i}")
+    # k0 was the oldest and was forgotten: it counts from zero again.
+    assert injector.plan("GET", "/x", key="k0").terminal is not None
+    assert injector.plan("GET", "/x", key="k0").terminal is None

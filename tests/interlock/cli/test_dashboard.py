@@ -28,6 +28,7 @@ import pytest
 from dashboard.config import DashboardConfig
 from interlock.cli import dashboard as dashboard_command
 from interlock.cli.main import main
+from interlock.demos import DEMOS
 from interlock.probe import probe
 from interlock.settings import SERVICE_PORTS, Settings
 from tests.interlock.cli.conftest import ROOT, run_cli
@@ -133,7 +134,10 @@ def test_attach_hands_the_dashboard_the_url_and_no_restart_hook(
         label=f"attached {health_server}",
         new_context=config.new_context,
         template="user_registration",
+        demos=config.demos,
     )
+    # every demo but the one that must restart the orchestrator, which an attached one cannot
+    assert [d.name for d in config.demos] == [d.name for d in DEMOS if not d.needs_restart]
 
 
 def test_sandbox_options_do_not_go_with_attach(
@@ -170,6 +174,7 @@ def test_the_dashboard_runs_on_the_sandbox_it_started_which_is_gone_after(
     [config] = fake.configs
     assert (config.label, config.readonly, config.seed) == (f"sandbox {db}", True, 5)
     assert sorted(config.service_urls) == sorted(SERVICE_PORTS)
+    assert [d.name for d in config.demos] == [d.name for d in DEMOS]  # crash-recovery too
     assert seen == {"api": None, "services": [None] * 4, "after restart": None}
     pids = started_pids(Path(f"{db}.dashboard.log"))
     assert len(pids) == 3  # services, orchestrator, the restarted orchestrator

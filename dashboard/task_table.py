@@ -1,0 +1,281 @@
+"""The task list: a header, fixed columns, one line per task, a row cursor.
+
+A ``DataTable`` did this job first, and during a burst it was most of the dashboard's drawing:
+each cell rendered through Rich on its own, a rebuild measured every cell again, a changed row
+count re-laid the screen out (docs/benchmarks.md, "Dashboard"). This widget draws a row as one
+line of segments, cached until a cell of that row changes, and the cursor is a style laid over
+the cached line, so moving it, scrolling or redrawing costs only the lines on screen. It keeps
+the small part of ``DataTable``'s interface the dashboard uses (``add_column``, ``rows``,
+``row_count``, ``cursor_row``, ``move_cursor``, ``get_cell``, ``update_cell``) and says when the
+cursor moved (``RowHighlighted``), a row was chosen (``RowSelected``) and when the operator, not
+a redraw, moved it (``UserMoved``).
+
+The dashboard follows the newest task while the cursor is on the top row: a burst shows its
+latest registration on the DAG without a key press. Moving down stops following; going back to
+the top starts it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+Cell = str | Text
+
+
+@dataclass(slots=True)
+class _Column:
+    key: str
+    label: str
+    width: int | None  #: None: what the fixed columns leave
+
+
+class TaskTable(ScrollView, can_focus=True):
+    """One task per line under a header; ``show`` replaces the rows."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "up", show=False),
+        Binding("down", "cursor(1)", "down", show=False),
+        Binding("pageup", "page(-1)", "page up", show=False),
+        Binding("pagedown", "page(1)", "page down", show=False),
+        Binding("home", "to(0)", "top", show=False),
+        Binding("end", "to(-1)", "bottom", show=False),
+        Binding("enter", "select", "select", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"task-table--header", "task-table--cursor"}
+    DEFAULT_CSS = """
+    TaskTable {
+        background: $surface;
+        color: $foreground;
+        & > .task-table--header { text-style: bold; background: $panel; color: $foreground; }
+        & > .task-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .task-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+        }
+    }
+    """
+
+    class RowHighlighted(Message):
+        """The cursor is on another row (a key, a click, or :meth:`move_cursor`)."""
+
+        def __init__(self, table: TaskTable, cursor_row: int, row_key: str) -> None:
+            super().__init__()
+            self.table, self.cursor_row, self.row_key = table, cursor_row, row_key
+
+        @property
+        def control(self) -> TaskTable:
+            return self.table
+
+    class RowSelected(Message):
+        """Enter, or a click on the row under the cursor."""
+
+        def __init__(self, table: TaskTable, cursor_row: int, row_key: str) -> None:
+            super().__init__()
+            self.table, self.cursor_row, self.row_key = table, cursor_row, row_key
+
+        @property
+        def control(self) -> TaskTable:
+            return self.table
+
+    class UserMoved(Message):
+        """The operator moved the cursor (not a redraw)."""
+
+        def __init__(self, row: int) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._columns: list[_Column] = []
+        self._keys: list[str] = []
+        self._cells: dict[str, list[Cell]] = {}
+        self._lines: dict[str, Strip] = {}  #: each row drawn at :attr:`_drawn_width`
+        self._drawn_width = -1
+        self.cursor_row = 0
+
+    # --- the interface the dashboard uses ---------------------------------------------------
+
+    def add_column(self, label: str, *, key: str, width: int | None = None) -> None:
+        self._columns.append(_Column(key, label, width))
+        self._forget_lines()
+
+    @property
+    def columns(self) -> list[str]:
+        return [c.key for c in self._columns]
+
+    @property
+    def rows(self) -> list[str]:
+        """The row keys, top to bottom."""
+        return list(self._keys)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._keys)
+
+    def show(self, rows: Iterable[tuple[str, Sequence[Cell]]]) -> None:
+        """Show these rows, ``(key, cells)`` in order. When the keys are the ones shown, in the
+        same order, only the rows whose cells changed are drawn again and the scroll position
+        stays; other keys replace the rows, with the cursor and the scroll at the top."""
+        rows = list(rows)
+        keys = [key for key, _ in rows]
+        if keys != self._keys:
+            self._keys = keys
+            self._cells = {key: list(cells) for key, cells in rows}
+            self._lines.clear()
+            self.cursor_row = 0
+            self.scroll_to(y=0, animate=False, immediate=True)
+            self._resize()
+            self.refresh()
+            if keys:  # the cursor is on another task now, as after any move
+                self.post_message(self.RowHighlighted(self, 0, keys[0]))
+            return
+        for key, cells in rows:
+            for column, cell in zip(self.columns, cells, strict=True):
+                if not _same_cell(self.get_cell(key, column), cell):
+                    self.update_cell(key, column, cell)
+
+    def get_cell(self, row_key: str, column_key: str) -> Cell:
+        return self._cells[row_key][self.columns.index(column_key)]
+
+    def update_cell(self, row_key: str, column_key: str, value: Cell) -> None:
+        self._cells[row_key][self.columns.index(column_key)] = value
+        self._lines.pop(row_key, None)
+        self.refresh_line(self._keys.index(row_key))
+
+    def move_cursor(self, *, row: int, animate: bool = False, scroll: bool = True) -> None:
+        """Put the cursor on ``row`` (kept within the rows); ``scroll`` brings it into view."""
+        del animate  # the interface DataTable had; this table never animates
+        row = max(0, min(row, len(self._keys) - 1))
+        if row == self.cursor_row or not self._keys:
+            return
+        before, self.cursor_row = self.cursor_row, row
+        self.refresh_line(before)
+        self.refresh_line(row)
+        if scroll:
+            self._scroll_to_cursor()
+        self.post_message(self.RowHighlighted(self, row, self._keys[row]))
+
+    def refresh_line(self, index: int) -> None:
+        """Repaint the row at ``index`` alone, if it is on screen."""
+        y = index - round(self.scroll_offset.y) + 1
+        if 1 <= y < self.size.height:
+            self.refresh_lines(y)
+
+    # --- drawing ----------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        if width != self._drawn_width:
+            self._forget_lines()
+            self._drawn_width = width
+        if y == 0:
+            return self._header(width)
+        index = round(self.scroll_offset.y) + y - 1
+        if index >= len(self._keys):
+            return Strip.blank(width, self.rich_style)
+        key = self._keys[index]
+        line = self._lines.get(key)
+        if line is None:
+            line = self._lines[key] = self._draw(self._cells[key], width, self.rich_style)
+        if index == self.cursor_row:
+            cursor = self.get_component_rich_style("task-table--cursor")
+            line = Strip(list(Segment.apply_style(line, post_style=cursor)), line.cell_length)
+        return line
+
+    def _header(self, width: int) -> Strip:
+        style = self.get_component_rich_style("task-table--header")
+        return self._draw([c.label for c in self._columns], width, style)
+
+    def _draw(self, cells: Sequence[Cell], width: int, style: Style) -> Strip:
+        """One row as segments: each cell cut with an ellipsis at its column's width."""
+        widths = self._widths(width)
+        line = Text(no_wrap=True, overflow="ellipsis", end="")
+        for cell, cell_width in zip(cells, widths, strict=False):
+            text = cell.copy() if isinstance(cell, Text) else Text(cell)
+            text.truncate(max(cell_width, 0), overflow="ellipsis", pad=True)
+            line.append(" ")
+            line.append_text(text)
+            line.append(" ")
+        segments = list(line.render(self.app.console))
+        segments = list(Segment.apply_style(segments, style))
+        return Strip(segments).crop_extend(0, width, style)
+
+    def _widths(self, width: int) -> list[int]:
+        fixed = sum(c.width for c in self._columns if c.width is not None)
+        flexible = [c for c in self._columns if c.width is None]
+        left = max(1, width - fixed - 2 * len(self._columns))
+        share = left // max(1, len(flexible))
+        return [c.width if c.width is not None else share for c in self._columns]
+
+    def _forget_lines(self) -> None:
+        self._lines.clear()
+
+    def _resize(self) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._keys) + 1)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._resize()
+
+    def _scroll_to_cursor(self) -> None:
+        visible = max(1, self.scrollable_content_region.height - 1)
+        top = round(self.scroll_offset.y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
+
+    # --- the operator -----------------------------------------------------------------------
+
+    def _moved_to(self, row: int) -> None:
+        self.move_cursor(row=row)
+        self.post_message(self.UserMoved(self.cursor_row))
+
+    def action_cursor(self, delta: int) -> None:
+        self._moved_to(self.cursor_row + delta)
+
+    def action_page(self, direction: int) -> None:
+        page = max(1, self.scrollable_content_region.height - 2)
+        self._moved_to(self.cursor_row + direction * page)
+
+    def action_to(self, row: int) -> None:
+        self._moved_to(row if row >= 0 else len(self._keys) - 1)
+
+    def action_select(self) -> None:
+        if self._keys:
+            self.post_message(self.RowSelected(self, self.cursor_row, self._keys[self.cursor_row]))
+
+    async def _on_click(self, event: events.Click) -> None:
+        index = round(self.scroll_offset.y) + event.y - 1
+        if event.y < 1 or index >= len(self._keys):
+            return
+        chosen = index == self.cursor_row
+        self._moved_to(index)
+        if chosen:
+            self.action_select()
+
+
+def _same_cell(a: Cell, b: Cell) -> bool:
+    """Equal text and equal style: ``Text.__eq__`` looks at the spans, not the base style."""
+    if isinstance(a, Text) and isinstance(b, Text):
+        return a.plain == b.plain and a.style == b.style and a.spans == b.spans
+    return a == b
