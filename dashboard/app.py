@@ -49,6 +49,7 @@ from dashboard.task_table import TaskTable
 from dashboard.widgets import (
     FAILURE_TYPES,
     DagPane,
+    EventLog,
     FixedLine,
     ServicesPane,
     TimelinePane,
@@ -185,7 +186,7 @@ class DashboardApp(App[None]):
                 yield FixedLine(id="task-title")
                 yield DagPane(self.now, id="dag")
                 yield TimelinePane(self.now, id="timeline")
-                yield RichLog(id="events", max_lines=2_000, wrap=False, markup=False)
+                yield EventLog(id="events", max_lines=2_000, wrap=False, markup=False)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from dashboard.client import Client, DashboardError
 from dashboard.presets import PRESETS, Preset
@@ -49,9 +49,12 @@ _FIELDS: dict[str, tuple[str, tuple[str, ...], type]] = {
 }
 
 
-def build_rule(kind: str, values: dict[str, str], method: str, path: str) -> JSON:
+def build_rule(
+    kind: str, values: dict[str, str], method: str, path: str, *, per_key: bool = False
+) -> JSON:
     """The rule JSON from the form's text fields; raises ValueError naming a field that is not
-    a number."""
+    a number. ``per_key``: ``times`` and ``after`` count for each Idempotency-Key on its own
+    ("fail every request twice, then let it through")."""
     rule: JSON = {"kind": kind}
     for name, (label, kinds, parse) in _FIELDS.items():
         text = values.get(name, "").strip()
@@ -70,6 +73,8 @@ def build_rule(kind: str, values: dict[str, str], method: str, path: str) -> JSO
         match["path"] = path.strip()
     if match:
         rule["match"] = match
+    if per_key:
+        rule["per_key"] = True
     return rule
 
 
@@ -104,6 +109,8 @@ class FaultScreen(ModalScreen[str | None]):
                 for name, (label, _kinds, parse) in _FIELDS.items():
                     yield Label(label, id=f"label-{name}")
                     yield Input(id=f"field-{name}", type="integer" if parse is int else "number")
+                yield Label("per request key")
+                yield Checkbox("times / after", id="per-key")
             yield Static("", id="problem", classes="problem")
             with Horizontal(classes="buttons"):
                 yield Button("Add rule", variant="warning", id="add")
@@ -139,6 +146,7 @@ class FaultScreen(ModalScreen[str | None]):
                 values,
                 self.query_one("#method", Input).value,
                 self.query_one("#path", Input).value,
+                per_key=self.query_one("#per-key", Checkbox).value,
             )
         except ValueError as exc:
             self._problem(str(exc))

@@ -59,7 +59,7 @@ async def follow(
                 live, delay = True, retry_s
                 yield Link("live", after=last)
                 read = 0
-                async for line in resp.content:
+                async for line in _lines(resp.content):
                     read += 1
                     if read % YIELD_EVERY == 0:
                         # lines already buffered are read without a pause: give the loop to a
@@ -81,6 +81,18 @@ async def follow(
         live = False
         await asyncio.sleep(delay)
         delay = min(max_retry_s, delay * 2)
+
+
+async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The stream's lines, split from whatever arrived at once: during a burst the server
+    writes a batch of events in one write, and reading them a line at a time
+    (``StreamReader.readline``) cost a tenth of the dashboard's CPU. A line cut between two
+    chunks waits for the rest; a last line without its newline is not an event yet."""
+    pending = b""
+    async for chunk in content.iter_any():
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            yield line
 
 
 def _reason(exc: BaseException) -> str:

@@ -15,15 +15,17 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Sparkline, Static
+from textual.widgets import RichLog, Sparkline, Static
 
 from dashboard.dag_view import layers, render_dag
 from dashboard.marks import mark
 from dashboard.model import DashEvent, TaskModel
 from dashboard.service_stats import ServiceBoard, ServiceHealth
 from dashboard.step_detail import clock
+from dashboard.task_table import quiet_virtual_size
 from dashboard.timeline_view import render_timeline
 from orchestrator.event_types import EventType
 
@@ -248,6 +250,16 @@ def event_line(event: DashEvent) -> Text:
 def task_mark(state: str) -> Text:
     m = mark(state)
     return Text(f"{m.symbol} {m.word}", m.style)
+
+
+class EventLog(RichLog):
+    """The event log: a ``RichLog`` whose growth repaints it alone, not the whole screen (see
+    :func:`dashboard.task_table.quiet_virtual_size`)."""
+
+    virtual_size = quiet_virtual_size()
+
+    def watch_virtual_size(self, size: Size) -> None:
+        self._scroll_update(size)
 
 
 class FixedLine(Static):

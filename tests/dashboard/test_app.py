@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, RichLog, Select, Static
+from textual.widgets import Button, Checkbox, Input, RichLog, Select, Static
 
 from dashboard.app import DashboardApp
 from dashboard.demo_screen import DemoScreen
@@ -122,10 +122,11 @@ async def test_the_fault_form_adds_a_rule_and_shows_the_services_refusal(
         assert isinstance(app.screen, FaultScreen)  # still open, nothing added
         form.query_one("#field-status", Input).value = "503"
         form.query_one("#field-times", Input).value = "2"
+        form.query_one("#per-key", Checkbox).value = True
         form.query_one("#add", Button).press()
         await until(pilot, lambda: not isinstance(app.screen, FaultScreen))
         (rule,) = await faults(admin, sandbox.services.urls["notifications"])
-        assert (rule["kind"], rule["times"]) == ("error", 2)
+        assert (rule["kind"], rule["times"], rule["per_key"]) == ("error", 2, True)
 
 
 async def test_retry_a_failed_step_after_the_fault_is_cleared(

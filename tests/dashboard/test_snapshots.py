@@ -53,7 +53,12 @@ def settled(*keys: str) -> Callable[[Pilot[None]], object]:
         assert isinstance(app, DashboardApp)
         deadline = time.monotonic() + 10
         last = max(e["seq"] for e in scenario().events)
-        while not (len(app.fleet.rows) == 6 and app.model is not None and app.last_seq == last):
+        while not (
+            len(app.fleet.rows) == 6
+            and app.model is not None
+            and app.last_seq == last
+            and app._drawn_fleet == app.fleet.version  # the list shows every event folded
+        ):
             assert time.monotonic() < deadline, "the recorded orchestrator was never loaded"
             await pilot.pause(0.05)
         app.clear_notifications()

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 
 from dashboard.task_table import TaskTable
+from dashboard.widgets import EventLog
 
 
 class CountingTable(TaskTable):
@@ -19,7 +20,19 @@ class CountingTable(TaskTable):
 
 
 class OneTable(App[None]):
+    seen: list[str]
+
+    def on_task_table_row_highlighted(self) -> None:
+        self.seen.append("RowHighlighted")
+
+    def on_task_table_row_selected(self) -> None:
+        self.seen.append("RowSelected")
+
+    def on_task_table_user_moved(self) -> None:
+        self.seen.append("UserMoved")
+
     def compose(self) -> ComposeResult:
+        self.seen = []
         table = CountingTable(id="tasks")
         table.updated = []
         for column in ("state", "task", "who", "age"):
@@ -59,3 +72,53 @@ async def test_a_style_alone_is_a_change_and_other_keys_rebuild_the_table() -> N
         await pilot.pause()
         assert table.rows == ["b", "a"]
         assert table.get_cell("a", "age") == "1s"
+
+
+async def test_the_scrollbar_and_the_scroll_limit_follow_the_row_count() -> None:
+    # The row count is set without a layout of the screen (quiet_virtual_size): the scrollbar
+    # must still learn it, or a Textual upgrade broke that trick.
+    app = OneTable()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one(CountingTable)
+        table.show(row(f"task-{n:03}", "running", "1.0s") for n in range(30))
+        await pilot.pause()
+        height = table.scrollable_content_region.height
+        assert table.max_scroll_y == 31 - height
+        assert table.vertical_scrollbar.window_virtual_size == 31
+        table.show([row("a", "running", "1s"), row("b", "running", "1s")])
+        await pilot.pause()
+        assert table.max_scroll_y == 0 and table.vertical_scrollbar.window_virtual_size == 3
+
+
+async def test_the_cursor_scrolls_into_view_and_says_where_it_went() -> None:
+    app = OneTable()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one(CountingTable)
+        table.show(row(f"task-{n:03}", "running", "1.0s") for n in range(30))
+        table.focus()
+        await pilot.pause()
+        seen = app.seen
+        seen.clear()
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.cursor_row == 29 and table.scroll_y == table.max_scroll_y
+        assert "RowHighlighted" in seen and "UserMoved" in seen
+        await pilot.press("home", "down", "enter")
+        await pilot.pause()
+        assert table.cursor_row == 1 and table.scroll_y == 0 and "RowSelected" in seen
+
+
+async def test_the_event_log_scrolls_to_its_end_as_it_grows() -> None:
+    class OneLog(App[None]):
+        def compose(self) -> ComposeResult:
+            yield EventLog(max_lines=100)
+
+    app = OneLog()
+    async with app.run_test(size=(40, 10)) as pilot:
+        log = app.query_one(EventLog)
+        for n in range(30):
+            log.write(f"line {n}")
+        await pilot.pause()
+        assert log.max_scroll_y == 30 - log.scrollable_content_region.height
+        assert log.scroll_y == log.max_scroll_y
+        assert log.vertical_scrollbar.window_virtual_size == 30

@@ -216,6 +216,12 @@ def test_the_fault_form_builds_the_rule_the_admin_api_takes() -> None:
     }
     with pytest.raises(ValueError, match="delay ms: 'soon' is not a number"):
         build_rule("latency", {"delay_ms": "soon"}, "", "")
+    assert build_rule("error", {"status": "503", "times": "2"}, "", "", per_key=True) == {
+        "kind": "error",
+        "status": 503,
+        "times": 2,
+        "per_key": True,
+    }
 
 
 def test_a_counts_snapshot_older_than_the_applied_events_keeps_their_changes() -> None:
