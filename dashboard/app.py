@@ -464,7 +464,7 @@ class DashboardApp(App[None]):
         if newest is not None and (self.selected_id is None or self._follow_due(newest)):
             self._select(newest)
         if self.selected_id in keys:
-            table.move_cursor(row=keys.index(self.selected_id), animate=False, scroll=False)
+            table.move_cursor(row=keys.index(self.selected_id))
 
     def _follow_due(self, newest: str) -> bool:
         """Follow the newest task (cursor on the top row), switching at most once a second so a
@@ -1064,7 +1064,7 @@ def _age(seconds: float) -> str:
 NICENESS: Final = 10
 
 
-def yield_the_cores() -> None:
+def yield_the_cores(niceness: int = NICENESS) -> None:
     """Lower this process's scheduling priority, so drawing never takes a core from the engine.
 
     On a machine with fewer cores than busy processes the dashboard and the sandbox compete;
@@ -1074,12 +1074,12 @@ def yield_the_cores() -> None:
     """
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
-            os.nice(NICENESS)
+            os.nice(niceness)
     # Linux with autogroups schedules sessions against each other, and a process's nice counts
     # only inside its own session: lower the session's too (the terminal's, where only the
     # dashboard is busy; the sandbox's children run in sessions of their own).
     with contextlib.suppress(OSError):
-        Path("/proc/self/autogroup").write_text(f"{NICENESS}\n")
+        Path("/proc/self/autogroup").write_text(f"{niceness}\n")
 
 
 def run_dashboard(config: DashboardConfig) -> None:

@@ -23,7 +23,6 @@ import os
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +33,9 @@ import aiohttp
 from interlock.bench.burst import read_counts, submit_all, wait_finished
 from interlock.bench.dashboard_probe import CATCH_UP_S
 from interlock.bench.machine import process_cpu_s
+from interlock.bench.sandbox import temporary_sandbox
 from interlock.registration.template import TEMPLATE_NAME
-from interlock.settings import SERVICE_PORTS
-from interlock.supervisor import ChildRole, Supervisor, SupervisorConfig
+from interlock.supervisor import ChildRole, Supervisor
 from mock_services.payloads import RegistrationFaker
 
 #: The issue's targets: B's registrations/s at least this share of A's, and the key p99.
@@ -116,6 +115,8 @@ class _Bench:
     concurrency: int
     press_every_s: float
     fake: RegistrationFaker
+    #: The dashboard probe's niceness; None: the dashboard's own (``dashboard.app.NICENESS``).
+    nice: int | None = None
 
     @property
     def api_url(self) -> str:
@@ -154,6 +155,7 @@ class _Bench:
                 *("--expect-tasks", str(before.total)),
                 *("--until-finished", str(before.finished + registrations)),
                 *("--press-every-s", str(self.press_every_s)),
+                *(() if self.nice is None else ("--nice", str(self.nice))),
             )
             await probe.read("ready", _PROBE_READY_S)
         cpu0 = self._cpu(probe)
@@ -225,38 +227,33 @@ async def run_dashboard_benchmark(
     concurrency: int = 64,
     warmup: int = 100,
     press_every_s: float = 0.05,
+    nice: int | None = None,
 ) -> dict[str, Any]:
     """The pairs, the top-up to ``open_tasks`` tasks and the list's opening, in one sandbox."""
-    with tempfile.TemporaryDirectory(prefix="interlock-dashbench-") as tmp:
-        workdir = Path(tmp)
-        supervisor = Supervisor(
-            SupervisorConfig(
-                db=workdir / "bench.db",
-                api_port=0,
-                service_ports=dict.fromkeys(SERVICE_PORTS, 0),
-                log_path=workdir / "sandbox.log",
+    async with temporary_sandbox("dashbench") as (supervisor, workdir):
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            bench = _Bench(
+                supervisor,
+                session,
+                workdir,
+                concurrency,
+                press_every_s,
+                RegistrationFaker(7),
+                nice,
             )
-        )
-        await asyncio.to_thread(supervisor.start)
-        try:
-            connector = aiohttp.TCPConnector(limit=concurrency)
-            async with aiohttp.ClientSession(connector=connector) as session:
-                bench = _Bench(
-                    supervisor, session, workdir, concurrency, press_every_s, RegistrationFaker(7)
-                )
-                await bench.burst(warmup)  # connections, caches, the WAL: not measured
-                runs = []
-                for pair in range(pairs):
-                    for arm in ("A", "B") if pair % 2 == 0 else ("B", "A"):
-                        runs.append(await bench.run(arm, registrations))
-                total = (await read_counts(session, supervisor.api_url)).total
-                topped_up = max(0, open_tasks - total)
-                if topped_up:
-                    await bench.burst(topped_up)
-                opened = await bench.open_list(open_tasks)
-        finally:
-            await asyncio.to_thread(supervisor.stop)
-    return _result(runs, registrations, concurrency, press_every_s, topped_up, opened)
+            await bench.burst(warmup)  # connections, caches, the WAL: not measured
+            runs = []
+            for pair in range(pairs):
+                for arm in ("A", "B") if pair % 2 == 0 else ("B", "A"):
+                    runs.append(await bench.run(arm, registrations))
+            total = (await read_counts(session, supervisor.api_url)).total
+            topped_up = max(0, open_tasks - total)
+            if topped_up:
+                await bench.burst(topped_up)
+            opened = await bench.open_list(open_tasks)
+    result = _result(runs, registrations, concurrency, press_every_s, topped_up, opened)
+    return {**result, "dashboard_nice": nice}
 
 
 def _result(
@@ -302,6 +299,8 @@ def _result(
 def format_dashboard_report(result: dict[str, Any]) -> str:
     every_ms = result["press_every_s"] * 1000
     pressing = f"pressing `s` every {every_ms:.0f} ms" if every_ms > 0 else "pressing no key"
+    if result.get("dashboard_nice") is not None:
+        pressing += f", at niceness {result['dashboard_nice']}"
     lines = [
         f"Dashboard attached — bursts of {result['registrations_per_burst']} registrations over "
         f"HTTP, {result['concurrency']} in flight; A: no dashboard, B: the dashboard in its own "

@@ -205,19 +205,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--press-every-s", type=float, default=0.05, help="burst: 0 for never")
     parser.add_argument("--tasks", type=int, default=1, help="open: tasks the counts must show")
     parser.add_argument(
-        "--no-nice",
-        action="store_true",
-        help="keep the normal priority (run_dashboard lowers it: dashboard.app.yield_the_cores)",
+        "--nice",
+        type=int,
+        default=None,
+        help="the niceness to run at (default: run_dashboard's, dashboard.app.NICENESS; 0 keeps "
+        "the normal priority)",
     )
     return parser
 
 
 def main() -> None:
     args = _parser().parse_args()
-    if not args.no_nice:
-        from dashboard.app import yield_the_cores
+    from dashboard.app import NICENESS, yield_the_cores
 
-        yield_the_cores()  # as run_dashboard does
+    niceness = NICENESS if args.nice is None else args.nice
+    if niceness:
+        yield_the_cores(niceness)  # as run_dashboard does
     if args.mode == "burst":
         asyncio.run(_burst(args))
         return

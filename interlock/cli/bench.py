@@ -81,6 +81,14 @@ def add_parser(sub: Subcommands) -> None:
         default=50,
         help="dashboard: the attached dashboard presses a key this often (default 50; 0: never)",
     )
+    bench.add_argument(
+        "--dashboard-nice",
+        type=int,
+        default=None,
+        metavar="N",
+        help="dashboard: run the attached dashboard at this niceness (default: its own, 10; "
+        "0: the sandbox's priority)",
+    )
     bench.set_defaults(run=_run)
 
 
@@ -111,6 +119,7 @@ async def _bench(args: argparse.Namespace, loop: str) -> int:
                     args.pairs,
                     args.open_tasks,
                     press_every_s=max(0, args.press_every_ms) / 1000,
+                    nice=args.dashboard_nice,
                 )
                 report = format_dashboard_report(results[name])
         results[name]["other_processes_cores"] = (

@@ -46,8 +46,8 @@ def add_parser(sub: Subcommands, settings: Settings) -> None:
         "--log",
         type=Path,
         metavar="PATH",
-        help="where the sandbox it starts writes its output (default: a temporary file, "
-        "shown when the sandbox fails to start)",
+        help="keep the output of the sandbox it starts in this file (default: in the "
+        "temporary folder, removed with it; its end is shown when the sandbox fails to start)",
     )
     demo.set_defaults(run=run)
 
@@ -72,13 +72,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _in_own_sandbox(demo: Demo, args: argparse.Namespace, settings: Settings) -> Verdict:
     with tempfile.TemporaryDirectory(prefix="interlock-demo-") as tmp:
-        config = SupervisorConfig(
-            db=Path(tmp) / "demo.db",
-            host=settings.host,
-            api_port=0,
-            service_ports=dict.fromkeys(settings.service_ports, 0),
-            log_path=args.log,
-        )
+        config = SupervisorConfig.on_free_ports(Path(tmp) / "demo.db", args.log, settings.host)
         print("   starting a sandbox of its own (services and orchestrator)...", flush=True)
         with Supervisor(config) as sandbox:
             target = Target(sandbox.api_url, sandbox.service_urls, sandbox.restart_orchestrator)

@@ -24,7 +24,9 @@ from interlock.settings import SERVICE_PORTS, Settings
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices, start_services
 from orchestrator.engine import EngineConfig
+from orchestrator.errors import InterlockError
 from orchestrator.models import TaskState
+from orchestrator.store.sqlite import check_database
 
 
 def add_parser(sub: Subcommands, settings: Settings) -> None:
@@ -71,6 +73,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.services_only and not db.parent.is_dir():
         print(f"interlock: directory {db.parent} does not exist", file=sys.stderr)
         return 2
+    if not args.services_only:
+        check_database(db)  # a bad file stops here, with one line, before anything starts
     args.db = str(db)
     return run_loop(run_up(args, settings), use_uvloop=settings.uvloop)
 
@@ -124,7 +128,11 @@ def worker_identity(db: Path) -> Iterator[str]:
     database, as any two engines on one file do.
     """
     lock_path = Path(f"{db}.worker.lock")
-    with lock_path.open("a+") as handle:
+    try:
+        handle = lock_path.open("a+")
+    except OSError as exc:
+        raise InterlockError(f"cannot make {lock_path}: {exc.strerror or exc}") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

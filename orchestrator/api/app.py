@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from httpedge import MAX_BODY_BYTES, edge
 from orchestrator.api import handlers
 from orchestrator.api.handlers import BREAKERS, ENGINE, STREAM, StreamConfig
 from orchestrator.api.middleware import json_errors
@@ -20,7 +21,7 @@ from orchestrator.engine import Engine
 def create_api(
     engine: Engine, breakers: CircuitBreakers | None = None, stream: StreamConfig | None = None
 ) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[edge, json_errors], client_max_size=MAX_BODY_BYTES)
     app[ENGINE] = engine
     app[STREAM] = stream or StreamConfig()
     if breakers is not None:
