@@ -69,6 +69,8 @@ class Settings:
     #: ``INTERLOCK_CLIENT_TIMEOUT_S``: how long ``submit``, ``status``, ``tasks`` and ``fault``
     #: wait for an answer before they give up, naming the URL that did not answer.
     client_timeout_s: float = DEFAULT_CLIENT_TIMEOUT_S
+    #: ``INTERLOCK_LOG_FORMAT``: ``text`` (the default) or ``json`` lines (``up --log-format``).
+    log_format: str = "text"
     #: No variable: the address ``interlock up`` binds by default (``--host``) and the client
     #: commands' default host.
     host: str = DEFAULT_HOST
@@ -95,6 +97,7 @@ class Settings:
             service_url_overrides=MappingProxyType(urls),
             uvloop=_switch(env, "INTERLOCK_UVLOOP", default=True),
             client_timeout_s=_seconds(env, "INTERLOCK_CLIENT_TIMEOUT_S", DEFAULT_CLIENT_TIMEOUT_S),
+            log_format=_choice(env, "INTERLOCK_LOG_FORMAT", ("text", "json"), "text"),
         )
 
     @property
@@ -134,6 +137,13 @@ def _url(env: Mapping[str, str], variable: str) -> str:
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.host:
         raise SettingsError(variable, text, "an http:// or https:// URL")
+    return text
+
+
+def _choice(env: Mapping[str, str], variable: str, choices: tuple[str, ...], default: str) -> str:
+    text = env.get(variable, default)
+    if text not in choices:
+        raise SettingsError(variable, text, " or ".join(choices))
     return text
 
 

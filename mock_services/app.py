@@ -42,6 +42,7 @@ from mock_services.errors import FaultRuleError
 from mock_services.faults import FaultInjector, FaultPlan, FaultRule, parse_rule
 from mock_services.idempotency import MAX_KEY_CHARS, IdempotencyStore, StoredResponse, fingerprint
 from mock_services.journal import RequestJournal, RequestRecord
+from mock_services.metrics import METRICS_PATH, metrics
 from mock_services.runtime import RUNTIME, ServiceConfig, ServiceRuntime
 from mock_services.services import SandboxData, service_routes
 from mock_services.validation import ApiError
@@ -85,6 +86,7 @@ def create_app(
     app[RUNTIME] = runtime
     app.add_routes(service_routes(service, data))
     app.add_routes(admin_routes())
+    app.router.add_get(METRICS_PATH, metrics)
 
     async def on_shutdown(_: web.Application) -> None:
         runtime.stopping.set()  # releases held ("hang") requests so shutdown is quick
@@ -94,7 +96,8 @@ def create_app(
 
 
 def _is_admin(request: web.Request) -> bool:
-    return request.path.startswith(ADMIN_PREFIX)
+    """The admin API and the metrics: never faulted, never journaled."""
+    return request.path.startswith(ADMIN_PREFIX) or request.path == METRICS_PATH
 
 
 @web.middleware

@@ -563,6 +563,17 @@ def _document() -> JSON:
                 }
             },
             "/health": {"get": {"responses": {"200": _json("alive", "Health")}}},
+            "/metrics": {
+                "get": {
+                    "summary": "Metrics in Prometheus's text format (orchestrator/api/metrics.py)",
+                    "responses": {
+                        "200": {
+                            "description": "step attempts, service calls, breakers, tasks",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "responses": {
