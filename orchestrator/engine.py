@@ -46,6 +46,7 @@ from orchestrator.models import (
     Event,
     StepBottleneck,
     StepReadiness,
+    StepState,
     TaskCounts,
     TaskState,
     TaskSummary,
@@ -410,6 +411,10 @@ class Engine:
         """How many tasks are in each state, every state present (zero included), and the last
         event the counts include."""
         return await self.store.count_tasks()
+
+    async def step_counts(self) -> dict[StepState, int]:
+        """How many steps are in each state, every state present (zero included)."""
+        return await self.store.count_steps()
 
     async def last_event_seq(self) -> int:
         """Where the event log stands: a live view follows the stream from here."""

@@ -12,10 +12,13 @@ same log ``/events/stream`` serves, so nothing is counted twice or missed by a s
 - ``interlock_breaker_state{service}``: 0 closed, 1 half-open, 2 open, as its last event said;
 - ``interlock_events_total{type}``: every event, by type.
 
-Read at each scrape: ``interlock_tasks{state}``, the tasks in each state (one ``task_counts``
-query). Process metrics (CPU, memory, file descriptors) come from the client library's default
-collectors. The claim latency and the commit batch sizes the scaling issue asks for are not
-here yet: they need the store to report them.
+From the store (its :class:`~orchestrator.store.base.StoreObserver`): a histogram of each
+claim's latency (``interlock_claim_seconds``) and of each commit's batch size and time
+(``interlock_commit_batch_operations``, ``interlock_commit_seconds``).
+
+Read at each scrape: ``interlock_tasks{state}`` and ``interlock_steps{state}``, the tasks and
+the steps in each state (a count each). Process metrics (CPU, memory, file descriptors) come
+from the client library's default collectors.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from prometheus_client import (
 from orchestrator.engine import Engine
 from orchestrator.event_types import EventType
 from orchestrator.models import Event
+from orchestrator.store.base import StoreObserver
 
 #: The outcome an event records for a step attempt.
 _OUTCOMES: Final = {
@@ -60,8 +64,37 @@ _BREAKER_STATES: Final = {
 _CALL_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
+class _StoreMetrics(StoreObserver):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.claims = Histogram(
+            "interlock_claim_seconds",
+            "From asking the store for ready steps to having them (the commit included)",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+            registry=registry,
+        )
+        self.batches = Histogram(
+            "interlock_commit_batch_operations",
+            "Writes committed together in one transaction (group commit)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            registry=registry,
+        )
+        self.commits = Histogram(
+            "interlock_commit_seconds",
+            "Time to apply and commit one batch, the fsync included",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+            registry=registry,
+        )
+
+    def committed(self, operations: int, seconds: float) -> None:
+        self.batches.observe(operations)
+        self.commits.observe(seconds)
+
+    def claimed(self, steps: int, seconds: float) -> None:
+        self.claims.observe(seconds)
+
+
 class EngineMetrics:
-    """One registry of the engine's metrics, kept current from its event log."""
+    """One registry of the engine's metrics, kept current from its event log and its store."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -92,6 +125,10 @@ class EngineMetrics:
         self.tasks = Gauge(
             "interlock_tasks", "Tasks by state, at the scrape", ["state"], registry=self.registry
         )
+        self.steps = Gauge(
+            "interlock_steps", "Steps by state, at the scrape", ["state"], registry=self.registry
+        )
+        engine.store.observer = _StoreMetrics(self.registry)
 
     def observe(self, event: Event) -> None:
         """Count one event."""
@@ -123,6 +160,8 @@ class EngineMetrics:
         counts = await self.engine.task_counts()
         for state, n in counts.by_state.items():
             self.tasks.labels(state.value).set(n)
+        for step_state, n in (await self.engine.step_counts()).items():
+            self.steps.labels(step_state.value).set(n)
         return generate_latest(self.registry)
 
 

@@ -196,6 +196,7 @@ class SqliteStore(Store):
         try:
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                started = time.perf_counter()
                 try:
                     outcomes, events = await self._commit([b[0] for b in batch])
                 except BaseException as exc:  # the whole batch failed (disk, lock timeout)
@@ -211,6 +212,7 @@ class SqliteStore(Store):
                     continue
                 self.batches_committed += 1
                 self.ops_committed += len(batch)
+                self.observer.committed(len(batch), time.perf_counter() - started)
                 if events:
                     published = [_event(row) for row in events]
                     for listener in self._listeners:
@@ -248,7 +250,9 @@ class SqliteStore(Store):
         return result
 
     async def claim_ready_steps(self, claim: Claim) -> list[ClaimedStep]:
+        started = time.perf_counter()
         result: list[ClaimedStep] = await self._write(lambda tx: tr.claim_ready_steps(tx, claim))
+        self.observer.claimed(len(result), time.perf_counter() - started)
         return result
 
     async def defer_step(
@@ -406,6 +410,13 @@ class SqliteStore(Store):
         for state, _seq, n in rows[1:]:
             counts[TaskState(state)] = n
         return TaskCounts(counts, int(rows[0][1]))
+
+    async def count_steps(self) -> dict[StepState, int]:
+        rows = await self._fetchall("SELECT state, COUNT(*) FROM steps GROUP BY state")
+        counts = dict.fromkeys(StepState, 0)
+        for state, n in rows:
+            counts[StepState(state)] = n
+        return counts
 
     async def last_event_seq(self) -> int:
         row = await self._fetchone("SELECT COALESCE(MAX(seq), 0) FROM events")

@@ -47,7 +47,15 @@ async def test_a_registration_with_one_503_shows_in_both_scrapes(
     assert got[(calls, (("service", "billing"), ("status", "503")))] == 1
     assert got[(calls, (("service", "billing"), ("status", "201")))] == 1
     assert got[("interlock_tasks", (("state", "complete"),))] == 1
+    assert got[("interlock_steps", (("state", "complete"),))] == 5
+    assert got[("interlock_steps", (("state", "error"),))] == 0  # every state, zero included
     assert got[("interlock_events_total", (("type", "task.completed"),))] == 1
+    assert got[("interlock_claim_seconds_count", ())] >= 1
+    assert got[("interlock_commit_batch_operations_count", ())] >= 1
+    # every write of the registration went through a commit of at least one operation
+    assert got[("interlock_commit_batch_operations_sum", ())] >= got[
+        ("interlock_commit_batch_operations_count", ())
+    ]
 
     async with admin.get(f"{services.urls['billing']}/metrics") as resp:
         assert resp.status == 200

@@ -16,7 +16,12 @@ import pytest
 
 from interlock.logs import JsonLines
 from orchestrator import log_context
+from orchestrator.embedded import open_engine
+from orchestrator.engine import EngineConfig
+from orchestrator.handlers import HandlerRegistry, StepInput
 from orchestrator.log_context import StepLogContext
+from orchestrator.models import TaskState
+from orchestrator.templates import parse_template
 from tests.interlock.cli.conftest import ROOT
 
 PORTS = [f"--{s}-port=0" for s in ("api", "users", "billing", "preferences", "notifications")]
@@ -80,3 +85,27 @@ async def test_a_line_logged_while_a_step_runs_names_the_step() -> None:
     assert first["correlation_id"] == "corr-1"
     assert "ValueError: boom\nsecond line" in failed["exception"]  # one JSON line all the same
     assert "task_id" not in outside
+
+
+async def test_the_engine_names_the_running_step_for_a_handler_that_logs(tmp_path: Path) -> None:
+    seen: list[StepLogContext | None] = []
+
+    async def handler(step: StepInput) -> dict[str, str]:
+        seen.append(log_context.CURRENT.get())
+        return {}
+
+    registry = HandlerRegistry()
+    registry.register("h", handler)
+    yaml = "name: logs\nsteps:\n  - {name: one, handler: h}\n  - {name: two, handler: h}\n"
+    template = parse_template(yaml, registry.names())
+    async with open_engine(
+        tmp_path / "logs.db", registry, [template], config=EngineConfig(worker_id="w"),
+        durable=False,
+    ) as engine:  # fmt: skip
+        sub, state = await engine.run("logs", {}, timeout_s=10)
+    assert state is TaskState.COMPLETE
+    assert {(c.task_id, c.step, c.attempt) for c in seen if c} == {
+        (sub.task_id, "one", 1),
+        (sub.task_id, "two", 1),
+    }
+    assert log_context.CURRENT.get() is None  # the caller's context is untouched
