@@ -91,7 +91,7 @@ class Progress:
 
     def describe(self) -> str:
         of = f"/{self.total:,}" if self.total else ""
-        count = f" {self.done:,}{of}" if self.done or self.total else ""
+        count = f": {self.done:,}{of}" if self.done or self.total else ""
         return f"{self.phase}{count}  ({time.monotonic() - self.started:.0f} s)"
 
 

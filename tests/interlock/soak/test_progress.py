@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from interlock.soak import progress
+from interlock import progress
 from interlock.soak.progress import SoakStatus, StatusLine
 
 STATUS = SoakStatus(
