@@ -216,11 +216,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args = _parser().parse_args()
-    from dashboard.app import NICENESS, yield_the_cores
+    from dashboard.app import NICENESS, calm_the_collector, yield_the_cores
 
     niceness = NICENESS if args.nice is None else args.nice
     if niceness:
         yield_the_cores(niceness)  # as run_dashboard does
+    calm_the_collector()
     if args.mode == "burst":
         asyncio.run(_burst(args))
         return

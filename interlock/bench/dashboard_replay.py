@@ -194,10 +194,13 @@ async def _replay_server(path: Path, api: str) -> AsyncIterator[str]:
 
 
 async def _one_replay(url: str, services: dict[str, str], last_seq: int, press_s: float) -> Any:
+    from dashboard import app as dashboard_app
     from dashboard.app import DashboardApp
     from dashboard.config import DashboardConfig
     from dashboard.frame_driver import FrameDriver, frame_driver
 
+    if hasattr(dashboard_app, "calm_the_collector"):  # as run_dashboard does, in trees that do
+        dashboard_app.calm_the_collector()
     app = DashboardApp(DashboardConfig(api_url=url, service_urls=services, label="replay"))
     app.driver_class = FrameDriver
     async with app.run_test(headless=False, size=SIZE, notifications=True):
