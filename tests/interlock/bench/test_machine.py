@@ -19,13 +19,20 @@ def test_readings_are_plausible(tmp_path: object) -> None:
 
 
 def test_cpu_of_other_processes_is_counted_and_our_children_are_not() -> None:
-    # What the rest of the machine uses anyway (another test run, say), over the same time.
-    with OtherCpu() as before:
-        time.sleep(0.4)
-    assert before.cores_used is not None
-    with OtherCpu() as ours:
-        subprocess.run([sys.executable, "-c", BURN.format(s=0.4)], check=True)
-    assert ours.cores_used is not None and ours.cores_used < before.cores_used + 0.3
+    # What the rest of the machine uses anyway (another test run, say) moves from one moment
+    # to the next: compare with it just before, and give a busy machine three tries.
+    readings = []
+    for _ in range(3):
+        with OtherCpu() as before:
+            time.sleep(0.4)
+        with OtherCpu() as ours:
+            subprocess.run([sys.executable, "-c", BURN.format(s=0.4)], check=True)
+        assert before.cores_used is not None and ours.cores_used is not None
+        readings.append((before.cores_used, ours.cores_used))
+        if ours.cores_used < before.cores_used + 0.3:
+            break
+    else:
+        raise AssertionError(f"our own child was counted as another's: {readings}")
 
     # A process still running when the block ends is not (yet) ours: it shows as another's.
     stranger = subprocess.Popen([sys.executable, "-c", BURN.format(s=5)])
