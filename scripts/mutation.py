@@ -50,6 +50,7 @@ TESTS_BY_MODULE: dict[str, list[str]] = {
         "tests/orchestrator/test_summary.py",
     ],
     "orchestrator/http/classify.py": [
+        "tests/orchestrator/http/test_classify.py",
         "tests/orchestrator/http/test_adapter.py",
     ],
     "orchestrator/dag.py": [
