@@ -464,7 +464,7 @@ class DashboardApp(App[None]):
         if newest is not None and (self.selected_id is None or self._follow_due(newest)):
             self._select(newest)
         if self.selected_id in keys:
-            table.move_cursor(row=keys.index(self.selected_id), animate=False, scroll=False)
+            table.move_cursor(row=keys.index(self.selected_id))
 
     def _follow_due(self, newest: str) -> bool:
         """Follow the newest task (cursor on the top row), switching at most once a second so a

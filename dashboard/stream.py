@@ -22,6 +22,8 @@ from orchestrator import codec
 
 #: Lines read before the follower lets the event loop run something else.
 YIELD_EVERY: Final = 64
+#: The longest line the follower takes (an event is a few hundred bytes).
+MAX_LINE_BYTES: Final = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +89,19 @@ async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
     """The stream's lines, split from whatever arrived at once: during a burst the server
     writes a batch of events in one write, and reading them a line at a time
     (``StreamReader.readline``) cost a tenth of the dashboard's CPU. A line cut between two
-    chunks waits for the rest; a last line without its newline is not an event yet."""
-    pending = b""
+    chunks waits for the rest; a last line without its newline is not an event yet. A line
+    longer than :data:`MAX_LINE_BYTES` is no event the orchestrator writes: ``ValueError``
+    (the follower reconnects, as for any line that is not JSON)."""
+    pending = bytearray()
     async for chunk in content.iter_any():
-        *lines, pending = (pending + chunk).split(b"\n")
+        pending += chunk
+        end = pending.rfind(b"\n")
+        if end < 0:
+            if len(pending) > MAX_LINE_BYTES:
+                raise ValueError(f"a stream line longer than {MAX_LINE_BYTES} bytes")
+            continue
+        lines = bytes(pending[:end]).split(b"\n")
+        del pending[: end + 1]
         for line in lines:
             yield line
 

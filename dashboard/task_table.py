@@ -146,20 +146,33 @@ class TaskTable(ScrollView, can_focus=True):
 
     def show(self, rows: Iterable[tuple[str, Sequence[Cell]]]) -> None:
         """Show these rows, ``(key, cells)`` in order. When the keys are the ones shown, in the
-        same order, only the rows whose cells changed are drawn again and the scroll position
-        stays; other keys replace the rows, with the cursor and the scroll at the top."""
+        same order, only the rows whose cells changed are drawn again. Other keys replace the
+        rows; the cursor stays on its task if that task is still listed, and a scrolled view
+        moves with it (a new task on top moves both down one row: what the operator was looking
+        at stays where it was on screen; a view at the top stays at the top), otherwise both go
+        to the top."""
         rows = list(rows)
         keys = [key for key, _ in rows]
         if keys != self._keys:
+            was = self._keys[self.cursor_row] if self._keys else None
+            top = round(self.scroll_offset.y)
             self._keys = keys
             self._cells = {key: list(cells) for key, cells in rows}
             self._lines.clear()
-            self.cursor_row = 0
-            self.scroll_to(y=0, animate=False, immediate=True)
             self._resize()
+            if was in self._cells:
+                screen_row = self.cursor_row - top
+                self.cursor_row = keys.index(was)
+                # a view at the top stays there: the newest tasks are what it is for
+                y = max(0, self.cursor_row - screen_row) if top else 0
+                self.scroll_to(y=y, animate=False, immediate=True)
+                self._scroll_to_cursor()
+            else:
+                self.cursor_row = 0
+                self.scroll_to(y=0, animate=False, immediate=True)
+                if keys:  # the cursor is on another task now, as after any move
+                    self.post_message(self.RowHighlighted(self, 0, keys[0]))
             self.refresh()
-            if keys:  # the cursor is on another task now, as after any move
-                self.post_message(self.RowHighlighted(self, 0, keys[0]))
             return
         for key, cells in rows:
             for column, cell in zip(self.columns, cells, strict=True):
@@ -178,13 +191,15 @@ class TaskTable(ScrollView, can_focus=True):
         """Put the cursor on ``row`` (kept within the rows); ``scroll`` brings it into view."""
         del animate  # the interface DataTable had; this table never animates
         row = max(0, min(row, len(self._keys) - 1))
-        if row == self.cursor_row or not self._keys:
+        if not self._keys:
             return
         before, self.cursor_row = self.cursor_row, row
+        if scroll:
+            self._scroll_to_cursor()  # also when it stays: the view may have scrolled away
+        if row == before:
+            return
         self.refresh_line(before)
         self.refresh_line(row)
-        if scroll:
-            self._scroll_to_cursor()
         self.post_message(self.RowHighlighted(self, row, self._keys[row]))
 
     def refresh_line(self, index: int) -> None:
@@ -203,12 +218,14 @@ class TaskTable(ScrollView, can_focus=True):
         if y == 0:
             return self._header(width)
         index = round(self.scroll_offset.y) + y - 1
+        base = self.rich_style
         if index >= len(self._keys):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         key = self._keys[index]
         line = self._lines.get(key)
-        if line is None:
-            line = self._lines[key] = self._draw(self._cells[key], width, self.rich_style)
+        if line is None:  # cached without the widget's own style, which focus and themes change
+            line = self._lines[key] = self._draw(self._cells[key], width, Style())
+        line = line.apply_style(base)
         if index == self.cursor_row:
             cursor = self.get_component_rich_style("task-table--cursor")
             line = Strip(list(Segment.apply_style(line, post_style=cursor)), line.cell_length)
@@ -251,6 +268,7 @@ class TaskTable(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         self._resize()
+        self._scroll_to_cursor()
 
     def _scroll_to_cursor(self) -> None:
         visible = max(1, self.scrollable_content_region.height - 1)
@@ -270,7 +288,7 @@ class TaskTable(ScrollView, can_focus=True):
         self._moved_to(self.cursor_row + delta)
 
     def action_page(self, direction: int) -> None:
-        page = max(1, self.scrollable_content_region.height - 2)
+        page = max(1, self.scrollable_content_region.height - 1)  # the rows a screen shows
         self._moved_to(self.cursor_row + direction * page)
 
     def action_to(self, row: int) -> None:
@@ -281,8 +299,11 @@ class TaskTable(ScrollView, can_focus=True):
             self.post_message(self.RowSelected(self, self.cursor_row, self._keys[self.cursor_row]))
 
     async def _on_click(self, event: events.Click) -> None:
-        index = round(self.scroll_offset.y) + event.y - 1
-        if event.y < 1 or index >= len(self._keys):
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        index = round(self.scroll_offset.y) + offset.y - 1
+        if offset.y < 1 or index >= len(self._keys):
             return
         chosen = index == self.cursor_row
         self._moved_to(index)

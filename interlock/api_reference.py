@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Final
+from typing import Final
 
 from orchestrator.api.openapi import openapi_spec
+from orchestrator.models import JSON
 
-JSON = dict[str, Any]
 _METHODS: Final = ("get", "post", "put", "patch", "delete")
 
 

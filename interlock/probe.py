@@ -9,6 +9,7 @@ there is no loop of their own to borrow; the standard library's client needs non
 from __future__ import annotations
 
 import http.client
+import json
 import urllib.error
 import urllib.request
 
@@ -24,10 +25,20 @@ def probe(url: str, *, timeout_s: float) -> str | None:
         with _OPENER.open(url, timeout=timeout_s) as resp:
             resp.read()
     except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}"
+        return f"HTTP {exc.code}" + _said(exc)
     except urllib.error.URLError as exc:
         reason = exc.reason
         return reason.strerror or str(reason) if isinstance(reason, OSError) else str(reason)
     except (OSError, http.client.HTTPException) as exc:  # a timeout, a reset, a garbled answer
         return str(exc) or type(exc).__name__
     return None
+
+
+def _said(exc: urllib.error.HTTPError) -> str:
+    """``: <message>`` from an Interlock server's JSON error (``Host ... does not name this
+    server``, say), or nothing."""
+    try:
+        message = json.loads(exc.read(4096)).get("message")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f": {message}" if isinstance(message, str) else ""

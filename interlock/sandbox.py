@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from httpedge import EdgeRunner
 from interlock.diamond import diamond_template, register_noop
 from interlock.registration.handlers import RegistrationHandlers
 from interlock.registration.template import (
@@ -24,8 +25,8 @@ from interlock.registration.template import (
     load_registration_template,
     load_sequential_template,
 )
-from interlock.settings import DEFAULT_API_PORT, DEFAULT_HOST
-from mock_services.errors import PortInUseError
+from interlock.settings import DEFAULT_API_PORT, DEFAULT_HOST, http_url
+from mock_services.errors import CannotListenError, PortInUseError
 from orchestrator.api import StreamConfig, create_api
 from orchestrator.breaker import BreakerConfig, CircuitBreakers
 from orchestrator.clock import Clock
@@ -88,8 +89,9 @@ async def run_api(
     stream: StreamConfig | None = None,
 ) -> AsyncIterator[str]:
     """Serve the orchestrator API; yields its base URL."""
-    runner = web.AppRunner(
+    runner = EdgeRunner(
         create_api(orchestrator.engine, orchestrator.breakers, stream),
+        host_names=[host],
         access_log=None,
         shutdown_timeout=1.0,
     )
@@ -100,7 +102,7 @@ async def run_api(
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise PortInUseError("api", host, port) from None
-            raise
-        yield f"http://{host}:{runner.addresses[0][1]}"
+            raise CannotListenError("api", host, port, exc.strerror or str(exc)) from None
+        yield http_url(host, runner.addresses[0][1])
     finally:
         await runner.cleanup()

@@ -11,6 +11,7 @@ variables").
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -32,6 +33,8 @@ SERVICE_PORTS: Final[Mapping[str, int]] = MappingProxyType(
 )
 #: The SQLite file ``interlock up`` keeps its state in, relative to the working directory.
 DEFAULT_DB_PATH: Final = "interlock.db"
+#: How long a client command waits for the API or a service.
+DEFAULT_CLIENT_TIMEOUT_S: Final = 30.0
 
 
 class SettingsError(InterlockError):
@@ -63,6 +66,11 @@ class Settings:
     #: ``INTERLOCK_UVLOOP``: ``1`` (the default) runs the command on uvloop where it is
     #: installed, ``0`` on asyncio's own loop.
     uvloop: bool = True
+    #: ``INTERLOCK_CLIENT_TIMEOUT_S``: how long ``submit``, ``status``, ``tasks`` and ``fault``
+    #: wait for an answer before they give up, naming the URL that did not answer.
+    client_timeout_s: float = DEFAULT_CLIENT_TIMEOUT_S
+    #: ``INTERLOCK_LOG_FORMAT``: ``text`` (the default) or ``json`` lines (``up --log-format``).
+    log_format: str = "text"
     #: No variable: the address ``interlock up`` binds by default (``--host``) and the client
     #: commands' default host.
     host: str = DEFAULT_HOST
@@ -88,21 +96,28 @@ class Settings:
             service_ports=MappingProxyType(ports),
             service_url_overrides=MappingProxyType(urls),
             uvloop=_switch(env, "INTERLOCK_UVLOOP", default=True),
+            client_timeout_s=_seconds(env, "INTERLOCK_CLIENT_TIMEOUT_S", DEFAULT_CLIENT_TIMEOUT_S),
+            log_format=_choice(env, "INTERLOCK_LOG_FORMAT", ("text", "json"), "text"),
         )
 
     @property
     def api_url(self) -> str:
         """The API's base URL for the client commands."""
-        return self.api_url_override or f"http://{self.host}:{self.api_port}"
+        return self.api_url_override or http_url(self.host, self.api_port)
 
     def service_urls(self, host: str | None = None) -> dict[str, str]:
         """Each service's base URL: its ``INTERLOCK_<SERVICE>_URL``, else ``host`` (default
         :attr:`host`) and its port."""
         host = host or self.host
         return {
-            service: self.service_url_overrides.get(service, f"http://{host}:{port}")
+            service: self.service_url_overrides.get(service, http_url(host, port))
             for service, port in self.service_ports.items()
         }
+
+
+def http_url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets (``http://[::1]:8700``)."""
+    return str(URL.build(scheme="http", host=host, port=port))
 
 
 def _port(env: Mapping[str, str], variable: str, default: int) -> int:
@@ -125,6 +140,13 @@ def _url(env: Mapping[str, str], variable: str) -> str:
     return text
 
 
+def _choice(env: Mapping[str, str], variable: str, choices: tuple[str, ...], default: str) -> str:
+    text = env.get(variable, default)
+    if text not in choices:
+        raise SettingsError(variable, text, " or ".join(choices))
+    return text
+
+
 def _switch(env: Mapping[str, str], variable: str, *, default: bool) -> bool:
     text = env.get(variable)
     if text is None:
@@ -132,3 +154,16 @@ def _switch(env: Mapping[str, str], variable: str, *, default: bool) -> bool:
     if text not in ("0", "1"):
         raise SettingsError(variable, text, "0 or 1")
     return text == "1"
+
+
+def _seconds(env: Mapping[str, str], variable: str, default: float) -> float:
+    text = env.get(variable)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 86_400:
+        raise SettingsError(variable, text, "a number of seconds, more than 0 and at most 86400")
+    return value

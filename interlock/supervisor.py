@@ -43,7 +43,7 @@ from types import TracebackType
 from typing import IO, Final, Self
 
 from interlock.probe import probe
-from interlock.settings import DEFAULT_API_PORT, DEFAULT_HOST, SERVICE_PORTS
+from interlock.settings import DEFAULT_API_PORT, DEFAULT_HOST, SERVICE_PORTS, http_url
 from orchestrator.errors import InterlockError
 
 #: How many of a failed child's last log lines its :class:`ChildStartError` carries.
@@ -176,12 +176,12 @@ class Supervisor:
     @property
     def api_url(self) -> str:
         """The orchestrator API's base URL (its port chosen by :meth:`start` when it was 0)."""
-        return f"http://{self.config.host}:{self._api_port}"
+        return http_url(self.config.host, self._api_port)
 
     @property
     def service_urls(self) -> dict[str, str]:
         """Each mock service's base URL by name."""
-        return {s: f"http://{self.config.host}:{p}" for s, p in self._service_ports.items()}
+        return {s: http_url(self.config.host, p) for s, p in self._service_ports.items()}
 
     @property
     def pids(self) -> dict[ChildRole, int]:

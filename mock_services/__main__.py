@@ -1,7 +1,8 @@
 """``python -m mock_services``: the four services alone, until Ctrl-C / SIGTERM.
 
 Prints one JSON line ``{"users": "http://127.0.0.1:8701", ...}`` once every service listens, so
-scripts and benchmarks can start it with ``--port-base 0`` and read where it went.
+scripts and benchmarks can start it with ``--users-port 0`` (and the others) and read where it
+went.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The ``/__admin`` API every service carries: fault rules, reset, the request journal, stats.
 
-- ``GET /__admin/faults`` list (with each rule's counters), ``POST`` add (201),
+- ``GET /__admin/faults`` list (with each rule's counters), ``POST`` add (201; 409 past
+  ``MAX_RULES``),
   ``DELETE`` remove them all;
 - ``GET|PATCH|PUT|DELETE /__admin/faults/{id}`` one rule (PATCH/PUT merge changes; the changed
   rule starts counting anew);
@@ -15,7 +16,7 @@ from dataclasses import asdict
 from aiohttp import web
 
 from mock_services.errors import FaultRuleError
-from mock_services.faults import FaultRule
+from mock_services.faults import MAX_RULES, FaultRule
 from mock_services.runtime import RUNTIME, ServiceRuntime
 from mock_services.validation import JSON, ApiError, query_limit, read_any_json
 
@@ -32,9 +33,7 @@ def _rule_json(runtime: ServiceRuntime, rule: FaultRule) -> JSON:
 
 
 def _bad_rule(exc: FaultRuleError) -> ApiError:
-    details = [
-        {"path": p.split(":", 1)[0], "message": p.split(":", 1)[-1].strip()} for p in exc.problems
-    ]
+    details = [{"path": path, "message": message} for path, message in exc.fields]
     return ApiError(400, "invalid_fault_rule", str(exc), details=details)
 
 
@@ -59,6 +58,12 @@ async def list_faults(request: web.Request) -> web.Response:
 
 async def add_fault(request: web.Request) -> web.Response:
     runtime = _runtime(request)
+    if len(runtime.injector.rules()) >= MAX_RULES:
+        raise ApiError(
+            409,
+            "too_many_fault_rules",
+            f"{runtime.name} holds {MAX_RULES} fault rules, the most it takes; remove some first",
+        )
     try:
         rule = runtime.injector.add(await read_any_json(request))
     except FaultRuleError as exc:

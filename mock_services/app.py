@@ -4,14 +4,19 @@ Middlewares, outermost first:
 
 1. ``access``      correlation id (read or made, echoed), JSON errors for anything unhandled,
                    the request journal and one JSON log line per request;
-2. ``faults``      the injector's decision: delay, replace the answer, drop the connection, or
+2. ``edge``        the shared edge (:func:`httpedge.edge`): ``Host``, ``Origin``,
+                   ``Content-Type`` and the JSON limits checked, the body read and parsed
+                   once, and every ``ApiError`` raised below it or aiohttp error (404, 405 with
+                   ``Allow``, 413) answered as JSON;
+3. ``faults``      the injector's decision: delay, replace the answer, drop the connection, or
                    run the request and lose its answer (``lost_response``);
-3. ``idempotency`` replay / mismatch / in-flight for requests with ``Idempotency-Key``;
-4. ``api_errors``  ``ApiError`` and routing errors (404, 405) as JSON responses.
+4. ``idempotency`` replay / mismatch / in-flight for requests with ``Idempotency-Key``;
+5. ``api_errors``  ``ApiError`` and routing errors (404, 405) as JSON responses, inside the
+                   idempotency layer so that a refusal (a 409, a 422) is stored and replayed.
 
 Idempotency sits inside the fault layer on purpose: a ``lost_response`` stores the real answer
 before losing it, so the client's retry with the same key is replayed instead of run twice.
-The admin API (``/__admin``) passes only through ``access`` and ``api_errors``.
+The admin API (``/__admin``) passes only through ``access``, ``edge`` and ``api_errors``.
 """
 
 from __future__ import annotations
@@ -30,11 +35,14 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from httpedge import MAX_BODY_BYTES, JsonLimitError, MalformedJsonError, edge, parse_json
+from httpedge.limits import repaired, valid_string
 from mock_services.admin import admin_routes
 from mock_services.errors import FaultRuleError
 from mock_services.faults import FaultInjector, FaultPlan, FaultRule, parse_rule
-from mock_services.idempotency import IdempotencyStore, StoredResponse, fingerprint
+from mock_services.idempotency import MAX_KEY_CHARS, IdempotencyStore, StoredResponse, fingerprint
 from mock_services.journal import RequestJournal, RequestRecord
+from mock_services.metrics import METRICS_PATH, metrics
 from mock_services.runtime import RUNTIME, ServiceConfig, ServiceRuntime
 from mock_services.services import SandboxData, service_routes
 from mock_services.validation import ApiError
@@ -65,17 +73,20 @@ def create_app(
         config=config,
         data=data,
         injector=FaultInjector(data.monotonic),
-        idempotency=IdempotencyStore(config.idempotency_ttl_s, data.monotonic),
+        idempotency=IdempotencyStore(
+            config.idempotency_ttl_s, data.monotonic, config.idempotency_max_keys
+        ),
         journal=RequestJournal(config.journal_size),
     )
-    middlewares = [_access_middleware]
+    middlewares = [_access_middleware, edge]
     if config.faults_enabled:
         middlewares.append(_fault_middleware)
     middlewares += [_idempotency_middleware, _api_error_middleware]
-    app = web.Application(middlewares=middlewares)
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[RUNTIME] = runtime
     app.add_routes(service_routes(service, data))
     app.add_routes(admin_routes())
+    app.router.add_get(METRICS_PATH, metrics)
 
     async def on_shutdown(_: web.Application) -> None:
         runtime.stopping.set()  # releases held ("hang") requests so shutdown is quick
@@ -85,12 +96,15 @@ def create_app(
 
 
 def _is_admin(request: web.Request) -> bool:
-    return request.path.startswith(ADMIN_PREFIX)
+    """The admin API and the metrics: never faulted, never journaled."""
+    return request.path.startswith(ADMIN_PREFIX) or request.path == METRICS_PATH
 
 
 @web.middleware
 async def _access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    correlation_id = request.headers.get("X-Correlation-ID") or f"cid-{uuid.uuid4().hex}"
+    given = request.headers.get("X-Correlation-ID")
+    # an id that is not UTF-8 text is refused by the edge; the refusal gets an id of its own
+    correlation_id = given if given and valid_string(given) else f"cid-{uuid.uuid4().hex}"
     request[CORRELATION_ID] = correlation_id
     arrived = datetime.now(UTC).isoformat()
     started = time.perf_counter()
@@ -107,6 +121,7 @@ async def _access_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = web.json_response(
             {"error": "internal_error", "message": "the service failed unexpectedly"}, status=500
         )
+        status = response.status  # answered: a 500, not "no_response"
     else:
         status = response.status
     finally:
@@ -128,11 +143,15 @@ def _record(request: web.Request, status: int | None, started: float, arrived: s
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
             correlation_id=request[CORRELATION_ID],
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            idempotency_key=_text(request.headers.get("Idempotency-Key")),
             fault=request.get(FAULTS_FIRED),
             replayed=request.get(REPLAYED, False),
         )
     )
+
+
+def _text(value: str | None) -> str | None:
+    return repaired(value) if value is not None else None
 
 
 @web.middleware
@@ -143,20 +162,15 @@ async def _fault_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     if _is_admin(request):
         return await handler(request)
-    try:
-        extra = _header_rule(request)
-    except ApiError as exc:
-        return exc.to_response()
+    extra = _header_rule(request)  # a bad one is a 400 ApiError, answered by the edge
     plan = runtime.injector.plan(
         request.method, request.path, extra, key=request.headers.get("Idempotency-Key")
     )
     if plan.fired:
         request[FAULTS_FIRED] = ",".join(plan.fired)
     if plan.delay_ms > 0:
-        # A slow service has the whole request before it is slow: read the body first, so a
+        # A slow service has the whole request before it is slow (the edge read the body), so a
         # client that gives up (or dies) meanwhile leaves the work done and its answer lost.
-        if request.body_exists:
-            await request.read()
         await asyncio.sleep(plan.delay_ms / 1000)
     if plan.terminal is None:
         return await handler(request)
@@ -248,8 +262,8 @@ def _header_rule(request: web.Request) -> FaultRule | None:
     if raw is None or not request.app[RUNTIME].config.allow_fault_headers:
         return None
     try:
-        return parse_rule(json.loads(raw), "header")
-    except (json.JSONDecodeError, FaultRuleError) as exc:
+        return parse_rule(parse_json(raw), "header")
+    except (MalformedJsonError, JsonLimitError, FaultRuleError) as exc:
         raise ApiError(400, "bad_fault_header", f"{FAULT_HEADER}: {exc}") from None
 
 
@@ -258,8 +272,12 @@ async def _idempotency_middleware(request: web.Request, handler: Handler) -> web
     key = request.headers.get("Idempotency-Key")
     if key is None or request.method not in _MUTATING or _is_admin(request):
         return await handler(request)
-    if not 1 <= len(key) <= 255:
-        raise ApiError(400, "bad_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+    if not 1 <= len(key) <= MAX_KEY_CHARS:
+        raise ApiError(
+            400,
+            "bad_idempotency_key",
+            f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} characters, got {len(key)}",
+        )
     store = request.app[RUNTIME].idempotency
     begin = store.begin(key, fingerprint(request.method, request.path_qs, await request.read()))
     if begin.outcome == "mismatch":

@@ -7,12 +7,14 @@ requests give the same faults, whatever other rules exist.
 
 Kinds (parameters in brackets):
 
-- ``error`` [status 400-599 = 500, retry_after_s?, message?]: answer with that status, no effect.
-- ``rate_limit`` [limit, window_s = 1]: once ``limit`` matching requests fell in the last
-  ``window_s``, answer 429 with ``Retry-After``.
-- ``latency`` [delay_ms, jitter_ms = 0]: delay, then go on (latency rules add up; the request
-  may still meet another fault).
-- ``hang`` [hold_ms = 60000]: hold the request without answering, then drop the connection.
+- ``error`` [status 400-599 = 500, retry_after_s? (<= 86400), message?]: answer with that
+  status, no effect.
+- ``rate_limit`` [limit, window_s = 1 (<= 86400)]: once ``limit`` matching requests fell in
+  the last ``window_s``, answer 429 with ``Retry-After``.
+- ``latency`` [delay_ms, jitter_ms = 0 (each <= 600000)]: delay, then go on (latency rules add
+  up; the request may still meet another fault).
+- ``hang`` [hold_ms = 60000 (<= 600000)]: hold the request without answering, then drop the
+  connection.
 - ``reset``: drop the connection at once with a TCP reset, no response.
 - ``malformed`` [status = 200]: answer with a truncated JSON body, no effect.
 - ``lost_response`` [status?]: run the request (it takes effect), then lose the answer: the
@@ -28,6 +30,7 @@ many matching requests pass first), ``times`` (fire that many times, then stop),
 ``{"kind": "error", "status": 503, "times": 2, "per_key": true}`` fails every request twice and
 then lets its retry through, however many clients retry at once (requests without a key count
 together, as one more key).
+Every number is finite (no NaN, no infinity).
 """
 
 from __future__ import annotations
@@ -57,7 +60,15 @@ FAULT_KINDS: Final = (
     "missing_fields",
 )
 
-_NUMBER = {"type": "number", "minimum": 0}
+#: Upper bounds of the durations a rule may ask for: long enough for any demo, short enough that
+#: a typo cannot hold a request (or a client's retry) for days.
+MAX_DELAY_MS: Final = 600_000
+MAX_RETRY_AFTER_S: Final = 86_400
+MAX_WINDOW_S: Final = 86_400
+#: Rules one service holds at once (each is checked on every request): plenty for any
+#: scenario; past it, adding one is a 409 until one is removed.
+MAX_RULES: Final = 100
+_MILLISECONDS = {"type": "number", "minimum": 0, "maximum": MAX_DELAY_MS}
 _COMMON = {
     "kind": {"enum": list(FAULT_KINDS)},
     "id": {"type": "string"},
@@ -78,15 +89,15 @@ _COMMON = {
 _KIND_PARAMS: Final[dict[str, dict[str, Any]]] = {
     "error": {
         "status": {"type": "integer", "minimum": 400, "maximum": 599},
-        "retry_after_s": _NUMBER,
+        "retry_after_s": {"type": "number", "minimum": 0, "maximum": MAX_RETRY_AFTER_S},
         "message": {"type": "string"},
     },
     "rate_limit": {
         "limit": {"type": "integer", "minimum": 1},
-        "window_s": {"type": "number", "exclusiveMinimum": 0},
+        "window_s": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WINDOW_S},
     },
-    "latency": {"delay_ms": _NUMBER, "jitter_ms": _NUMBER},
-    "hang": {"hold_ms": _NUMBER},
+    "latency": {"delay_ms": _MILLISECONDS, "jitter_ms": _MILLISECONDS},
+    "hang": {"hold_ms": _MILLISECONDS},
     "reset": {},
     "malformed": {"status": {"type": "integer", "minimum": 200, "maximum": 599}},
     "lost_response": {"status": {"type": "integer", "minimum": 400, "maximum": 599}},
@@ -166,18 +177,24 @@ class FaultRule:
 def parse_rule(data: object, rule_id: str) -> FaultRule:
     """Validate a rule as received over HTTP; raise ``FaultRuleError`` naming every bad field."""
     if not isinstance(data, dict):
-        raise FaultRuleError(["the rule must be a JSON object"])
+        raise FaultRuleError([("", "the rule must be a JSON object")])
     kind = data.get("kind")
-    if kind not in _VALIDATORS:
-        raise FaultRuleError([f"kind: must be one of {', '.join(FAULT_KINDS)} (got {kind!r})"])
-    problems = []
+    if not isinstance(kind, str) or kind not in _VALIDATORS:
+        raise FaultRuleError([("kind", f"must be one of {', '.join(FAULT_KINDS)} (got {kind!r})")])
+    problems = _non_finite(data)
     for error in sorted(_VALIDATORS[kind].iter_errors(data), key=lambda e: list(e.path)):
-        where = ".".join(str(p) for p in error.path) or "rule"
+        where = ".".join(str(p) for p in error.path)
         if error.validator == "additionalProperties":
             allowed = sorted(_COMMON_FIELDS | set(_KIND_PARAMS[kind]))
-            problems.append(f"{where}: {error.message}; a {kind!r} rule takes {', '.join(allowed)}")
-        else:
-            problems.append(f"{where}: {error.message}")
+            takes = f"a {kind!r} rule takes {', '.join(allowed)}" if not where else ""
+            for name in sorted(set(error.instance) - set(error.schema.get("properties", {}))):
+                field = f"{where}.{name}" if where else name
+                problems.append((field, f"{error.message}; {takes}" if takes else error.message))
+        elif error.validator == "required":
+            missing = str(error.message).split("'")[1] if "'" in error.message else ""
+            problems.append((".".join(p for p in (where, missing) if p), error.message))
+        elif where not in {p for p, _ in problems}:  # a non-finite number is named once
+            problems.append((where, error.message))
     if problems:
         raise FaultRuleError(problems)
     match = data.get("match") or {}
@@ -197,6 +214,20 @@ def parse_rule(data: object, rule_id: str) -> FaultRule:
         per_key=bool(data.get("per_key", False)),
         params=params,
     )
+
+
+def _non_finite(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """NaN and infinities (JSON has none; Python callers could pass them): every comparison
+    with NaN is false, so no minimum or maximum would stop one."""
+    found = []
+    for key, value in data.items():
+        values = value.items() if isinstance(value, dict) else [("", value)]
+        for sub, item in values:
+            if isinstance(item, float) and not math.isfinite(item):
+                found.append(
+                    (f"{key}.{sub}" if sub else str(key), f"{item} is not a finite number")
+                )
+    return found
 
 
 @dataclass(slots=True)
@@ -250,7 +281,8 @@ class FaultInjector:
         return self._rules.get(rule_id)
 
     def add(self, data: object) -> FaultRule:
-        rule = parse_rule(data, f"f{next(self._ids)}")
+        rule = parse_rule(data, "")  # a rejected rule uses up no id
+        rule = replace(rule, id=f"f{next(self._ids)}")
         self._install(rule)
         return rule
 
@@ -258,7 +290,7 @@ class FaultInjector:
         """Merge ``changes`` over the rule's definition; the changed rule starts counting anew."""
         old = self._rules[rule_id]
         if not isinstance(changes, dict):
-            raise FaultRuleError(["the changes must be a JSON object"])
+            raise FaultRuleError([("", "the changes must be a JSON object")])
         merged = {**old.to_json(), **changes}
         merged.pop("id", None)
         if merged.get("kind") != old.kind:

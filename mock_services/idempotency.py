@@ -6,7 +6,10 @@ Rules (the same as the big payment APIs use):
 - same key, different request → 422, nothing runs;
 - same key while the first request is still running → 409 with ``Retry-After``;
 - a 5xx or 429 answer, or a request that raised, is not stored: the key is free to try again;
-- keys expire ``ttl_s`` after the first request.
+- keys expire ``ttl_s`` after the first request;
+- a key is at most :data:`MAX_KEY_CHARS` characters (a longer one is a 400), and a service keeps
+  at most ``max_keys`` of them (:data:`MAX_KEYS` by default): past it, the oldest answered keys
+  are forgotten first, as if they had expired.
 """
 
 from __future__ import annotations
@@ -16,6 +19,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
+
+from httpedge.limits import MAX_IDEMPOTENCY_KEY_CHARS
+
+#: The longest ``Idempotency-Key`` a service accepts (the orchestrator's ``idempotency_key`` too).
+MAX_KEY_CHARS: Final = MAX_IDEMPOTENCY_KEY_CHARS
+#: How many keys a service keeps by default; beyond it the oldest answered ones go first.
+MAX_KEYS: Final = 10_000
 
 
 class KeyState(StrEnum):
@@ -58,10 +69,13 @@ def fingerprint(method: str, path_qs: str, body: bytes) -> str:
 class IdempotencyStore:
     """Keys of one service, in creation order so expired ones are dropped from the front."""
 
-    def __init__(self, ttl_s: float, clock: Callable[[], float]) -> None:
+    def __init__(self, ttl_s: float, clock: Callable[[], float], max_keys: int = MAX_KEYS) -> None:
         if ttl_s <= 0:
             raise ValueError(f"idempotency ttl_s must be > 0, got {ttl_s}")
+        if max_keys < 1:
+            raise ValueError(f"idempotency max_keys must be >= 1, got {max_keys}")
         self.ttl_s = ttl_s
+        self.max_keys = max_keys
         self._clock = clock
         self._entries: OrderedDict[str, KeyEntry] = OrderedDict()
         self.replays = 0
@@ -74,6 +88,7 @@ class IdempotencyStore:
         self._expire()
         entry = self._entries.get(key)
         if entry is None:
+            self._make_room()
             self._entries[key] = KeyEntry(request_fingerprint, self._clock())
             return Begin("run")
         if entry.fingerprint != request_fingerprint:
@@ -98,6 +113,20 @@ class IdempotencyStore:
     def clear(self) -> None:
         self._entries.clear()
         self.replays = 0
+
+    def _make_room(self) -> None:
+        """Forget the oldest answered keys until one more fits (running ones are kept)."""
+        excess = len(self._entries) - self.max_keys + 1
+        if excess <= 0:
+            return
+        oldest = []
+        for key, entry in self._entries.items():  # oldest first; stops at the first few
+            if entry.state is KeyState.DONE:
+                oldest.append(key)
+                if len(oldest) == excess:
+                    break
+        for key in oldest:
+            del self._entries[key]
 
     def _expire(self) -> None:
         horizon = self._clock() - self.ttl_s

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from aiohttp import web
+from yarl import URL
 
+from httpedge import EdgeRunner
 from mock_services.app import create_app
-from mock_services.errors import PortInUseError
+from mock_services.errors import CannotListenError, PortInUseError
 from mock_services.runtime import RUNTIME, ServiceConfig, ServiceRuntime
 from mock_services.services import SERVICE_NAMES, SandboxData
 
@@ -64,7 +66,7 @@ async def start_services(
     try:
         for service in (s for s in SERVICE_NAMES if s in ports):
             app = create_app(service, data, config)
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+            runner = EdgeRunner(app, host_names=[host], access_log=None, shutdown_timeout=1.0)
             await runner.setup()
             running._runners.append(runner)
             try:
@@ -72,9 +74,10 @@ async def start_services(
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     raise PortInUseError(service, host, ports[service]) from None
-                raise
+                reason = exc.strerror or str(exc)
+                raise CannotListenError(service, host, ports[service], reason) from None
             bound_port = runner.addresses[0][1]
-            running.urls[service] = f"http://{host}:{bound_port}"
+            running.urls[service] = str(URL.build(scheme="http", host=host, port=bound_port))
             running.runtimes[service] = app[RUNTIME]
     except BaseException:
         await running.stop()

@@ -9,7 +9,7 @@ from typing import Final
 from aiohttp import web
 
 from mock_services.faults import FaultInjector
-from mock_services.idempotency import IdempotencyStore
+from mock_services.idempotency import MAX_KEYS, IdempotencyStore
 from mock_services.journal import RequestJournal
 from mock_services.services import SandboxData
 
@@ -19,6 +19,7 @@ class ServiceConfig:
     """Settings shared by the services of one sandbox."""
 
     idempotency_ttl_s: float = 24 * 3600.0
+    idempotency_max_keys: int = MAX_KEYS  #: keys kept per service; the oldest answered go first
     faults_enabled: bool = True  #: False removes the fault layer entirely (for the overhead bench)
     allow_fault_headers: bool = False  #: honour a per-request ``X-Interlock-Fault`` rule
     journal_size: int = 1000

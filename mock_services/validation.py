@@ -8,41 +8,21 @@ Every error response has the same shape::
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import fastjsonschema
 from aiohttp import web
 from jsonschema import Draft7Validator
 
+from httpedge import HttpError, json_body
+
 JSON = dict[str, Any]
 
 
-class ApiError(Exception):
-    """Raised by handlers; turned into a JSON response by the app's innermost middleware."""
-
-    def __init__(
-        self,
-        status: int,
-        error: str,
-        message: str,
-        *,
-        details: list[JSON] | None = None,
-        headers: Mapping[str, str] | None = None,
-        extra: JSON | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.error, self.message = status, error, message
-        self.details = details
-        self.headers = dict(headers or {})
-        self.extra = extra or {}
-
-    def to_response(self) -> web.Response:
-        body: JSON = {"error": self.error, "message": self.message, **self.extra}
-        if self.details is not None:
-            body["details"] = self.details
-        return web.json_response(body, status=self.status, headers=self.headers)
+class ApiError(HttpError):
+    """Raised by handlers; turned into a JSON response by the app's innermost middleware (or,
+    raised outside it, by the shared edge middleware)."""
 
 
 class BodySchema:
@@ -85,14 +65,9 @@ async def read_json(request: web.Request, schema: BodySchema) -> JSON:
 
 
 async def read_any_json(request: web.Request) -> Any:
-    """The parsed body (None when empty), or a 400 ``ApiError`` saying why it is not JSON."""
-    raw = await request.read()
-    try:
-        return json.loads(raw) if raw else None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(
-            400, "malformed_json", f"the request body is not valid JSON: {exc}"
-        ) from None
+    """The parsed body (None when empty), as the edge middleware read it within the shared JSON
+    limits (:mod:`httpedge.limits`); a body that is not JSON was refused there with a 400."""
+    return await json_body(request)
 
 
 def check(body: object, schema: BodySchema) -> None:
@@ -114,7 +89,7 @@ def check(body: object, schema: BodySchema) -> None:
 def query_limit(request: web.Request, default: int = 100) -> int:
     """The ``limit`` query parameter (1-10000), or a 400 naming it."""
     raw = request.query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 10_000:
         raise ApiError(
             400, "bad_query", f"limit must be a whole number from 1 to 10000, got {raw!r}"
         )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from orchestrator import analytics, codec
+from orchestrator import analytics, codec, log_context
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import StepError, UnknownTemplateError
 from orchestrator.event_types import EventType
@@ -35,6 +35,7 @@ from orchestrator.events import (
 from orchestrator.handlers import HandlerRegistry, StepInput
 from orchestrator.ids import new_task_id
 from orchestrator.lifecycle import request_hash
+from orchestrator.log_context import StepLogContext
 from orchestrator.models import (
     JSON,
     TERMINAL_TASK_STATES,
@@ -45,6 +46,7 @@ from orchestrator.models import (
     Event,
     StepBottleneck,
     StepReadiness,
+    StepState,
     TaskCounts,
     TaskState,
     TaskSummary,
@@ -410,6 +412,10 @@ class Engine:
         event the counts include."""
         return await self.store.count_tasks()
 
+    async def step_counts(self) -> dict[StepState, int]:
+        """How many steps are in each state, every state present (zero included)."""
+        return await self.store.count_steps()
+
     async def last_event_seq(self) -> int:
         """Where the event log stands: a live view follows the stream from here."""
         return await self.store.last_event_seq()
@@ -519,6 +525,10 @@ class Engine:
             self._running[claim.step_id] = _Running(claim, task)
 
     async def _execute(self, claim: ClaimedStep) -> None:
+        # this task's own context: every line logged while the step runs names it
+        log_context.CURRENT.set(
+            StepLogContext(claim.correlation_id, claim.task_id, claim.step_name, claim.attempt)
+        )
         try:
             if await self._deferred_by_gate(claim):
                 return

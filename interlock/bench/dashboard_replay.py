@@ -46,6 +46,9 @@ from mock_services.payloads import RegistrationFaker
 from orchestrator import codec
 
 SIZE: Final = (200, 60)
+#: The longest one replay may take (connecting, the burst, the drawing) before it is abandoned.
+REPLAY_TIMEOUT_S: Final = 300.0
+_SESSION: Final = web.AppKey("session", aiohttp.ClientSession)
 #: How long after its last event the dashboard is given to draw it.
 SETTLE_S: Final = 1.0
 
@@ -125,7 +128,7 @@ def _serve(path: Path, api: str) -> None:
         return resp
 
     async def proxy(request: web.Request) -> web.Response:
-        session: aiohttp.ClientSession = request.app["session"]
+        session = request.app[_SESSION]
         body = await request.read()
         async with session.request(request.method, api + request.path_qs, data=body) as up:
             return web.Response(
@@ -134,7 +137,7 @@ def _serve(path: Path, api: str) -> None:
 
     async def make() -> web.Application:
         app = web.Application()
-        app["session"] = aiohttp.ClientSession()
+        app[_SESSION] = aiohttp.ClientSession()
         app.router.add_get("/health", health)
         app.router.add_get("/tasks/counts", counts)
         app.router.add_get("/events/stream", stream)
@@ -219,9 +222,8 @@ async def _one_replay(url: str, services: dict[str, str], last_seq: int, press_s
 def _client(args: argparse.Namespace) -> None:
     """One replay in this process (a child of the benchmark): prints its CPU and keys."""
     services = json.loads(args.services)
-    cpu, latencies = asyncio.run(
-        _one_replay(args.url, services, args.last_seq, args.press_every_ms / 1000)
-    )
+    replay = _one_replay(args.url, services, args.last_seq, args.press_every_ms / 1000)
+    cpu, latencies = asyncio.run(asyncio.wait_for(replay, REPLAY_TIMEOUT_S))
     os.write(1, (json.dumps({"cpu_s": cpu, "keys_s": latencies}) + "\n").encode())
 
 
@@ -237,7 +239,12 @@ async def _replay_in_child(
         "--last-seq", str(last_seq), "--press-every-ms", str(press_ms),
         stdout=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
-    out, _ = await proc.communicate()
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), REPLAY_TIMEOUT_S)
+    finally:
+        if proc.returncode is None:  # timed out, or the benchmark itself was stopped
+            proc.kill()
+            await proc.wait()
     if proc.returncode != 0:
         raise RuntimeError(f"the replay of {tree or 'this tree'} failed ({proc.returncode})")
     said = json.loads(out.decode().strip().splitlines()[-1])

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import NoReturn, TypeAlias
 
 from yarl import URL
 
 from interlock.settings import Settings
 
 #: What ``add_subparsers`` returns; each command module adds its parsers to it.
-Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Subcommands: TypeAlias = "argparse._SubParsersAction[Parser]"
 #: What a command's parser sets as its ``run`` default: run it, return the exit status.
 Command: TypeAlias = Callable[[argparse.Namespace, Settings], int]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser with usage errors on one line, naming where the usage is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 class UsageError(Exception):

@@ -1,10 +1,18 @@
-"""What ``interlock up`` prints while it runs: a line per notable event, and the final tally."""
+"""What ``interlock up`` prints while it runs: a line per notable event, and the final tally.
+
+Text by default; after :func:`use_json`, every line is a JSON log record instead
+(``interlock/logs.py``): the URLs, the event lines (with their task, step and correlation id),
+the warnings and the tally.
+"""
 
 from __future__ import annotations
 
+import logging
+import sys
 from contextlib import aclosing
 from typing import Any
 
+from interlock.logs import log_event, use_json_lines
 from interlock.sandbox import Orchestrator
 from orchestrator.event_types import BREAKER_EVENTS, EventType
 from orchestrator.ids import short_id
@@ -23,12 +31,34 @@ PRINTED = frozenset(
 )
 
 
+_log = logging.getLogger("interlock.up")
+_json = False
+
+
+def use_json() -> None:
+    """From now on, lines are JSON log records on stderr."""
+    global _json
+    _json = True
+    use_json_lines()
+
+
+def say(text: str, *, warning: bool = False) -> None:
+    """One line for the person (or the log collector) watching ``interlock up``."""
+    if _json:
+        _log.log(logging.WARNING if warning else logging.INFO, text)
+    else:
+        print(text, file=sys.stderr if warning else sys.stdout, flush=True)
+
+
 async def print_events(orch: Orchestrator) -> None:
     """A line per printed event from now on; a burst the console falls behind on is re-read."""
     async with aclosing(orch.engine.follow(after=None)) as events:
         async for event in events:
             if event is not None and event.type in PRINTED:
-                print(describe(event), flush=True)
+                if _json:
+                    log_event(event, " ".join(describe(event).split()))
+                else:
+                    print(describe(event), flush=True)
 
 
 def describe(event: Event) -> str:
@@ -59,4 +89,5 @@ def describe(event: Event) -> str:
 async def print_summary(orch: Orchestrator) -> None:
     counts = {s.value: n for s, n in (await orch.engine.task_counts()).by_state.items() if n}
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    print(f"\n{sum(counts.values())} tasks in the database: {summary or 'none'}", flush=True)
+    blank = "" if _json else "\n"  # a terminal gets the tally a line apart
+    say(f"{blank}{sum(counts.values())} tasks in the database: {summary or 'none'}")

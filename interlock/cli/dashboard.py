@@ -29,6 +29,7 @@ from interlock.registration.template import TEMPLATE_NAME
 from interlock.settings import SERVICE_PORTS, Settings
 from interlock.supervisor import Supervisor, SupervisorConfig
 from mock_services.payloads import RegistrationFaker
+from orchestrator.store.sqlite import check_database
 
 #: The options that describe the sandbox this command starts; they make no sense with --attach.
 SANDBOX_OPTIONS: Final = ("db", "host", "api_port", *(f"{s}_port" for s in SERVICE_PORTS), "log")
@@ -144,6 +145,7 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     if not db.parent.is_dir():
         print(f"interlock: directory {db.parent} does not exist", file=sys.stderr)
         return 2
+    check_database(db)  # a bad file is one line (a StoreError) before any child starts
     run_dashboard = load_run_dashboard()  # before the children: a missing TUI starts nothing
     supervisor = Supervisor(_supervisor_config(args, settings, db))
     print(f"starting the sandbox on {db} (its output: {supervisor.log_path})", flush=True)

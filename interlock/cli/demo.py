@@ -46,8 +46,8 @@ def add_parser(sub: Subcommands, settings: Settings) -> None:
         "--log",
         type=Path,
         metavar="PATH",
-        help="where the sandbox it starts writes its output (default: a temporary file, "
-        "shown when the sandbox fails to start)",
+        help="keep the output of the sandbox it starts in this file (default: in the "
+        "temporary folder, removed with it; its end is shown when the sandbox fails to start)",
     )
     demo.set_defaults(run=run)
 

@@ -3,7 +3,8 @@ faults, run the fault-injection demos, benchmark.
 
 Ports (127.0.0.1): orchestrator API 8700, users 8701, billing 8702, preferences 8703,
 notifications 8704; flags or ``INTERLOCK_API_PORT`` / ``INTERLOCK_<SERVICE>_PORT`` /
-``INTERLOCK_<SERVICE>_URL`` / ``INTERLOCK_API_URL`` / ``INTERLOCK_DB`` change them.
+``INTERLOCK_<SERVICE>_URL`` / ``INTERLOCK_API_URL`` / ``INTERLOCK_DB`` change them;
+``INTERLOCK_CLIENT_TIMEOUT_S`` is how long the client commands wait for an answer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from interlock.cli import bench, dashboard, demo, faults, tasks, up
-from interlock.cli.arguments import Command, UsageError
+from interlock.cli.arguments import Command, Parser, UsageError
 from interlock.settings import Settings, SettingsError
 from mock_services.errors import MockServicesError
 from orchestrator.errors import InterlockError
@@ -22,7 +23,7 @@ from orchestrator.errors import InterlockError
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     """The parser; ``settings`` gives the defaults the environment chose."""
-    parser = argparse.ArgumentParser(prog="interlock", description=__doc__)
+    parser = Parser(prog="interlock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up.add_parser(sub, settings)
     dashboard.add_parser(sub, settings)

@@ -8,10 +8,12 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
-from interlock.cli.arguments import Subcommands, UsageError, positive_int
+from httpedge import JsonLimitError, MalformedJsonError, parse_json
+from interlock.cli.arguments import Subcommands, UsageError, http_url, positive_int
 from interlock.cli.client import call, run_client
 from interlock.settings import Settings
 from mock_services.payloads import RegistrationFaker
@@ -33,13 +35,17 @@ def add_parsers(sub: Subcommands, settings: Settings) -> None:
         "task, another request is refused (HTTP 422); with --fake N, keys KEY-0 … KEY-N-1 "
         "(use --seed to resubmit the same registrations)",
     )
-    submit.add_argument("--api", default=settings.api_url, help="orchestrator API URL")
+    submit.add_argument(
+        "--api", type=http_url, default=settings.api_url, help="orchestrator API URL"
+    )
     submit.set_defaults(run=_run_submit)
 
     status = sub.add_parser("status", help="one task and its steps")
     status.add_argument("task_id")
     status.add_argument("--json", action="store_true")
-    status.add_argument("--api", default=settings.api_url)
+    status.add_argument(
+        "--api", type=http_url, default=settings.api_url, help="orchestrator API URL"
+    )
     status.set_defaults(run=functools.partial(run_client, _status))
 
     tasks = sub.add_parser("tasks", help="list tasks, newest first")
@@ -47,7 +53,9 @@ def add_parsers(sub: Subcommands, settings: Settings) -> None:
         "--state", choices=["pending", "in_progress", "complete", "error", "cancelled"]
     )
     tasks.add_argument("--limit", type=positive_int, default=20)
-    tasks.add_argument("--api", default=settings.api_url)
+    tasks.add_argument(
+        "--api", type=http_url, default=settings.api_url, help="orchestrator API URL"
+    )
     tasks.set_defaults(run=functools.partial(run_client, _tasks))
 
 
@@ -64,12 +72,22 @@ def _contexts(args: argparse.Namespace) -> list[Any]:
         )
         return [fake.registration(args.plan) for _ in range(args.fake)]
     text = args.context
+    where = "the context"
     if text.startswith("@"):
-        text = Path(text[1:]).read_text()
+        text, where = _read_file(text[1:]), text[1:]
     try:
-        return [json.loads(text)]
-    except json.JSONDecodeError as exc:
-        raise InterlockError(f"the context is not valid JSON: {exc}") from None
+        return [parse_json(text)]
+    except (MalformedJsonError, JsonLimitError) as exc:
+        raise InterlockError(f"{where} is not usable JSON: {exc}") from None
+
+
+def _read_file(name: str) -> str:
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InterlockError(f"{name} is not UTF-8 text: {exc}") from None
+    except OSError as exc:
+        raise InterlockError(f"cannot read {name}: {exc.strerror or exc}") from None
 
 
 async def _submit(session: aiohttp.ClientSession, args: argparse.Namespace) -> int:
@@ -87,7 +105,7 @@ async def _submit(session: aiohttp.ClientSession, args: argparse.Namespace) -> i
 
 
 async def _status(session: aiohttp.ClientSession, args: argparse.Namespace) -> int:
-    task = await call(session, "GET", f"{args.api}/tasks/{args.task_id}")
+    task = await call(session, "GET", f"{args.api}/tasks/{quote(args.task_id, safe='')}")
     if args.json:
         print(json.dumps(task, indent=2))
         return 0

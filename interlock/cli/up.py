@@ -16,15 +16,18 @@ from typing import Any
 import aiohttp
 
 from interlock.cli.arguments import Subcommands, port
-from interlock.cli.console import print_events, print_summary
+from interlock.cli.console import print_events, print_summary, say, use_json
 from interlock.cli.loop import run as run_loop
+from interlock.logs import LOG_FORMATS
 from interlock.registration.template import TEMPLATE_NAME
 from interlock.sandbox import Orchestrator, open_orchestrator, run_api
 from interlock.settings import SERVICE_PORTS, Settings
 from mock_services.payloads import RegistrationFaker
 from mock_services.runner import RunningServices, start_services
 from orchestrator.engine import EngineConfig
+from orchestrator.errors import InterlockError
 from orchestrator.models import TaskState
+from orchestrator.store.sqlite import check_database
 
 
 def add_parser(sub: Subcommands, settings: Settings) -> None:
@@ -63,6 +66,13 @@ def add_parser(sub: Subcommands, settings: Settings) -> None:
         help="stop once no task is pending or in progress (for scripts and CI)",
     )
     up.add_argument("--quiet", action="store_true", help="do not print task events")
+    up.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=settings.log_format,
+        help="text for a terminal (default; $INTERLOCK_LOG_FORMAT sets it), or json: one JSON "
+        "object a line on stderr, with the correlation id, task and step of each line's step",
+    )
     up.set_defaults(run=run)
 
 
@@ -71,7 +81,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.services_only and not db.parent.is_dir():
         print(f"interlock: directory {db.parent} does not exist", file=sys.stderr)
         return 2
+    if not args.services_only:
+        check_database(db)  # a bad file stops here, with one line, before anything starts
     args.db = str(db)
+    if args.log_format == "json":
+        use_json()
     return run_loop(run_up(args, settings), use_uvloop=settings.uvloop)
 
 
@@ -85,10 +99,10 @@ async def run_up(args: argparse.Namespace, settings: Settings) -> int:
         ports = {s: getattr(args, f"{s}_port") for s in SERVICE_PORTS}
         services = await start_services(ports, host=args.host)
         for name, url in services.urls.items():
-            print(f"{name:<14} {url}   (faults: {url}/__admin/faults)", flush=True)
+            say(f"{name:<14} {url}   (faults: {url}/__admin/faults)")
     try:
         if args.services_only:
-            print("mock services running; Ctrl-C stops", flush=True)
+            say("mock services running; Ctrl-C stops")
             await stop.wait()
             return 0
         urls = services.urls if services else settings.service_urls(args.host)
@@ -108,7 +122,7 @@ async def _orchestrate(args: argparse.Namespace, urls: dict[str, str], stop: asy
             open_orchestrator(db, urls, config=config) as orch,
             run_api(orch, args.host, args.api_port) as api_url,
         ):
-            print(f"{'orchestrator':<14} {api_url}   (state: {db})", flush=True)
+            say(f"{'orchestrator':<14} {api_url}   (state: {db})")
             await _run_until_done(args, orch, stop)
     return 0
 
@@ -124,14 +138,17 @@ def worker_identity(db: Path) -> Iterator[str]:
     database, as any two engines on one file do.
     """
     lock_path = Path(f"{db}.worker.lock")
-    with lock_path.open("a+") as handle:
+    try:
+        handle = lock_path.open("a+")
+    except OSError as exc:
+        raise InterlockError(f"cannot make {lock_path}: {exc.strerror or exc}") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(
+            say(
                 f"another orchestrator holds {lock_path}; this one joins it as a second "
-                "worker on the same database",
-                flush=True,
+                "worker on the same database"
             )
             yield f"interlock-up:{db}:{os.getpid()}"
             return
@@ -169,11 +186,10 @@ async def _warn_unreachable(urls: dict[str, str]) -> None:
                 async with session.get(f"{url}/__admin/stats") as resp:
                     await resp.read()
             except (aiohttp.ClientError, TimeoutError):
-                print(
+                say(
                     f"warning: {name} at {url} is unreachable; its steps will retry (and its "
                     "circuit breaker open) until it is up",
-                    file=sys.stderr,
-                    flush=True,
+                    warning=True,
                 )
 
 

@@ -20,7 +20,9 @@ __all__ = ["BY_NAME", "DEMOS", "Check", "Demo", "DemoError", "Target", "Verdict"
 async def run_demo(demo: Demo, target: Target, narrate: Narrate) -> Verdict:
     """Run ``demo`` against ``target``, narrating to ``narrate``; its verdict. The demo's
     fault rules are removed at the end, however it ended. :class:`DemoError` when it could
-    not be run at all (the sandbox unreachable, no way to restart the orchestrator)."""
+    not be run at all (the sandbox unreachable or not ready, no way to restart the
+    orchestrator); a sandbox that fails it once it runs (a service whose records cannot be
+    read) is a failed check of the verdict."""
     if demo.needs_restart and target.restart is None:
         raise DemoError(
             f"{demo.name} kills the orchestrator: it needs a sandbox it started "
@@ -29,5 +31,8 @@ async def run_demo(demo: Demo, target: Target, narrate: Narrate) -> Verdict:
     started = time.monotonic()
     async with staged(target, narrate) as stage:
         stage.say(demo.title)
-        await demo.script(stage)
+        try:
+            await demo.script(stage)
+        except DemoError as exc:  # the sandbox answered the demo, then failed it: a verdict
+            stage.check(False, f"the demo could not go on: {exc}")
     return Verdict(demo.name, tuple(stage.checks), time.monotonic() - started)

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from interlock.demos.stage import DemoError
 from mock_services.payloads import RegistrationFaker
 from orchestrator.models import JSON
 
@@ -43,24 +44,46 @@ class PersonRecords:
 
 
 async def person(stage: Stage, email: str) -> PersonRecords:
-    """Read ``email``'s records from every service."""
-    _status, found = await stage.service("users", f"/users?email={urllib.parse.quote(email)}")
-    users = tuple((found or {}).get("users", []))
+    """Read ``email``'s records from every service. A read the service does not answer with
+    200 (or 404: nothing there) is a :class:`DemoError`, never "nothing there": a verdict
+    must not pass because a service was down when it looked."""
+    users = tuple(
+        (await _read(stage, "users", f"/users?email={urllib.parse.quote(email)}") or {}).get(
+            "users", []
+        )
+    )
     if not users:
         return PersonRecords(email, (), None, None, ())
     user_id = urllib.parse.quote(str(users[0]["id"]), safe="")
-    (p_status, profile), (r_status, prefs), (_s, sent) = await asyncio.gather(
-        stage.service("billing", f"/profiles/{user_id}"),
-        stage.service("preferences", f"/preferences/{user_id}"),
-        stage.service("notifications", f"/messages?user_id={user_id}"),
+    profile, prefs, sent = await asyncio.gather(
+        _read(stage, "billing", f"/profiles/{user_id}"),
+        _read(stage, "preferences", f"/preferences/{user_id}"),
+        _read(stage, "notifications", f"/messages?user_id={user_id}"),
     )
-    return PersonRecords(
-        email,
-        users,
-        profile if p_status == 200 else None,
-        prefs if r_status == 200 else None,
-        tuple((sent or {}).get("messages", [])),
-    )
+    return PersonRecords(email, users, profile, prefs, tuple((sent or {}).get("messages", [])))
+
+
+async def _read(stage: Stage, service: str, path: str) -> JSON | None:
+    status, body = await stage.service(service, path)
+    if status == 404:
+        return None
+    if status != 200 or not isinstance(body, dict):
+        raise DemoError(f"{service} answered {status} to GET {path}: its records cannot be read")
+    return body
+
+
+async def requests_of_run(stage: Stage) -> dict[str, int]:
+    """How many requests carrying this run's correlation ids each service has journaled
+    (its last 1,000): what a registration made a service do, whether or not it kept anything."""
+    counts = {}
+    for service in stage.target.service_urls:
+        journal = await _read(stage, service, "/__admin/requests?limit=1000") or {}
+        counts[service] = sum(
+            1
+            for r in journal.get("requests", [])
+            if str(r.get("correlation_id") or "").startswith(f"{stage.tag}-")
+        )
+    return counts
 
 
 async def people(stage: Stage, emails: list[str]) -> list[PersonRecords]:

@@ -104,8 +104,12 @@ class Stage:
     narrator: Narrator = field(init=False)
     _waiters: list[_Waiter] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Every task this run submitted, in the order they were accepted.
+    submitted: list[str] = field(default_factory=list)
     _faults: list[tuple[str, str]] = field(default_factory=list)
     _submitted: int = 0
+    #: Set when the event stream's follower failed: waiting on events would wait in vain.
+    _broken: BaseException | None = None
 
     def __post_init__(self) -> None:
         self.narrator = Narrator(self.say)
@@ -172,11 +176,6 @@ class Stage:
                 )
         self._faults.clear()
 
-    async def fired(self, service: str) -> dict[str, int]:
-        """The service's count of faults fired, by kind."""
-        _status, stats = await self.service(service, "/__admin/stats")
-        return {str(k): int(v) for k, v in (stats or {}).get("faults_fired", {}).items()}
-
     async def submit(
         self, contexts: Sequence[JSON], template: str = TEMPLATE_NAME, *, concurrency: int = 16
     ) -> list[str]:
@@ -196,8 +195,14 @@ class Stage:
                 body = {"name": template, "context": context}
                 answer = await self.api("POST", "/tasks", body)
                 ids[n] = str(answer["task_id"])
+                self.submitted.append(ids[n])
 
-        await asyncio.gather(*(submitter() for _ in range(min(concurrency, len(jobs)))))
+        try:  # one refusal stops the other submitters too
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(concurrency, len(jobs))):
+                    group.create_task(submitter())
+        except* DemoError as failed:
+            raise failed.exceptions[0] from None
         return [ids[n] for n, _ in jobs]
 
     def cid(self) -> str:
@@ -250,6 +255,7 @@ class Stage:
         for event in self.events:
             if predicate(event):
                 return event
+        self._check_stream()
         waiter = _Waiter(predicate, asyncio.get_running_loop().create_future())
         self._waiters.append(waiter)
         try:
@@ -265,18 +271,37 @@ class Stage:
         check naming how many had not, at the timeout."""
         deadline = time.monotonic() + timeout_s
         while not all(t in self.finished for t in task_ids):
+            self._check_stream()
             left = deadline - time.monotonic()
             if left <= 0:
                 missing = sum(1 for t in task_ids if t not in self.finished)
                 self.check(
                     False,
-                    f"{missing} of {len(task_ids)} registrations ended within {timeout_s:g} s",
+                    f"{missing} of {len(task_ids)} registrations had not ended after "
+                    f"{timeout_s:g} s",
                 )
                 break
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(left, 1.0))
         return await self.tasks(task_ids)
+
+    def stream_failed(self, task: asyncio.Task[None]) -> None:
+        """The follower's done-callback: a follower that failed wakes every waiter at once."""
+        if task.cancelled() or task.exception() is None:
+            return
+        self._broken = task.exception()
+        for waiter in self._waiters:
+            if not waiter.found.done():
+                waiter.found.set_exception(self._stream_error())
+        self._changed.set()
+
+    def _check_stream(self) -> None:
+        if self._broken is not None:
+            raise self._stream_error()
+
+    def _stream_error(self) -> DemoError:
+        return DemoError(f"the demo stopped following the event stream: {self._broken!r}")
 
     def count(self, event_type: EventType, **data: Any) -> int:
         """How many of the demo's events are of ``event_type`` with those ``data`` fields."""
@@ -289,16 +314,47 @@ class Stage:
 
 @contextlib.asynccontextmanager
 async def staged(target: Target, narrate: Narrate) -> AsyncIterator[Stage]:
-    """A :class:`Stage` following the stream from now; its faults removed at the end."""
+    """A :class:`Stage` following the stream from now. At the end, however the demo ended, its
+    fault rules are removed and its registrations that are still running are cancelled, so
+    the sandbox goes on as it was (the next demo on it meets neither)."""
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         stage = Stage(target, session, narrate)
         health = await stage.api("GET", "/health")
+        await _ready_for_a_demo(stage)
         pump = asyncio.create_task(stage.pump(int(health.get("last_seq", 0))))
+        pump.add_done_callback(stage.stream_failed)
         try:
             yield stage
         finally:
             await stage.clear_faults()
+            await _cancel_unfinished(stage)
             pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pump
+
+
+async def _ready_for_a_demo(stage: Stage) -> None:
+    """Refuse a sandbox a demo would be misled by: a service that does not answer at its URL,
+    or a circuit breaker that is not closed (its calls would wait out another's cooldown)."""
+    for name, url in stage.target.service_urls.items():
+        status, _body = await stage.call("GET", f"{url}/__admin/stats")
+        if status != 200:
+            raise DemoError(
+                f"{name} does not answer at {url} (GET /__admin/stats: {status}); set "
+                f"INTERLOCK_{name.upper()}_URL to the service the orchestrator calls"
+            )
+    breakers = (await stage.api("GET", "/breakers")).get("breakers", [])
+    busy = [b["service"] for b in breakers if b.get("state") != "closed"]
+    if busy:
+        raise DemoError(
+            f"the circuit breaker of {', '.join(busy)} is not closed: run the demo once it has "
+            "closed (GET /breakers), so its story is not another outage's"
+        )
+
+
+async def _cancel_unfinished(stage: Stage) -> None:
+    for task_id in stage.submitted:
+        if task_id not in stage.finished:
+            with contextlib.suppress(DemoError):
+                await stage.call("POST", f"{stage.target.api_url}/tasks/{task_id}/cancel")

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from httpedge import MAX_BODY_BYTES, edge
 from orchestrator.api import handlers
 from orchestrator.api.handlers import BREAKERS, ENGINE, STREAM, StreamConfig
+from orchestrator.api.metrics import METRICS, EngineMetrics, follow_events, metrics
 from orchestrator.api.middleware import json_errors
 from orchestrator.breaker import CircuitBreakers
 from orchestrator.engine import Engine
@@ -20,11 +22,13 @@ from orchestrator.engine import Engine
 def create_api(
     engine: Engine, breakers: CircuitBreakers | None = None, stream: StreamConfig | None = None
 ) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[edge, json_errors], client_max_size=MAX_BODY_BYTES)
     app[ENGINE] = engine
     app[STREAM] = stream or StreamConfig()
     if breakers is not None:
         app[BREAKERS] = breakers
+    app[METRICS] = EngineMetrics(engine)
+    app.cleanup_ctx.append(follow_events)
     app.add_routes(
         [
             web.post("/tasks", handlers.submit_task),
@@ -40,6 +44,7 @@ def create_api(
             web.get("/breakers", handlers.breakers),
             web.get("/analytics/bottlenecks", handlers.bottlenecks),
             web.get("/health", handlers.health),
+            web.get("/metrics", metrics),
             web.get("/openapi.json", handlers.openapi),
         ]
     )

@@ -17,13 +17,14 @@ client going away ends the handler quietly.
 
 from __future__ import annotations
 
-import json
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
+from httpedge import json_body
+from httpedge.limits import MAX_IDEMPOTENCY_KEY_CHARS
 from orchestrator import codec
 from orchestrator.api.middleware import ApiError
 from orchestrator.api.openapi import openapi_spec
@@ -62,15 +63,11 @@ KEEPALIVE: Final = b"\n"
 
 
 async def _body(request: web.Request, *, required: bool) -> JSON:
-    raw = await request.read()
-    if not raw and not required:
+    body = await json_body(request)  # parsed, within httpedge's limits, by the edge middleware
+    if body is None and not required:
         return {}
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(
-            400, "malformed_json", f"the request body is not valid JSON: {exc}"
-        ) from None
+    if body is None:
+        raise ApiError(400, "malformed_json", "the request body must be a JSON object, not empty")
     if not isinstance(body, dict):
         raise ApiError(400, "malformed_json", "the request body must be a JSON object")
     return body
@@ -92,9 +89,19 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
 async def submit_task(request: web.Request) -> web.Response:
     body = await _body(request, required=True)
     problems = [{"path": k, "message": "required"} for k in ("name", "context") if k not in body]
-    for key in ("name", "namespace", "version", "idempotency_key"):
-        if key in body and body[key] is not None and not isinstance(body[key], str):
-            problems.append({"path": key, "message": "must be a string"})
+    if "name" in body and not isinstance(body["name"], str):
+        problems.append({"path": "name", "message": "must be a string"})
+    for key in ("namespace", "version", "idempotency_key"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            problems.append({"path": key, "message": "must be a string or null"})
+    given_key = body.get("idempotency_key")
+    if isinstance(given_key, str) and not 1 <= len(given_key) <= MAX_IDEMPOTENCY_KEY_CHARS:
+        problems.append(
+            {
+                "path": "idempotency_key",
+                "message": f"must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters",
+            }
+        )
     if problems:
         raise ApiError(400, "invalid_request", "invalid task submission", problems)
     sub = await request.app[ENGINE].submit(

@@ -1,8 +1,10 @@
 """Every answer is JSON, errors included (``{"error", "message", "details"?}``), never an HTML 500.
 
 :class:`ApiError` is what a handler raises for a bad request; :func:`json_errors`, the app's
-middleware, turns it, the engine's typed errors and aiohttp's own (404, 405) into JSON answers,
-and logs anything else as an internal error.
+middleware, turns it and the engine's typed errors into JSON answers, and logs anything else as
+an internal error. The shared edge middleware outside it (:func:`httpedge.edge`) answers for
+aiohttp's own errors (404, 405 with ``Allow``, 413) and refuses bad hosts, origins, media types
+and JSON before a handler runs.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from httpedge.middleware import HttpError, from_http_exception
 from orchestrator.errors import (
     ContextValidationError,
     IdempotencyKeyConflictError,
@@ -27,22 +30,16 @@ from orchestrator.models import JSON
 _log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
+class ApiError(HttpError):
     """A request the API refuses: its status, a machine-readable ``error`` and the details."""
-
-    def __init__(
-        self, status: int, error: str, message: str, details: list[JSON] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.error, self.message, self.details = status, error, message, details
 
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.error, exc.message, exc.details)
+    except HttpError as exc:
+        return exc.to_response()
     except ContextValidationError as exc:
         details = [{"path": d.path, "message": d.message} for d in exc.details]
         return error_response(400, "invalid_context", str(exc), details)
@@ -60,11 +57,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except InvalidTransitionError as exc:
         return error_response(409, "invalid_transition", str(exc))
     except web.HTTPException as exc:
-        return error_response(
-            exc.status,
-            exc.reason.lower().replace(" ", "_"),
-            f"{exc.reason}: {request.method} {request.path}",
-        )
+        if exc.status < 400:
+            raise
+        return from_http_exception(request, exc).to_response()
     except Exception:
         _log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from httpedge.limits import LIMITS as JSON_LIMITS
 from orchestrator.api.serialize import EVENT_TIME_FIELDS
 from orchestrator.event_types import EventType
 from orchestrator.models import JSON, BreakerState, ErrorKind, StepState, TaskState
@@ -31,6 +32,10 @@ SCHEMAS: dict[str, JSON] = {
         "properties": {
             "error": {"type": "string"},
             "message": {"type": "string"},
+            "limit": {
+                "enum": [*JSON_LIMITS, "max_body_bytes"],
+                "description": "the limit a refused body broke (400 json_limit_exceeded, 413)",
+            },
             "details": {
                 "type": "array",
                 "items": {
@@ -343,11 +348,52 @@ def _query(name: str, schema: JSON, description: str) -> JSON:
 
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _STEP = {"name": "step", "in": "path", "required": True, "schema": {"type": "string"}}
-_AFTER = {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}}
+_AFTER = {
+    "name": "after",
+    "in": "query",
+    "schema": {"type": "integer", "minimum": 0, "maximum": 2**62},
+    "description": "only events with a greater seq (default 0: from the start)",
+}
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
+}
+#: What any request may get from the shared edge (httpedge) before a handler runs.
+_EDGE: JSON = {
+    "403": _json(
+        "a Host that does not name this server, or a cross-origin Origin "
+        "(host_not_allowed, cross_origin)",
+        "Error",
+    ),
+}
+#: ... and a request with a body (POST): a JSON body, within httpedge's limits.
+_BODY_EDGE: JSON = {
+    **_EDGE,
+    "400": _json(
+        "the body is not JSON (malformed_json), breaks a JSON limit (json_limit_exceeded, "
+        "naming it in limit), or is not what the operation takes",
+        "Error",
+    ),
+    "413": _json("the body is over 1 MiB (body_too_large)", "Error"),
+    "415": _json(
+        "a body sent without Content-Type: application/json (unsupported_media_type)", "Error"
+    ),
+}
 _TASK_FILTER = {"name": "task_id", "in": "query", "schema": {"type": "string"}}
 
 
 def openapi_spec() -> JSON:
+    """The whole document: every operation with every status it can answer."""
+    spec = _document()
+    for operations in spec["paths"].values():
+        for method, operation in operations.items():
+            edge = _BODY_EDGE if method in ("post", "put", "patch") else _EDGE
+            operation["responses"] = {**edge, **operation["responses"]}
+    return spec
+
+
+def _document() -> JSON:
     action_responses: JSON = {"200": _json("the task", "Task"), "404": _ERR, "409": _ERR}
     task_action: JSON = {"parameters": [_TASK_ID, _STEP], "responses": action_responses}
     return {
@@ -399,11 +445,7 @@ def openapi_spec() -> JSON:
                     ),
                     "parameters": [
                         {"name": "state", "in": "query", "schema": _ref("TaskState")},
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
-                        },
+                        _LIMIT,
                         {
                             "name": "offset",
                             "in": "query",
@@ -474,11 +516,7 @@ def openapi_spec() -> JSON:
                     "parameters": [
                         _AFTER,
                         _TASK_FILTER,
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
-                        },
+                        _LIMIT,
                     ],
                     "responses": {
                         "200": _json("events after a sequence number", "Events"),
@@ -500,7 +538,8 @@ def openapi_spec() -> JSON:
                         "200": {
                             "description": "stored, then live events; one JSON Event per line",
                             "content": {"application/x-ndjson": {"schema": _ref("Event")}},
-                        }
+                        },
+                        "400": _ERR,
                     },
                 }
             },
@@ -524,7 +563,27 @@ def openapi_spec() -> JSON:
                 }
             },
             "/health": {"get": {"responses": {"200": _json("alive", "Health")}}},
-            "/openapi.json": {"get": {"responses": {"200": {"description": "this document"}}}},
+            "/metrics": {
+                "get": {
+                    "summary": "Metrics in Prometheus's text format (orchestrator/api/metrics.py)",
+                    "responses": {
+                        "200": {
+                            "description": "step attempts, service calls, breakers, tasks",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "this document",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    }
+                }
+            },
         },
         "components": {"schemas": SCHEMAS},
     }

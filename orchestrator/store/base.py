@@ -20,6 +20,7 @@ from orchestrator.models import (
     ErrorInfo,
     Event,
     OnFailure,
+    StepState,
     TaskCounts,
     TaskState,
     TaskSummary,
@@ -130,8 +131,23 @@ class NewEvent:
     at: float = 0.0
 
 
+class StoreObserver:
+    """Told of each commit and each claim, for the metrics an operator scrapes (the API's
+    ``/metrics`` sets one). This default does nothing; a store calls it on its hot path, so an
+    observer only counts."""
+
+    def committed(self, operations: int, seconds: float) -> None:
+        """A batch of ``operations`` writes committed in ``seconds`` (the fsync included)."""
+
+    def claimed(self, steps: int, seconds: float) -> None:
+        """A claim for ready steps got ``steps`` of them ``seconds`` after it was asked."""
+
+
 class Store(abc.ABC):
     """What the engine needs from a database. SQLite is the default implementation."""
+
+    #: Told of commits and claims; replace it to count them (``orchestrator/api/metrics.py``).
+    observer: StoreObserver = StoreObserver()
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -228,6 +244,10 @@ class Store(abc.ABC):
     async def count_tasks(self) -> TaskCounts:
         """How many tasks are in each state (every state, zero included), with the last event
         sequence number the counts include, read in one snapshot."""
+
+    @abc.abstractmethod
+    async def count_steps(self) -> dict[StepState, int]:
+        """How many steps are in each state, every state present (zero included)."""
 
     @abc.abstractmethod
     async def last_event_seq(self) -> int:

@@ -12,13 +12,16 @@ batch fails, the batch is replayed with a savepoint per operation, so only that 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -109,7 +112,12 @@ class SqliteStore(Store):
         synchronous = "FULL" if self.durable else "NORMAL"
         # No busy timeout on the write connection: an inline BEGIN must never block the loop
         # (see _begin); batches are only ever used by one thread at a time (_drain).
-        wconn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        try:
+            wconn = sqlite3.connect(
+                self.path, timeout=0, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:  # a directory, a FIFO, a file it may not open
+            raise StoreError(unusable(self.path, exc)) from None
         self._wconn = wconn
         self._wthread = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="interlock-sqlite-writer"
@@ -127,9 +135,12 @@ class SqliteStore(Store):
             self._db = await aiosqlite.connect(
                 self.path, timeout=self.busy_timeout_s, isolation_level=None
             )
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             await self.close()  # a failed open leaves no thread or connection behind
-            raise StoreError(f"{self.path} cannot be used as an Interlock database: {exc}") from exc
+            raise StoreError(unusable(self.path, exc)) from exc
+        except StoreError as exc:  # a newer schema
+            await self.close()
+            raise StoreError(f"{self.path}: {exc}") from None
         except BaseException:
             await self.close()
             raise
@@ -185,6 +196,7 @@ class SqliteStore(Store):
         try:
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                started = time.perf_counter()
                 try:
                     outcomes, events = await self._commit([b[0] for b in batch])
                 except BaseException as exc:  # the whole batch failed (disk, lock timeout)
@@ -200,6 +212,7 @@ class SqliteStore(Store):
                     continue
                 self.batches_committed += 1
                 self.ops_committed += len(batch)
+                self.observer.committed(len(batch), time.perf_counter() - started)
                 if events:
                     published = [_event(row) for row in events]
                     for listener in self._listeners:
@@ -237,7 +250,9 @@ class SqliteStore(Store):
         return result
 
     async def claim_ready_steps(self, claim: Claim) -> list[ClaimedStep]:
+        started = time.perf_counter()
         result: list[ClaimedStep] = await self._write(lambda tx: tr.claim_ready_steps(tx, claim))
+        self.observer.claimed(len(result), time.perf_counter() - started)
         return result
 
     async def defer_step(
@@ -395,6 +410,13 @@ class SqliteStore(Store):
         for state, _seq, n in rows[1:]:
             counts[TaskState(state)] = n
         return TaskCounts(counts, int(rows[0][1]))
+
+    async def count_steps(self) -> dict[StepState, int]:
+        rows = await self._fetchall("SELECT state, COUNT(*) FROM steps GROUP BY state")
+        counts = dict.fromkeys(StepState, 0)
+        for state, n in rows:
+            counts[StepState(state)] = n
+        return counts
 
     async def last_event_seq(self) -> int:
         row = await self._fetchone("SELECT COALESCE(MAX(seq), 0) FROM events")
@@ -555,6 +577,51 @@ def _run_ops(
     return outcomes, events
 
 
+def unusable(path: str | Path, reason: object) -> str:
+    """The one line that says why ``path`` cannot be opened as a store."""
+    return f"{path} cannot be used as an Interlock database: {reason}"
+
+
+def check_database(path: str | Path) -> None:
+    """Nothing if ``path`` is absent (it will be created) or an SQLite file this Interlock can
+    open, else a :class:`StoreError` naming the file and why. Reads only, creates nothing, and
+    starts no thread: a command calls it before it starts anything, so that a bad file stops it
+    at once with one line."""
+    file = Path(path)
+    directory = file.absolute().parent
+    if directory.is_dir() and not os.access(directory, os.W_OK | os.X_OK):
+        # SQLite's -wal and -shm files, and the worker lock, are made beside the database
+        raise StoreError(unusable(path, f"its directory {directory} is not writable"))
+    if not file.exists() and not file.is_symlink():
+        return
+    if not file.is_file():
+        what = "a directory" if file.is_dir() else "not a regular file"
+        raise StoreError(unusable(path, f"it is {what}"))
+    if not os.access(file, os.R_OK | os.W_OK):
+        raise StoreError(unusable(path, "permission denied (it must be readable and writable)"))
+    uri = f"{file.resolve().as_uri()}?mode=rw"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=1.0)) as conn:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchall()
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+            ).fetchall()
+            version = 0
+            if found:
+                version = conn.execute("SELECT MAX(version) FROM schema_version").fetchall()[0][0]
+    except sqlite3.Error as exc:
+        raise StoreError(unusable(path, exc)) from None
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise StoreError(f"{path}: {_newer(version)}")
+
+
+def _newer(version: int) -> str:
+    return (
+        f"database schema version {version} is newer than this "
+        f"Interlock understands ({SCHEMA_VERSION}); upgrade Interlock"
+    )
+
+
 def _migrate(conn: sqlite3.Connection, wait_s: float) -> None:
     """Bring the schema to ``SCHEMA_VERSION`` in one write transaction."""
     _begin(conn, wait_s)
@@ -563,10 +630,7 @@ def _migrate(conn: sqlite3.Connection, wait_s: float) -> None:
         row = tr.one(conn, "SELECT MAX(version) FROM schema_version")
         current = row[0] or 0
         if current > SCHEMA_VERSION:
-            raise StoreError(
-                f"database schema version {current} is newer than this "
-                f"Interlock understands ({SCHEMA_VERSION}); upgrade Interlock"
-            )
+            raise StoreError(_newer(current))
         for version in range(current + 1, SCHEMA_VERSION + 1):
             for statement in _statements(MIGRATIONS[version - 1]):
                 conn.execute(statement)

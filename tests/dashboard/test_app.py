@@ -419,3 +419,21 @@ async def test_a_flood_of_events_skips_events_but_never_the_alerts_between_them(
         assert any("narration 10" in line for line in text)
         assert any("narration 150" in line for line in text)
         assert any("more events" in line for line in text)
+
+
+async def test_quitting_during_a_demo_removes_its_faults(
+    sandbox: Sandbox, admin: aiohttp.ClientSession
+) -> None:
+    app = sandbox.app()
+    target = Target(sandbox.api_url, dict(sandbox.services.urls))
+    app.config = dataclasses.replace(app.config, demos=demo_entries(target))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, DemoScreen))
+        await pilot.press("enter")  # billing-outage, the first
+        lines = lambda: [str(e) for e in app._buffer if not isinstance(e, DashEvent)]  # noqa: E731
+        await until(pilot, lambda: any("breaker opened" in line for line in lines()), 20)
+        assert await faults(admin, sandbox.services.urls["billing"])  # its outage is on
+    # the app has quit, the demo's worker cancelled: its fault must not outlive it
+    assert await faults(admin, sandbox.services.urls["billing"]) == []

@@ -77,3 +77,27 @@ async def test_lines_cut_between_writes_arrive_whole_and_a_drop_resumes_by_seq(
                 break
     assert seen == [1, 2, 3, 4, 5, 6]
     assert afters == [0, 3] and links == ["live", "reconnecting", "live"]
+
+
+async def test_a_line_longer_than_any_event_is_refused_and_the_follower_reconnects() -> None:
+    async def endless(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        for _ in range(40):  # 2.5 MB and no newline
+            await resp.write(b"x" * 65536)
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/events/stream", endless)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            async for item in follow(session, url, 0, retry_s=0.01):
+                if isinstance(item, Link) and item.state == "reconnecting":
+                    assert "not JSON" in item.reason
+                    break
+    finally:
+        await runner.cleanup()

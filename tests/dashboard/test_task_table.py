@@ -122,3 +122,61 @@ async def test_the_event_log_scrolls_to_its_end_as_it_grows() -> None:
         assert log.max_scroll_y == 30 - log.scrollable_content_region.height
         assert log.scroll_y == log.max_scroll_y
         assert log.vertical_scrollbar.window_virtual_size == 30
+
+
+async def test_a_new_task_on_top_keeps_the_cursor_on_its_task_and_in_view() -> None:
+    app = OneTable()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(CountingTable)
+        rows = [row(f"task-{n:03}", "running", "1s") for n in range(50)]
+        table.show(rows)
+        table.focus()
+        await pilot.pause()
+        table.move_cursor(row=30)  # scrolled down to it
+        await pilot.pause()
+        top = table.scroll_y
+        assert top > 0
+        table.show([row("task-new", "running", "0s"), *rows])
+        await pilot.pause()
+        assert table.rows[table.cursor_row] == "task-030"
+        assert table.scroll_y == top + 1  # what was on screen stays where it was
+        # a view at the top stays at the top when the newest task arrives
+        table.move_cursor(row=0)
+        await pilot.pause()
+        table.show([row("task-newer", "running", "0s"), *table_rows(table)])
+        await pilot.pause()
+        assert table.scroll_y == 0 and table.rows[table.cursor_row] == "task-new"
+
+
+def table_rows(table: TaskTable) -> list[tuple[str, tuple[Text, str, str, str]]]:
+    return [row(key, "running", "1s") for key in table.rows]
+
+
+async def test_home_brings_the_cursor_back_into_view_after_a_scroll() -> None:
+    app = OneTable()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one(CountingTable)
+        table.show(row(f"task-{n:03}", "running", "1s") for n in range(30))
+        table.focus()
+        await pilot.pause()
+        table.scroll_to(y=20, animate=False)  # the mouse wheel: the cursor (row 0) off screen
+        await pilot.pause()
+        await pilot.press("home")
+        await pilot.pause()
+        assert table.cursor_row == 0 and table.scroll_y == 0
+
+
+async def test_rows_drawn_before_a_focus_change_take_the_new_background() -> None:
+    app = OneTable()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one(CountingTable)
+        table.show(row(f"task-{n:03}", "running", "1s") for n in range(5))
+        table.focus()
+        await pilot.pause()
+        focused = table.render_line(3)
+        table.blur()
+        await pilot.pause()
+        blurred = table.render_line(3)
+        table._lines.clear()  # drawn afresh: what every row must look like now
+        assert [s.style for s in blurred] == [s.style for s in table.render_line(3)]
+        assert [s.style for s in focused] != [s.style for s in blurred]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -40,8 +41,14 @@ class Client:
         template: str | None = None,
         body: Any = None,
         raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        async with self.session.request(method, self.base + path, json=body, data=raw) as resp:
+        if raw is not None:
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        data = io.BytesIO(raw) if raw is not None and len(raw) > 65536 else raw
+        async with self.session.request(
+            method, self.base + path, json=body, data=data, headers=headers
+        ) as resp:
             data = await resp.json()
             assert resp.content_type == "application/json"
         operation = self.spec["paths"].get(template or path.split("?")[0], {}).get(method.lower())
@@ -355,3 +362,31 @@ async def test_bottlenecks_honour_their_filters_and_count_breaker_openings(
     assert recent["breaker_openings"] == {}
     status, bad = await api.call("GET", f"{path}?window_s=0", path)
     assert status == 400 and "window_s" in bad["message"]
+
+
+async def test_the_edges_refusals_are_described_too(api: Client) -> None:
+    """What the shared edge answers before a handler runs is in the document, per operation."""
+    port = api.base.rsplit(":", 1)[1]
+    text = {"Content-Type": "text/plain"}
+    status, body = await api.call("POST", "/tasks", raw=b"{}", headers=text)
+    assert status == 415 and body["error"] == "unsupported_media_type"
+    status, body = await api.call("POST", "/tasks", raw=b'{"n": NaN}')
+    assert status == 400 and body["limit"] == "finite_numbers"
+    status, body = await api.call("POST", "/tasks", raw=b"[" * 40 + b"]" * 40)
+    assert status == 400 and body["limit"] == "max_depth"
+    status, body = await api.call("POST", "/tasks", raw=b'{"name": "' + b"x" * 2**20 + b'"}')
+    assert status == 413 and body["limit"] == "max_body_bytes"
+    template = "/tasks/{task_id}/steps/{step}/resolve"
+    status, body = await api.call(
+        "POST", "/tasks/t/steps/s/resolve", template, raw=b'{"results": 1e999}'
+    )
+    assert status == 400 and body["limit"] == "finite_numbers"
+    status, body = await api.call("GET", "/tasks", headers={"Origin": "http://evil.example"})
+    assert status == 403 and body["error"] == "cross_origin"
+    status, body = await api.call("GET", "/health", headers={"Host": f"evil.example:{port}"})
+    assert status == 403 and body["error"] == "host_not_allowed"
+    for query in ("after=-1", f"after={2**62 + 1}", "after=soon"):
+        status, body = await api.call("GET", f"/events/stream?{query}")
+        assert status == 400 and body["error"] == "bad_query"
+    status, body = await api.call("GET", "/events?limit=0")
+    assert status == 400

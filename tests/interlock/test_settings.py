@@ -117,6 +117,14 @@ def test_other_variables_are_ignored() -> None:
         ("INTERLOCK_PREFERENCES_URL", "http://[::1", "an http:// or https:// URL"),
         ("INTERLOCK_UVLOOP", "yes", "0 or 1"),
         ("INTERLOCK_UVLOOP", "false", "0 or 1"),
+        *(
+            (
+                "INTERLOCK_CLIENT_TIMEOUT_S",
+                bad,
+                "a number of seconds, more than 0 and at most 86400",
+            )
+            for bad in ("soon", "0", "-1", "nan", "inf", "86401")
+        ),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_value(
@@ -138,3 +146,8 @@ def test_settings_are_frozen() -> None:
         settings.api_port = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
         settings.service_ports["users"] = 1  # type: ignore[index]
+
+
+def test_the_client_timeout_is_read_in_seconds() -> None:
+    assert Settings.from_env({}).client_timeout_s == 30
+    assert Settings.from_env({"INTERLOCK_CLIENT_TIMEOUT_S": "2.5"}).client_timeout_s == 2.5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import time
 from typing import Any
@@ -13,10 +14,12 @@ import pytest
 
 from mock_services import faults
 from mock_services.errors import FaultRuleError
-from mock_services.faults import FaultInjector, FaultPlan, parse_rule
+from mock_services.faults import MAX_RULES, FaultInjector, FaultPlan, parse_rule
 from mock_services.runner import RunningServices
 from mock_services.runtime import ServiceConfig
 from tests.mock_services.conftest import Api
+
+JSON_TYPE = {"Content-Type": "application/json"}
 
 USER = {"email": "ada@example.com", "name": "Ada", "plan": "pro"}
 
@@ -178,7 +181,7 @@ def test_each_rule_draws_from_its_own_generator() -> None:
         ({"kind": "rate_limit", "limit": 0}, "limit: 0 is less than the minimum of 1"),
         ({"kind": "error", "probability": 2}, "probability: 2 is greater than the maximum"),
         ({"kind": "reset", "delay_ms": 5}, "'reset' rule takes"),
-        ({"kind": "error", "match": {"host": "x"}}, "match: Additional properties"),
+        ({"kind": "error", "match": {"host": "x"}}, "match.host: Additional properties"),
         ([1, 2], "must be a JSON object"),
     ],
 )
@@ -214,7 +217,9 @@ async def test_admin_rejects_bad_input_with_details(api: Api) -> None:
     )
     assert status == 400 and body["error"] == "invalid_fault_rule"
     assert body["details"] == [{"path": "status", "message": "'often' is not of type 'integer'"}]
-    async with api.client.post(api.url("users", "/__admin/faults"), data=b"{nope") as resp:
+    async with api.client.post(
+        api.url("users", "/__admin/faults"), data=b"{nope", headers=JSON_TYPE
+    ) as resp:
         assert resp.status == 400 and (await resp.json())["error"] == "malformed_json"
     rule = await api.fault("users", {"kind": "error"})
     status, body = await api.call("PATCH", "users", f"/__admin/faults/{rule['id']}", {"status": 99})
@@ -274,6 +279,73 @@ async def test_stop_releases_hanging_requests_quickly(api: Api, services: Runnin
         await request
 
 
+@pytest.mark.parametrize(
+    ("rule", "path"),
+    [
+        ({"kind": "latency"}, "delay_ms"),
+        ({"kind": "error", "bogus": 1}, "bogus"),
+        ({"kind": "error", "match": {"host": "x"}}, "match.host"),
+        ({"kind": "error", "status": "often"}, "status"),
+        ({"kind": "explode"}, "kind"),
+        ({"kind": {"a": 1}}, "kind"),
+        ({"kind": ["error"]}, "kind"),
+        ([1, 2], ""),
+        ({"kind": "latency", "delay_ms": 600_001}, "delay_ms"),
+        ({"kind": "latency", "delay_ms": 1, "jitter_ms": 10**12}, "jitter_ms"),
+        ({"kind": "hang", "hold_ms": 10**9}, "hold_ms"),
+        ({"kind": "error", "retry_after_s": 86_401}, "retry_after_s"),
+        ({"kind": "rate_limit", "limit": 1, "window_s": 10**7}, "window_s"),
+        ({"kind": "error", "probability": float("nan")}, "probability"),
+        ({"kind": "error", "retry_after_s": float("nan")}, "retry_after_s"),
+        ({"kind": "latency", "delay_ms": float("inf")}, "delay_ms"),
+        ({"kind": "rate_limit", "limit": 1, "window_s": float("nan")}, "window_s"),
+    ],
+)
+async def test_a_rejected_rule_names_its_field_and_uses_up_no_id(
+    api: Api, rule: Any, path: str
+) -> None:
+    with pytest.raises(FaultRuleError) as caught:
+        parse_rule(rule, "r1")
+    assert [p for p, _ in caught.value.fields] == [path]
+    if all(math.isfinite(v) for v in _values(rule) if isinstance(v, float)):  # JSON can send it
+        status, body = await api.call("POST", "users", "/__admin/faults", rule)
+        assert status == 400 and [d["path"] for d in body["details"]] == [path], body
+    assert (await api.fault("users", {"kind": "down"}))["id"] == "f1"
+
+
+def _values(rule: Any) -> list[Any]:
+    return list(rule.values()) if isinstance(rule, dict) else []
+
+
+async def test_non_finite_numbers_never_reach_a_rule(services: RunningServices) -> None:
+    """NaN and Infinity are refused as JSON by the edge, in a body or a fault header."""
+    users = services.urls["users"]
+    async with aiohttp.ClientSession() as client:
+        for raw in (
+            b'{"kind": "error", "probability": NaN}',
+            b'{"kind": "error", "retry_after_s": NaN}',
+            b'{"kind": "latency", "delay_ms": Infinity}',
+        ):
+            async with client.post(f"{users}/__admin/faults", data=raw, headers=JSON_TYPE) as r:
+                assert r.status == 400 and (await r.json())["limit"] == "finite_numbers"
+        async with client.get(f"{users}/__admin/faults") as resp:
+            assert json.loads(await resp.read(), parse_constant=_refuse) == {
+                "service": "users",
+                "faults": [],
+            }
+
+
+def _refuse(name: str) -> None:
+    raise AssertionError(f"{name} in a response")
+
+
+@pytest.mark.parametrize("service_config", [ServiceConfig(allow_fault_headers=True)])
+async def test_a_fault_header_with_nan_is_a_400(api: Api) -> None:
+    header = {"X-Interlock-Fault": '{"kind": "error", "retry_after_s": NaN}'}
+    status, body = await api.call("GET", "users", "/users", headers=header)
+    assert status == 400 and body["error"] == "bad_fault_header" and "finite" in body["message"]
+
+
 async def _keyed_statuses(api: Api, keys: list[str | None]) -> list[int]:
     result = []
     for key in keys:
@@ -315,6 +387,15 @@ def test_per_key_forgets_the_oldest_keys_past_its_bound() -> None:
     assert injector.plan("GET", "/x", key="k0").terminal is None
 
 
+async def test_a_service_holds_a_bounded_number_of_rules(api: Api) -> None:
+    for _ in range(MAX_RULES):
+        await api.fault("users", {"kind": "latency", "delay_ms": 0, "match": {"path": "/x"}})
+    status, body = await api.call("POST", "users", "/__admin/faults", {"kind": "down"})
+    assert status == 409 and body["error"] == "too_many_fault_rules", body
+    await api.call("DELETE", "users", f"/__admin/faults/f{MAX_RULES}")
+    assert (await api.fault("users", {"kind": "down"}))["id"] == f"f{MAX_RULES + 1}"
+
+
 # -- the injector on its own: no server, a clock that moves when told --------------------------
 
 
@@ -352,21 +433,25 @@ def test_each_kinds_validator_checks_type_required_and_extra_fields(
     assert not list(validator.iter_errors({"kind": kind, **_REQUIRED_PARAMS.get(kind, {})}))
 
 
-def test_problems_are_sorted_by_field_and_name_nested_fields_and_the_rule() -> None:
+def test_problems_are_sorted_by_field_and_name_nested_and_missing_fields() -> None:
     with pytest.raises(FaultRuleError) as caught:
         parse_rule({"kind": "error", "times": 0, "retry_after_s": -1}, "r1")
-    assert [p.split(":")[0] for p in caught.value.problems] == ["retry_after_s", "times"]
+    assert [field for field, _ in caught.value.fields] == ["retry_after_s", "times"]
     with pytest.raises(FaultRuleError) as caught:
         parse_rule({"kind": "error", "match": {"method": "P O"}}, "r1")
-    assert caught.value.problems[0].startswith("match.method: ")
+    assert [field for field, _ in caught.value.fields] == ["match.method"]
     with pytest.raises(FaultRuleError) as caught:
         parse_rule({"kind": "rate_limit"}, "r1")
-    assert caught.value.problems == ["rule: 'limit' is a required property"]
+    assert caught.value.fields == [("limit", "'limit' is a required property")]
     with pytest.raises(FaultRuleError) as caught:
         parse_rule({"kind": "error", "x": 1}, "r1")
-    assert caught.value.problems == [
-        "rule: Additional properties are not allowed ('x' was unexpected); a 'error' rule takes "
-        "after, id, kind, match, message, per_key, probability, retry_after_s, seed, status, times"
+    assert caught.value.fields == [
+        (
+            "x",
+            "Additional properties are not allowed ('x' was unexpected); a 'error' rule takes "
+            "after, id, kind, match, message, per_key, probability, retry_after_s, seed, status, "
+            "times",
+        )
     ]
     with pytest.raises(FaultRuleError) as caught:
         parse_rule({"kind": "boom"}, "r1")
@@ -374,6 +459,9 @@ def test_problems_are_sorted_by_field_and_name_nested_fields_and_the_rule() -> N
         "kind: must be one of error, rate_limit, latency, hang, reset, malformed, lost_response, "
         "down, missing_fields (got 'boom')"
     ]
+    with pytest.raises(FaultRuleError) as caught:
+        parse_rule([1], "r1")
+    assert caught.value.fields == [("", "the rule must be a JSON object")]
 
 
 def test_a_parsed_rule_and_its_json() -> None:

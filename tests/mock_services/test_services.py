@@ -238,3 +238,16 @@ def test_bodies_take_the_compiled_fast_path_and_rejections_still_list_every_fiel
         check({"email": "not-an-email", "name": "", "extra": 1}, CREATE_USER)
     assert info.value.status == 422
     assert {d["path"] for d in info.value.details or []} == {"", "email", "name"}
+
+
+async def test_a_limit_that_is_not_an_ascii_number_is_a_400(api: Api) -> None:
+    user = await api.user()
+    for service, path in (
+        ("users", "/users"),
+        ("users", "/__admin/requests"),
+        ("notifications", f"/messages?user_id={user['id']}&"),
+    ):
+        for bad in ("%C2%B2", "%D9%A3", "-1", "0", "10001", "1e3"):  # ², an Arabic-Indic three
+            sep = "" if path.endswith("&") else "?"
+            status, body = await api.call("GET", service, f"{path}{sep}limit={bad}")
+            assert status == 400 and body["error"] == "bad_query", (path, bad, body)

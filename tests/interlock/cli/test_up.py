@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
 import sqlite3
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from interlock.cli.main import main
 from interlock.cli.up import worker_identity
+from orchestrator.errors import StoreError
 from orchestrator.event_types import EventType
-from tests.interlock.cli.conftest import run_cli
+from orchestrator.store.sqlite import SqliteStore
+from tests.interlock.cli.conftest import run_all, run_cli, run_in_pty
 
 
 @pytest.mark.slow
@@ -43,3 +52,140 @@ def test_a_second_orchestrator_on_one_file_gets_its_own_worker_id(
         assert "joins it as a second worker" in capsys.readouterr().out
     with worker_identity(db) as again:  # released: the next process is the stable worker
         assert again == first
+
+
+def _bad_databases(tmp_path: Path) -> dict[str, Path]:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(bytes(range(256)) * 40)
+    text = tmp_path / "notes.db"
+    text.write_text("not a database\n")
+    directory = tmp_path / "folder.db"
+    directory.mkdir()
+    fifo = tmp_path / "pipe.db"
+    os.mkfifo(fifo)
+    newer = tmp_path / "newer.db"
+    with contextlib.closing(sqlite3.connect(newer)) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (999)")
+        conn.commit()
+    foreign = tmp_path / "foreign.db"
+    with contextlib.closing(sqlite3.connect(foreign)) as conn:
+        conn.execute("CREATE TABLE schema_version (label TEXT)")
+        conn.commit()
+    return {
+        "junk": junk,
+        "text": text,
+        "directory": directory,
+        "fifo": fifo,
+        "newer": newer,
+        "foreign": foreign,
+    }
+
+
+PORTS = [f"--{s}-port=0" for s in ("api", "users", "billing", "preferences", "notifications")]
+
+
+@pytest.mark.slow
+def test_a_bad_database_is_one_line_and_exit_2_within_seconds(tmp_path: Path) -> None:
+    bad = _bad_databases(tmp_path)
+    cases = {name: (["up", "--db", str(db), *PORTS], {}) for name, db in bad.items()}
+    cases["junk, orchestrator only"] = (["up", "--db", str(bad["junk"]), "--orchestrator-only"], {})
+    for name, (status, err, seconds) in run_all(cases, tmp_path).items():
+        db = bad[name.split(",")[0]]
+        lines = err.strip().splitlines()
+        assert seconds < 10, name  # nothing kept it alive: no thread, no server
+        assert status == 2, (name, err)
+        assert len(lines) == 1 and lines[0].startswith("interlock: "), (name, err)
+        assert str(db) in lines[0], (name, lines)
+        if name == "newer":
+            assert "newer than this Interlock" in lines[0]
+
+
+#: Run a child without the power to ignore file permissions (root, as in CI, has it).
+UNPRIVILEGED = (
+    ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    if os.geteuid() == 0 and shutil.which("setpriv")
+    else []
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() == 0 and not UNPRIVILEGED, reason="root reads any file")
+def test_a_database_it_may_not_read_or_write_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    setups = {
+        "unreadable": (0o000, 0o700, "permission denied"),
+        "read-only": (0o400, 0o700, "permission denied"),
+        "read-only directory": (0o600, 0o500, "not writable"),
+    }
+    dbs = {}
+    for n, (name, (file_mode, dir_mode, _)) in enumerate(setups.items()):
+        folder = tmp_path / f"d{n}"
+        folder.mkdir()
+        dbs[name] = folder / "locked.db"
+        with contextlib.closing(sqlite3.connect(dbs[name])) as conn:
+            conn.execute("CREATE TABLE t (x)")
+        dbs[name].chmod(file_mode)
+        folder.chmod(dir_mode)
+    cases = {name: (["up", "--db", str(db), *PORTS], {}) for name, db in dbs.items()}
+    try:
+        results = run_all(cases, tmp_path, prefix=UNPRIVILEGED)
+    finally:
+        for db in dbs.values():
+            db.parent.chmod(0o700)
+    for name, (status, err, _) in results.items():
+        lines = err.strip().splitlines()
+        assert status == 2, (name, err)
+        assert len(lines) == 1 and setups[name][2] in lines[0], (name, err)
+        assert str(dbs[name]) in lines[0], (name, err)
+
+
+async def test_a_store_that_fails_to_open_leaves_no_thread(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    for db in _bad_databases(tmp_path).values():
+        store = SqliteStore(str(db))
+        with pytest.raises(StoreError, match=str(db)):
+            await store.open()
+    await asyncio.sleep(0.05)
+    assert set(threading.enumerate()) - before == set()
+
+
+@pytest.mark.slow
+def test_the_dashboard_refuses_a_bad_database_before_it_starts_anything(tmp_path: Path) -> None:
+    db = _bad_databases(tmp_path)["junk"]
+    status, output = run_in_pty(
+        [sys.executable, "-m", "interlock.cli", "dashboard", "--db", str(db)]
+    )
+    assert status == 2, output
+    assert output.strip().splitlines() == [
+        f"interlock: {db} cannot be used as an Interlock database: file is not a database"
+    ]
+    assert not Path(f"{db}.dashboard.log").exists()  # no child was started
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+def test_up_on_an_ipv6_address_runs_the_sandbox(tmp_path: Path) -> None:
+    result = run_cli(
+        "up",
+        "--host",
+        "::1",
+        "--db",
+        str(tmp_path / "v6.db"),
+        "--fake",
+        "2",
+        "--exit-when-done",
+        "--quiet",
+        *PORTS,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "http://[::1]:" in result.stdout  # a URL a client can use
+    assert "2 tasks in the database: 2 complete" in result.stdout

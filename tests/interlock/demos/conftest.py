@@ -31,7 +31,7 @@ def quick_backoff(step: StepTemplate, context: JSON) -> StepTemplate:
 
 
 @contextlib.asynccontextmanager
-async def sandbox(db: Path) -> AsyncIterator[Target]:
+async def sandbox(db: Path, breaker: BreakerConfig = QUICK_BREAKER) -> AsyncIterator[Target]:
     services = await start_services(ALL)
     try:
         async with (
@@ -39,7 +39,7 @@ async def sandbox(db: Path) -> AsyncIterator[Target]:
                 db,
                 services.urls,
                 config=EngineConfig(worker_id=f"demo-test:{db.name}", seed=1),
-                breaker_config=QUICK_BREAKER,
+                breaker_config=breaker,
                 durable=False,
             ) as orch,
             run_api(orch, port=0) as api_url,

@@ -11,6 +11,8 @@ import aiohttp
 import pytest
 
 from interlock.demos import BY_NAME, DEMOS, DemoError, Target, Verdict, catalog, run_demo
+from mock_services.payloads import RegistrationFaker
+from orchestrator.breaker import BreakerConfig
 from tests.interlock.demos.conftest import sandbox
 
 #: A line each demo's narration must contain: the story, told.
@@ -75,3 +77,51 @@ async def test_an_unreachable_sandbox_is_a_demo_error() -> None:
     target = Target("http://127.0.0.1:9", {"users": "http://127.0.0.1:9"})
     with pytest.raises(DemoError, match=re.escape("GET http://127.0.0.1:9/health")):
         await run_demo(BY_NAME["flaky-email"], target, lambda line: None)
+
+
+async def test_a_demo_refuses_a_sandbox_with_a_breaker_that_is_not_closed(tmp_path: Path) -> None:
+    slow_to_close = BreakerConfig(failure_threshold=1, cooldown_s=60)
+    async with (
+        sandbox(tmp_path / "open.db", slow_to_close) as target,
+        aiohttp.ClientSession() as session,
+    ):
+        # someone else's outage: billing down and its breaker open before the demo starts
+        billing = f"{target.service_urls['billing']}/__admin/faults"
+        async with session.post(billing, json={"kind": "down"}) as resp:
+            assert resp.status == 201
+        context = RegistrationFaker(1).registration()
+        body = {"name": "user_registration", "context": context}
+        async with session.post(f"{target.api_url}/tasks", json=body) as resp:
+            assert resp.status == 201
+        deadline = asyncio.get_running_loop().time() + 10
+        while await _breaker(session, target, "billing") != "open":
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        with pytest.raises(DemoError, match="circuit breaker of billing is not closed"):
+            await run_demo(BY_NAME["rate-limited"], target, lambda line: None)
+
+
+async def _breaker(session: aiohttp.ClientSession, target: Target, service: str) -> str | None:
+    async with session.get(f"{target.api_url}/breakers") as resp:
+        states = {b["service"]: b["state"] for b in (await resp.json())["breakers"]}
+    return states.get(service)
+
+
+async def test_an_interrupted_demo_leaves_no_fault_and_no_running_registration(
+    tmp_path: Path,
+) -> None:
+    async with sandbox(tmp_path / "stop.db") as target, aiohttp.ClientSession() as session:
+        lines: list[str] = []
+        demo = asyncio.create_task(run_demo(BY_NAME["billing-outage"], target, lines.append))
+        deadline = asyncio.get_running_loop().time() + 10
+        while not any("breaker opened" in line for line in lines):
+            assert asyncio.get_running_loop().time() < deadline, lines
+            await asyncio.sleep(0.05)
+        demo.cancel()  # Ctrl-C, or the dashboard quitting
+        with pytest.raises(asyncio.CancelledError):
+            await demo
+        async with session.get(f"{target.api_url}/tasks?limit=100") as resp:
+            tasks = (await resp.json())["tasks"]
+        assert tasks and {t["state"] for t in tasks} == {"cancelled"}
+        async with session.get(f"{target.service_urls['billing']}/__admin/faults") as resp:
+            assert (await resp.json())["faults"] == []
