@@ -610,3 +610,28 @@ def test_per_key_remembers_exactly_its_bound_of_keys() -> None:
         injector.plan("GET", "/x", key=f"k{i}")
     # PER_KEY_LIMIT keys in all: k0 is still remembered, and has had its one time.
     assert injector.plan("GET", "/x", key="k0").terminal is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "fields"),
+    [
+        (
+            {"kind": "latency", "delay_ms": math.inf},
+            [("delay_ms", "inf is not a finite number")],
+        ),
+        (
+            {"kind": "error", "match": {"method": math.nan}},
+            [("match.method", "nan is not a finite number")],  # named once, not twice
+        ),
+        (
+            {"kind": "error", "match": {"host": "x"}},
+            [("match.host", "Additional properties are not allowed ('host' was unexpected)")],
+        ),
+    ],
+)
+def test_nested_and_non_finite_problems_are_named_by_their_dotted_field(
+    rule: dict[str, Any], fields: list[tuple[str, str]]
+) -> None:
+    with pytest.raises(FaultRuleError) as caught:
+        parse_rule(rule, "r1")
+    assert caught.value.fields == fields
