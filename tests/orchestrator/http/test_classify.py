@@ -122,3 +122,12 @@ def test_what_is_accepted(
     status: int, accept: tuple[int, ...], retry_after: str | None, accepted: bool
 ) -> None:
     assert is_accepted(status, accept, retry_after) is accepted
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity"])
+def test_a_retry_after_that_is_not_a_number_of_seconds_is_ignored(value: str) -> None:
+    # float() reads these, but they say nothing about when to come back: a 429 waits its
+    # default instead of retrying at once, and any other status falls back on its own backoff.
+    assert parse_retry_after(value, NOW) is None
+    assert classify(429, "", value).retry_after_s == RATE_LIMIT_RETRY_AFTER_S
+    assert getattr(classify(503, "", value), "retry_after_s", 0) is None
