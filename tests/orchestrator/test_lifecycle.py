@@ -226,3 +226,7 @@ def test_a_refused_operator_action_names_the_state_it_found() -> None:
         lifecycle.check_resolve(TaskState.CANCELLED, "b", E)
     assert info.value.current_state == E
     assert "step 'b' is error in a task that is cancelled" in str(info.value)
+
+
+def test_only_pending_and_waiting_steps_are_claimable() -> None:
+    assert {s for s in StepState if lifecycle.is_claimable(s)} == {P, W}
