@@ -53,9 +53,10 @@ async def test_a_registration_with_one_503_shows_in_both_scrapes(
     assert got[("interlock_claim_seconds_count", ())] >= 1
     assert got[("interlock_commit_batch_operations_count", ())] >= 1
     # every write of the registration went through a commit of at least one operation
-    assert got[("interlock_commit_batch_operations_sum", ())] >= got[
-        ("interlock_commit_batch_operations_count", ())
-    ]
+    assert (
+        got[("interlock_commit_batch_operations_sum", ())]
+        >= got[("interlock_commit_batch_operations_count", ())]
+    )
 
     async with admin.get(f"{services.urls['billing']}/metrics") as resp:
         assert resp.status == 200
