@@ -34,6 +34,7 @@ from interlock.bench.burst import read_counts, submit_all, wait_finished
 from interlock.bench.dashboard_probe import CATCH_UP_S
 from interlock.bench.machine import process_cpu_s
 from interlock.bench.sandbox import temporary_sandbox
+from interlock.progress import Progress
 from interlock.registration.template import TEMPLATE_NAME
 from interlock.supervisor import ChildRole, Supervisor
 from mock_services.payloads import RegistrationFaker
@@ -228,6 +229,7 @@ async def run_dashboard_benchmark(
     warmup: int = 100,
     press_every_s: float = 0.05,
     nice: int | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The pairs, the top-up to ``open_tasks`` tasks and the list's opening, in one sandbox."""
     async with temporary_sandbox("dashbench") as (supervisor, workdir):
@@ -244,9 +246,15 @@ async def run_dashboard_benchmark(
             )
             await bench.burst(warmup)  # connections, caches, the WAL: not measured
             runs = []
+            if progress is not None:
+                progress.begin("dashboard: bursts (A alone, B with a dashboard)", 2 * pairs)
             for pair in range(pairs):
                 for arm in ("A", "B") if pair % 2 == 0 else ("B", "A"):
                     runs.append(await bench.run(arm, registrations))
+                    if progress is not None:
+                        progress.advance()
+            if progress is not None:
+                progress.begin("dashboard: opening the task list")
             total = (await read_counts(session, supervisor.api_url)).total
             topped_up = max(0, open_tasks - total)
             if topped_up:

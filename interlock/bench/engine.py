@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock.diamond import diamond_template, register_noop
+from interlock.progress import Progress
 from orchestrator.embedded import open_engine
 from orchestrator.engine import Engine, EngineConfig
 from orchestrator.handlers import HandlerRegistry
@@ -34,9 +35,13 @@ class RunResult:
     transitions_per_commit: float
 
 
-async def _run(engine: Engine, workflows: int, concurrency: int) -> RunResult:
+async def _run(
+    engine: Engine, workflows: int, concurrency: int, progress: Progress | None = None
+) -> RunResult:
     latencies: list[float] = []
     queue = iter(range(workflows))
+    if progress is not None:
+        progress.begin(f"engine: {workflows:,} workflows at concurrency {concurrency}", workflows)
 
     async def worker() -> None:
         for _ in queue:
@@ -45,6 +50,8 @@ async def _run(engine: Engine, workflows: int, concurrency: int) -> RunResult:
             if state is not TaskState.COMPLETE:
                 raise RuntimeError(f"benchmark task ended {state}")
             latencies.append(time.perf_counter() - started)
+            if progress is not None:
+                progress.advance()
 
     store: Any = engine.store
     commits_before, ops_before = store.batches_committed, store.ops_committed
@@ -71,7 +78,9 @@ def p99_s(ordered: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-async def run_benchmark(sequential: int = 500, parallel: int = 10_000) -> dict[str, Any]:
+async def run_benchmark(
+    sequential: int = 500, parallel: int = 10_000, progress: Progress | None = None
+) -> dict[str, Any]:
     """Concurrency 1 and 100 on one fresh durable SQLite file; peak RSS after ``parallel``."""
     registry = HandlerRegistry()
     register_noop(registry)
@@ -82,8 +91,8 @@ async def run_benchmark(sequential: int = 500, parallel: int = 10_000) -> dict[s
             db, registry, [diamond_template(registry)], config=config, durable=True
         ) as engine:
             await _run(engine, 50, 10)  # warm-up: imports, caches, the WAL file
-            c1 = await _run(engine, sequential, 1)
-            c100 = await _run(engine, parallel, 100)
+            c1 = await _run(engine, sequential, 1, progress)
+            c100 = await _run(engine, parallel, 100, progress)
         size_mb = (db.stat().st_size + _size(Path(f"{db}-wal"))) / 1e6
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {

@@ -17,6 +17,7 @@ from typing import Any
 from interlock.bench.engine import p99_s
 from interlock.bench.machine import process_cpu_s
 from interlock.bench.services import services_process
+from interlock.progress import Progress
 from interlock.registration.template import TEMPLATE_NAME
 from interlock.sandbox import open_orchestrator
 from mock_services.payloads import RegistrationFaker
@@ -25,7 +26,7 @@ from orchestrator.models import TaskState
 
 
 async def run_registration_benchmark(
-    registrations: int = 2000, concurrency: int = 100
+    registrations: int = 2000, concurrency: int = 100, progress: Progress | None = None
 ) -> dict[str, Any]:
     fake = RegistrationFaker(seed=42)
     contexts = [fake.registration() for _ in range(registrations + 50)]
@@ -46,11 +47,15 @@ async def run_registration_benchmark(
                             raise RuntimeError(f"a benchmark registration ended {state}")
                         if record:
                             latencies.append(time.perf_counter() - started)
+                            if progress is not None:
+                                progress.advance()
 
                 warm = iter(contexts[:50])
                 queue = warm
                 await asyncio.gather(*(worker(False) for _ in range(10)))
                 queue = iter(contexts[50:])
+                if progress is not None:
+                    progress.begin("registration: end to end", registrations)
                 cpu_before = (process_cpu_s(), process_cpu_s(services.pid))
                 started = time.perf_counter()
                 await asyncio.gather(*(worker(True) for _ in range(concurrency)))

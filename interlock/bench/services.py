@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 
+from interlock.progress import Progress
 from mock_services.runner import start_services
 from mock_services.runtime import ServiceConfig
 from mock_services.services import SandboxData
@@ -111,7 +112,10 @@ async def _batch(
 
 
 async def run_service_benchmark(
-    requests: int = 6000, concurrency: int = 32, batches: int = 30
+    requests: int = 6000,
+    concurrency: int = 32,
+    batches: int = 30,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     seconds = dict.fromkeys(LABELS, 0.0)
     rounds: list[dict[str, float]] = []
@@ -122,7 +126,11 @@ async def run_service_benchmark(
     ):
         for label in LABELS:  # warm-up: connections, caches
             await _batch(session, urls[label], 200, concurrency, f"warm-{label}")
+        if progress is not None:
+            progress.begin("services: rounds of three servers", batches)
         for n in range(batches):
+            if progress is not None:
+                progress.advance()
             order = LABELS[n % 3 :] + LABELS[: n % 3]
             rounds.append({})
             for label in order:

@@ -17,6 +17,7 @@ from interlock.bench.services import format_service_report, run_service_benchmar
 from interlock.cli.arguments import Subcommands, positive_int
 from interlock.cli.loop import loop_name
 from interlock.cli.loop import run as run_loop
+from interlock.progress import Progress, StatusLine, shown
 from interlock.settings import Settings
 
 BENCHMARKS = ("engine", "services", "registration", "dashboard")
@@ -92,36 +93,47 @@ def add_parser(sub: Subcommands) -> None:
     bench.set_defaults(run=_run)
 
 
+async def _one(
+    name: str, args: argparse.Namespace, progress: Progress
+) -> tuple[dict[str, Any], str]:
+    """Run one benchmark; its result and its report."""
+    if name == "engine":
+        result = await run_benchmark(args.sequential, args.parallel, progress)
+        return result, format_report(result)
+    if name == "services":
+        result = await run_service_benchmark(args.requests, progress=progress)
+        return result, format_service_report(result)
+    if name == "registration":
+        result = await run_registration_benchmark(args.registrations, progress=progress)
+        return result, format_registration_report(result)
+    result = await run_dashboard_benchmark(
+        args.burst,
+        args.pairs,
+        args.open_tasks,
+        press_every_s=max(0, args.press_every_ms) / 1000,
+        nice=args.dashboard_nice,
+        progress=progress,
+    )
+    return result, format_dashboard_report(result)
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     loop = loop_name(use_uvloop=settings.uvloop)
     return run_loop(_bench(args, loop), use_uvloop=settings.uvloop)
 
 
 async def _bench(args: argparse.Namespace, loop: str) -> int:
+    line = None if args.json else StatusLine()
+    progress = Progress()
     reading = await asyncio.to_thread(read_machine, tempfile.gettempdir())
     results: dict[str, Any] = {"machine": asdict(reading), "event_loop": loop}
     if not args.json:
         print(reading.describe(), f"event loop: {loop}", "", sep="\n", flush=True)
     for name in args.only or BENCHMARKS:
+        progress.begin(f"{name}: starting")
         with OtherCpu() as others:
-            if name == "engine":
-                results[name] = await run_benchmark(args.sequential, args.parallel)
-                report = format_report(results[name])
-            elif name == "services":
-                results[name] = await run_service_benchmark(args.requests)
-                report = format_service_report(results[name])
-            elif name == "registration":
-                results[name] = await run_registration_benchmark(args.registrations)
-                report = format_registration_report(results[name])
-            else:
-                results[name] = await run_dashboard_benchmark(
-                    args.burst,
-                    args.pairs,
-                    args.open_tasks,
-                    press_every_s=max(0, args.press_every_ms) / 1000,
-                    nice=args.dashboard_nice,
-                )
-                report = format_dashboard_report(results[name])
+            async with shown(progress, line):
+                results[name], report = await _one(name, args, progress)
         results[name]["other_processes_cores"] = (
             None if others.cores_used is None else round(others.cores_used, 2)
         )

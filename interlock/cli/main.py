@@ -1,5 +1,5 @@
 """The ``interlock`` command: run the sandbox, watch it live, submit and inspect tasks, inject
-faults, run the fault-injection demos, benchmark.
+faults, run the fault-injection demos, benchmark, soak.
 
 Ports (127.0.0.1): orchestrator API 8700, users 8701, billing 8702, preferences 8703,
 notifications 8704; flags or ``INTERLOCK_API_PORT`` / ``INTERLOCK_<SERVICE>_PORT`` /
@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from interlock.cli import bench, dashboard, demo, faults, tasks, up
+from interlock.cli import bench, dashboard, demo, faults, soak, tasks, up
 from interlock.cli.arguments import Command, Parser, UsageError
 from interlock.settings import Settings, SettingsError
 from mock_services.errors import MockServicesError
@@ -31,6 +31,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     faults.add_parser(sub)
     demo.add_parser(sub, settings)
     bench.add_parser(sub)
+    soak.add_parser(sub)
     return parser
 
 

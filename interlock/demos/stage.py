@@ -354,7 +354,18 @@ async def _ready_for_a_demo(stage: Stage) -> None:
 
 
 async def _cancel_unfinished(stage: Stage) -> None:
-    for task_id in stage.submitted:
-        if task_id not in stage.finished:
-            with contextlib.suppress(DemoError):
-                await stage.call("POST", f"{stage.target.api_url}/tasks/{task_id}/cancel")
+    """Cancel this run's registrations that have not ended: the ones it knows it submitted, and
+    any other carrying its correlation ids (a submission cut short by Ctrl-C may have been
+    accepted without its answer arriving)."""
+    unfinished = {t for t in stage.submitted if t not in stage.finished}
+    for state in ("pending", "in_progress"):
+        with contextlib.suppress(DemoError):
+            listed = await stage.api("GET", f"/tasks?state={state}&limit=1000")
+            unfinished |= {
+                str(t["task_id"])
+                for t in listed.get("tasks", [])
+                if str(t.get("correlation_id") or "").startswith(f"{stage.tag}-")
+            }
+    for task_id in sorted(unfinished):
+        with contextlib.suppress(DemoError):
+            await stage.call("POST", f"{stage.target.api_url}/tasks/{task_id}/cancel")

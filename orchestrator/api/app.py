@@ -13,7 +13,7 @@ from aiohttp import web
 from httpedge import MAX_BODY_BYTES, edge
 from orchestrator.api import handlers
 from orchestrator.api.handlers import BREAKERS, ENGINE, STREAM, StreamConfig
-from orchestrator.api.metrics import METRICS, EngineMetrics, follow_events, metrics
+from orchestrator.api.metrics import METRICS, EngineMetrics, metrics
 from orchestrator.api.middleware import json_errors
 from orchestrator.breaker import CircuitBreakers
 from orchestrator.engine import Engine
@@ -28,7 +28,6 @@ def create_api(
     if breakers is not None:
         app[BREAKERS] = breakers
     app[METRICS] = EngineMetrics(engine)
-    app.cleanup_ctx.append(follow_events)
     app.add_routes(
         [
             web.post("/tasks", handlers.submit_task),

@@ -20,7 +20,8 @@ from orchestrator.retry import RetryPolicy
 from orchestrator.templates import StepTemplate
 from tests.e2e.conftest import ALL
 
-QUICK_BREAKER = BreakerConfig(cooldown_s=0.3)
+#: Long enough that billing-outage's outage (0.05 s past its first deferral) ends before it.
+QUICK_BREAKER = BreakerConfig(cooldown_s=1.0)
 
 
 def quick_backoff(step: StepTemplate, context: JSON) -> StepTemplate:

@@ -43,7 +43,7 @@ async def _run(name: str, tmp_path: Path) -> tuple[Verdict, list[str], Target]:
 async def test_every_demo_but_the_crash_passes_and_tells_its_story(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(catalog, "OUTAGE_AFTER_OPEN_S", 0.2)
+    monkeypatch.setattr(catalog, "OUTAGE_AFTER_OPEN_S", 0.05)
     names = [d.name for d in DEMOS if not d.needs_restart]
     assert sorted(names) == sorted(TOLD)
     results = await asyncio.gather(*(_run(name, tmp_path) for name in names))
