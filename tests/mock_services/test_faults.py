@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 import time
 from typing import Any
 
 import aiohttp
 import pytest
 
+from mock_services import faults
 from mock_services.errors import FaultRuleError
-from mock_services.faults import MAX_RULES, FaultInjector, parse_rule
+from mock_services.faults import MAX_RULES, FaultInjector, FaultPlan, parse_rule
 from mock_services.runner import RunningServices
 from mock_services.runtime import ServiceConfig
 from tests.mock_services.conftest import Api
@@ -392,3 +394,244 @@ async def test_a_service_holds_a_bounded_number_of_rules(api: Api) -> None:
     assert status == 409 and body["error"] == "too_many_fault_rules", body
     await api.call("DELETE", "users", f"/__admin/faults/f{MAX_RULES}")
     assert (await api.fault("users", {"kind": "down"}))["id"] == f"f{MAX_RULES + 1}"
+
+
+# -- the injector on its own: no server, a clock that moves when told --------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+_REQUIRED_PARAMS: dict[str, dict[str, Any]] = {"rate_limit": {"limit": 1}}
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule", "problem"),
+    [
+        ("rate_limit", {"kind": "rate_limit"}, "'limit' is a required property"),
+        (
+            "error",
+            {"kind": "error", "x": 1},
+            "Additional properties are not allowed ('x' was unexpected)",
+        ),
+        ("error", {"kind": "error", "status": "500"}, "'500' is not of type 'integer'"),
+        ("down", [], "[] is not of type 'object'"),
+        ("down", {}, "'kind' is a required property"),
+    ],
+)
+def test_each_kinds_validator_checks_type_required_and_extra_fields(
+    kind: str, rule: Any, problem: str
+) -> None:
+    # The validators are built once, at import; this builds one anew to check how it is built.
+    validator = faults._validator(kind)
+    assert [e.message for e in validator.iter_errors(rule)] == [problem]
+    assert not list(validator.iter_errors({"kind": kind, **_REQUIRED_PARAMS.get(kind, {})}))
+
+
+def test_problems_are_sorted_by_field_and_name_nested_and_missing_fields() -> None:
+    with pytest.raises(FaultRuleError) as caught:
+        parse_rule({"kind": "error", "times": 0, "retry_after_s": -1}, "r1")
+    assert [field for field, _ in caught.value.fields] == ["retry_after_s", "times"]
+    with pytest.raises(FaultRuleError) as caught:
+        parse_rule({"kind": "error", "match": {"method": "P O"}}, "r1")
+    assert [field for field, _ in caught.value.fields] == ["match.method"]
+    with pytest.raises(FaultRuleError) as caught:
+        parse_rule({"kind": "rate_limit"}, "r1")
+    assert caught.value.fields == [("limit", "'limit' is a required property")]
+    with pytest.raises(FaultRuleError) as caught:
+        parse_rule({"kind": "error", "x": 1}, "r1")
+    assert caught.value.fields == [
+        (
+            "x",
+            "Additional properties are not allowed ('x' was unexpected); a 'error' rule takes "
+            "after, id, kind, match, message, per_key, probability, retry_after_s, seed, status, "
+            "times",
+        )
+    ]
+    with pytest.raises(FaultRuleError) as caught:
+        parse_rule({"kind": "boom"}, "r1")
+    assert caught.value.problems == [
+        "kind: must be one of error, rate_limit, latency, hang, reset, malformed, lost_response, "
+        "down, missing_fields (got 'boom')"
+    ]
+    with pytest.raises(FaultRuleError) as caught:
+        parse_rule([1], "r1")
+    assert caught.value.fields == [("", "the rule must be a JSON object")]
+
+
+def test_a_parsed_rule_and_its_json() -> None:
+    plain = parse_rule({"kind": "down"}, "r1")
+    assert (plain.method, plain.path, plain.per_key, plain.after, plain.times) == (
+        "*",
+        "*",
+        False,
+        0,
+        None,
+    )
+    assert plain.to_json()["match"] == {}
+    rule = parse_rule({"kind": "error", "match": {"method": "post", "path": "/users*"}}, "r2")
+    assert (rule.method, rule.path, rule.params) == ("POST", "/users*", {"status": 500})
+    assert rule.to_json() == {
+        "id": "r2",
+        "kind": "error",
+        "match": {"method": "POST", "path": "/users*"},
+        "probability": 1.0,
+        "after": 0,
+        "times": None,
+        "seed": None,
+        "per_key": False,
+        "status": 500,
+    }
+    assert parse_rule({"kind": "error", "match": {"path": "/a"}}, "r3").to_json()["match"] == {
+        "path": "/a"
+    }
+    assert parse_rule({"kind": "error", "match": {"method": "GET"}}, "r4").to_json()["match"] == {
+        "method": "GET"
+    }
+
+
+def test_ids_count_from_one_again_after_a_reset() -> None:
+    injector = FaultInjector(_Clock())
+    assert [injector.add({"kind": "down"}).id for _ in range(2)] == ["f1", "f2"]
+    injector.reset()
+    assert injector.add({"kind": "down"}).id == "f1"
+
+
+def test_removing_a_rule_forgets_its_counters() -> None:
+    injector = FaultInjector(_Clock())
+    rule = injector.add({"kind": "down"})
+    assert injector.remove(rule.id) is True
+    assert injector.remove(rule.id) is False
+    with pytest.raises(KeyError):
+        injector.counters(rule.id)
+    assert injector.get(rule.id) is None and not injector.active
+
+
+def test_a_change_keeps_the_kinds_parameters_and_a_new_kind_drops_them() -> None:
+    injector = FaultInjector(_Clock())
+    rule = injector.add({"kind": "error", "status": 503, "times": 1})
+    changed = injector.change(rule.id, {"times": 2})
+    assert (changed.id, changed.params, changed.times) == (rule.id, {"status": 503}, 2)
+    down = injector.change(rule.id, {"kind": "down"})
+    assert (down.id, down.kind, down.params, down.times) == (rule.id, "down", {}, 2)
+    latency = injector.change(rule.id, {"kind": "latency", "delay_ms": 5})
+    assert latency.params == {"delay_ms": 5, "jitter_ms": 0}
+    with pytest.raises(FaultRuleError) as caught:
+        injector.change(rule.id, [1])
+    assert caught.value.problems == ["the changes must be a JSON object"]
+
+
+def test_latency_rules_add_up_with_their_seeded_jitter_and_count_by_kind() -> None:
+    injector = FaultInjector(_Clock())
+    injector.add({"kind": "latency", "delay_ms": 10, "jitter_ms": 100, "seed": 3})
+    injector.add({"kind": "latency", "delay_ms": 5, "match": {"path": "/other"}})
+    injector.add({"kind": "latency", "delay_ms": 1})
+    plan = injector.plan("GET", "/x")
+    assert plan.delay_ms == 10 + random.Random(3).uniform(0, 100) + 1
+    assert (plan.terminal, plan.retry_after_s, plan.fired) == (None, None, ("latency", "latency"))
+    assert injector.plan("GET", "/x").fired == ("latency", "latency")
+    assert injector.fired_by_kind == {"latency": 4}
+    assert FaultInjector(_Clock()).plan("GET", "/x") == FaultPlan()
+    assert FaultPlan().delay_ms == 0.0
+
+
+def test_a_terminal_rule_after_one_that_does_not_match() -> None:
+    injector = FaultInjector(_Clock())
+    injector.add({"kind": "error", "match": {"path": "/a"}})
+    injector.add({"kind": "down"})
+    plan = injector.plan("GET", "/b")
+    assert plan.terminal is not None and plan.terminal.kind == "down"
+    assert (plan.retry_after_s, plan.fired) == (None, ("down",))
+
+
+def test_a_one_shot_rule_goes_first_and_draws_from_its_own_seed() -> None:
+    injector = FaultInjector(_Clock())
+    injector.add({"kind": "latency", "delay_ms": 0, "jitter_ms": 1000, "seed": 2})
+    injector.add({"kind": "down"})
+    extra = parse_rule({"kind": "latency", "delay_ms": 0, "jitter_ms": 1000, "seed": 11}, "hdr")
+    plan = injector.plan("GET", "/x", extra)
+    assert plan.delay_ms == random.Random(11).uniform(0, 1000) + random.Random(2).uniform(0, 1000)
+    first = parse_rule({"kind": "reset"}, "header")
+    plan = injector.plan("GET", "/x", first)
+    assert (plan.terminal, plan.delay_ms) == (first, 0.0)  # before the installed latency rule
+
+
+def test_a_certain_rule_draws_nothing_from_its_generator() -> None:
+    injector = FaultInjector(_Clock())
+    injector.add({"kind": "latency", "delay_ms": 0, "jitter_ms": 1, "probability": 1, "seed": 5})
+    assert injector.plan("GET", "/x").delay_ms == random.Random(5).uniform(0, 1)
+
+
+def test_rate_limit_retry_after_and_window_edges() -> None:
+    clock = _Clock()
+    injector = FaultInjector(clock)
+    injector.add({"kind": "rate_limit", "limit": 2, "window_s": 10})
+    assert injector.plan("GET", "/x").terminal is None  # at 0
+    clock.now = 3.0
+    assert injector.plan("GET", "/x").terminal is None
+    clock.now = 4.0
+    limited = injector.plan("GET", "/x")
+    assert limited.terminal is not None and limited.retry_after_s == 6  # the oldest frees at 10
+    clock.now = 9.5
+    assert injector.plan("GET", "/x").retry_after_s == 1.0  # never below one second
+    clock.now = 10.0  # the first request's window has passed exactly
+    assert injector.plan("GET", "/x").terminal is None
+
+
+def test_a_rate_limit_counts_only_the_requests_it_refused() -> None:
+    injector = FaultInjector(_Clock())
+    rule = injector.add({"kind": "rate_limit", "limit": 1, "times": 1})
+    assert injector.plan("GET", "/x").terminal is None
+    assert injector.counters(rule.id).fired == 0
+    assert injector.plan("GET", "/x").terminal is not None  # its one time
+    assert injector.plan("GET", "/x").terminal is None
+
+
+def test_per_key_requests_without_a_key_count_together() -> None:
+    injector = FaultInjector(_Clock())
+    injector.add({"kind": "down", "after": 1, "per_key": True})
+    assert [injector.plan("GET", "/x").terminal is not None for _ in range(3)] == [
+        False,
+        True,
+        True,
+    ]
+
+
+def test_per_key_remembers_exactly_its_bound_of_keys() -> None:
+    injector = FaultInjector(_Clock())
+    injector.add({"kind": "down", "times": 1, "per_key": True})
+    assert injector.plan("GET", "/x", key="k0").terminal is not None
+    for i in range(1, FaultInjector.PER_KEY_LIMIT):
+        injector.plan("GET", "/x", key=f"k{i}")
+    # PER_KEY_LIMIT keys in all: k0 is still remembered, and has had its one time.
+    assert injector.plan("GET", "/x", key="k0").terminal is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "fields"),
+    [
+        (
+            {"kind": "latency", "delay_ms": math.inf},
+            [("delay_ms", "inf is not a finite number")],
+        ),
+        (
+            {"kind": "error", "match": {"method": math.nan}},
+            [("match.method", "nan is not a finite number")],  # named once, not twice
+        ),
+        (
+            {"kind": "error", "match": {"host": "x"}},
+            [("match.host", "Additional properties are not allowed ('host' was unexpected)")],
+        ),
+    ],
+)
+def test_nested_and_non_finite_problems_are_named_by_their_dotted_field(
+    rule: dict[str, Any], fields: list[tuple[str, str]]
+) -> None:
+    with pytest.raises(FaultRuleError) as caught:
+        parse_rule(rule, "r1")
+    assert caught.value.fields == fields

@@ -181,3 +181,196 @@ async def test_breakers_gate_defer_probe_and_close() -> None:
     await fresh.load()
     assert [b.state for b in fresh.views()] == [BreakerState.CLOSED]
     assert fresh.state("unknown") is BreakerState.CLOSED
+
+
+def test_every_change_is_stamped_with_its_time() -> None:
+    assert closed("s", 7.0).updated_at == 7.0
+    opened = replace(closed("s", 0.0), state=BreakerState.OPEN, open_until=10.0, failures=3)
+    cooled = after_cooldown(opened, 12.0)
+    assert cooled is not None and cooled.breaker.updated_at == 12.0
+    probing = after_success(cooled.breaker, CONFIG, 13.0)  # one of two successes: counted only
+    assert probing is not None and probing.breaker.updated_at == 13.0
+    counted = _fail(closed("s", 0.0), 14.0)
+    reset = after_success(counted, CONFIG, 15.0)
+    assert reset is not None and reset.breaker.updated_at == 15.0
+
+
+def test_the_half_open_and_closed_events_carry_the_whole_payload() -> None:
+    opened = replace(closed("billing", 0.0), state=BreakerState.OPEN, open_until=10.0, failures=3)
+    half = after_cooldown(opened, 10.0)
+    assert half is not None
+    assert half.event() == NewEvent(
+        type=EventType.BREAKER_HALF_OPEN,
+        task_id=None,
+        data={
+            "service": "billing",
+            "from": "open",
+            "to": "half_open",
+            "failures": 3,
+            "open_until": 10.0,
+        },
+        at=10.0,
+    )
+    one = after_success(half.breaker, CONFIG, 11.0)
+    assert one is not None
+    shut = after_success(one.breaker, CONFIG, 12.0)
+    assert shut is not None
+    assert shut.event() == NewEvent(
+        type=EventType.BREAKER_CLOSED,
+        task_id=None,
+        data={
+            "service": "billing",
+            "from": "half_open",
+            "to": "closed",
+            "failures": 0,
+            "open_until": 10.0,
+        },
+        at=12.0,
+    )
+
+
+@pytest.mark.parametrize("cooldown_s", [0.0, 0.5])
+def test_a_short_or_zero_cooldown_is_a_valid_configuration(cooldown_s: float) -> None:
+    assert BreakerConfig(cooldown_s=cooldown_s).cooldown_s == cooldown_s
+
+
+def test_the_minimum_configuration_is_valid() -> None:
+    config = BreakerConfig(failure_threshold=1, half_open_probes=1, success_threshold=1)
+    opened = after_failure(closed("s", 0.0), config, 1.0)
+    assert opened is not None and opened.breaker.state is BreakerState.OPEN
+
+
+async def _half_open(
+    config: BreakerConfig, clock: FakeClock, store: _Store | None = None
+) -> CircuitBreakers:
+    """Breakers whose ``billing`` breaker opened at 0 and cooled down: the clock (from 0) at 100."""
+    store = store or _Store()
+    breakers = CircuitBreakers(store, clock, {"billing": config})  # type: ignore[arg-type]
+    for _ in range(config.failure_threshold):
+        await breakers.record_failure("billing")
+    clock.advance(100.0)
+    return breakers
+
+
+async def test_without_a_default_an_unconfigured_service_gets_the_default_thresholds() -> None:
+    clock = FakeClock(start=0.0)
+    breakers = CircuitBreakers(_Store(), clock)  # type: ignore[arg-type]
+    assert breakers.config("anything") == BreakerConfig()
+    for _ in range(4):
+        await breakers.record_failure("users")
+    assert breakers.state("users") is BreakerState.CLOSED
+    await breakers.record_failure("users")
+    assert breakers.state("users") is BreakerState.OPEN
+
+
+async def test_a_given_default_applies_to_services_without_their_own() -> None:
+    clock = FakeClock(start=0.0)
+    default = BreakerConfig(failure_threshold=2)
+    breakers = CircuitBreakers(_Store(), clock, {"billing": CONFIG}, default)  # type: ignore[arg-type]
+    assert (breakers.config("users"), breakers.config("billing")) == (default, CONFIG)
+    await breakers.record_failure("users")
+    await breakers.record_failure("users")
+    assert breakers.state("users") is BreakerState.OPEN
+    await breakers.record_failure("billing")
+    await breakers.record_failure("billing")
+    assert breakers.state("billing") is BreakerState.CLOSED  # its own threshold is 3
+
+
+async def test_recorded_failures_keep_their_time_and_error_in_the_view_and_event() -> None:
+    clock = FakeClock(start=50.0)
+    store = _Store()
+    breakers = CircuitBreakers(store, clock, {"billing": CONFIG})  # type: ignore[arg-type]
+    await breakers.record_failure("billing", {"error_code": "HTTP_500"})
+    assert breakers.views()[0].updated_at == 50.0
+    clock.advance(1.0)
+    await breakers.record_failure("billing")
+    clock.advance(1.0)
+    await breakers.record_failure("billing", {"error_code": "HTTP_503"})
+    (view, events), *_ = store.saved[-1:]
+    assert (view.state, view.updated_at, view.failures) == (BreakerState.OPEN, 52.0, 3)
+    assert [e.data["last_error"] for e in events] == [{"error_code": "HTTP_503"}]
+
+
+async def test_a_recorded_success_uses_the_services_own_config_and_time() -> None:
+    clock = FakeClock(start=0.0)
+    config = replace(CONFIG, success_threshold=1, half_open_probes=1)
+    breakers = await _half_open(config, clock)
+    clock.advance(5.0)
+    assert await breakers.acquire("billing") is None
+    await breakers.record_success("billing")  # the default would want two
+    assert breakers.state("billing") is BreakerState.CLOSED
+    assert breakers.views()[0].updated_at == 105.0
+    await breakers.record_failure("billing")
+    clock.advance(1.0)
+    await breakers.record_success("billing")  # a closed breaker forgets its failures, at now
+    assert (breakers.views()[0].failures, breakers.views()[0].updated_at) == (0, 106.0)
+
+
+async def test_a_half_open_breaker_admits_its_probes_and_a_released_one_frees_a_slot() -> None:
+    clock = FakeClock(start=0.0)
+    breakers = await _half_open(replace(CONFIG, half_open_probes=1, success_threshold=3), clock)
+    assert await breakers.acquire("billing") is None
+    assert await breakers.acquire("billing") == 100.5  # the one probe is out
+    assert await breakers.acquire("billing") == 100.5  # and asking again changes nothing
+    breakers.release("billing")
+    assert await breakers.acquire("billing") is None
+    await breakers.record_success("billing")  # ends the probe: its slot is free again
+    assert breakers.state("billing") is BreakerState.HALF_OPEN
+    assert await breakers.acquire("billing") is None
+    assert await breakers.acquire("users") is None  # a service never seen is closed
+
+
+async def test_a_probe_that_never_reports_stops_counting_after_its_expiry() -> None:
+    clock = FakeClock(start=0.0)
+    breakers = await _half_open(replace(CONFIG, half_open_probes=1), clock)
+    assert await breakers.acquire("billing") is None
+    clock.advance(29.5)
+    assert await breakers.acquire("billing") == 130.0
+    clock.advance(0.5)  # exactly PROBE_EXPIRY_S after it started
+    assert await breakers.acquire("billing") is None
+
+
+async def test_probes_out_when_the_breaker_moves_are_forgotten() -> None:
+    clock = FakeClock(start=0.0)
+    config = BreakerConfig(
+        failure_threshold=1, cooldown_s=1.0, half_open_probes=3, success_threshold=1
+    )
+    breakers = await _half_open(config, clock)
+    for _ in range(3):
+        assert await breakers.acquire("billing") is None
+    await breakers.record_success("billing")  # one probe back, two still out: it closes
+    assert breakers.state("billing") is BreakerState.CLOSED
+    await breakers.record_failure("billing")
+    assert breakers.state("billing") is BreakerState.OPEN
+    clock.advance(1.0)
+    for _ in range(3):  # a fresh half-open: all three probes again
+        assert await breakers.acquire("billing") is None
+    assert await breakers.acquire("billing") == 101.5
+
+
+async def _reopened_elsewhere(clock: FakeClock) -> CircuitBreakers:
+    """This engine's ``billing`` probe is out when another engine reopens the breaker at 100."""
+    config = BreakerConfig(failure_threshold=1, cooldown_s=1.0, half_open_probes=1)
+    store = _Store()
+    breakers = await _half_open(config, clock, store)
+    assert await breakers.acquire("billing") is None
+    other = CircuitBreakers(store, clock, {"billing": config})  # type: ignore[arg-type]
+    await other.record_failure("billing")
+    await breakers.load()
+    assert breakers.state("billing") is BreakerState.OPEN
+    return breakers
+
+
+async def test_a_probe_in_flight_still_counts_after_the_state_is_reloaded() -> None:
+    clock = FakeClock(start=0.0)
+    breakers = await _reopened_elsewhere(clock)
+    clock.advance(1.0)
+    assert await breakers.acquire("billing") == 101.5  # the call is still out
+
+
+async def test_a_probe_that_fails_late_frees_its_slot() -> None:
+    clock = FakeClock(start=0.0)
+    breakers = await _reopened_elsewhere(clock)
+    await breakers.record_failure("billing")  # the open breaker ignores it, but the call ended
+    clock.advance(1.0)
+    assert await breakers.acquire("billing") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import pytest
@@ -192,3 +193,40 @@ def test_a_reused_key_must_name_the_same_request() -> None:
     with pytest.raises(IdempotencyKeyConflictError, match=named) as e:
         lifecycle.check_resubmission("k", "t1", "abc", "def")
     assert (e.value.key, e.value.task_id) == ("k", "t1")
+
+
+def test_the_request_hash_is_stable_across_releases() -> None:
+    # Stored hashes are compared with new ones: the document hashed may never change shape.
+    document = b'{"context":{"a":1},"name":"reg","namespace":"ns","version":"1.0.0"}'
+    expected = hashlib.sha256(document).hexdigest()
+    assert lifecycle.request_hash("reg", "ns", "1.0.0", {"a": 1}) == expected
+    assert expected == "ebb4632dbf3870febdbf4db722b1a87fb19caa28e745f9cfd1a47726bc48546b"
+
+
+def test_a_waiting_step_without_a_time_is_due_from_the_epoch() -> None:
+    assert lifecycle.is_due(W, None, 0.5)
+    assert lifecycle.is_due(W, 0.0, 0.0)
+
+
+def test_the_last_lost_attempt_is_given_back_too() -> None:
+    bound = lifecycle.MAX_LOST_IN_A_ROW
+    assert lifecycle.lost_attempt("w1", 4, bound, 5.0).attempts == 3
+    assert lifecycle.lost_attempt("w1", 0, 1, 5.0).attempts == 0  # never below zero
+    assert "(last: w1)" in lifecycle.lost_attempt("w1", 4, bound, 5.0).error.message
+
+
+def test_a_refused_operator_action_names_the_state_it_found() -> None:
+    with pytest.raises(InvalidTransitionError) as info:
+        lifecycle.check_retry("t1", TaskState.CANCELLED, "b", E)
+    assert info.value.current_state == TaskState.CANCELLED
+    with pytest.raises(InvalidTransitionError) as info:
+        lifecycle.check_resolve(TaskState.IN_PROGRESS, "b", C)
+    assert info.value.current_state == C
+    with pytest.raises(InvalidTransitionError) as info:
+        lifecycle.check_resolve(TaskState.CANCELLED, "b", E)
+    assert info.value.current_state == E
+    assert "step 'b' is error in a task that is cancelled" in str(info.value)
+
+
+def test_only_pending_and_waiting_steps_are_claimable() -> None:
+    assert {s for s in StepState if lifecycle.is_claimable(s)} == {P, W}
