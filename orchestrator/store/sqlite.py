@@ -17,7 +17,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from importlib import resources
@@ -64,7 +64,7 @@ from orchestrator.store.base import (
 from orchestrator.store.sqltext import in_list, literal
 
 log = logging.getLogger("interlock.store")
-Op = Callable[[tr.Tx], Any]
+Op = Callable[[tr.Tx], Coroutine[Any, Any, Any]]
 
 #: Schema migrations in order; entry N brings the database to version N + 1.
 MIGRATIONS: tuple[str, ...] = tuple(
@@ -303,28 +303,7 @@ class SqliteStore(Store):
         return result
 
     async def save_breaker(self, breaker: BreakerView, events: Sequence[NewEvent]) -> None:
-        def op(tx: tr.Tx) -> None:
-            b = breaker
-            tx.conn.execute(
-                "INSERT INTO breakers (service, state, failures, successes, opened_at, "
-                "updated_at, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service) DO UPDATE "
-                "SET state = excluded.state, failures = excluded.failures, "
-                "successes = excluded.successes, opened_at = excluded.opened_at, "
-                "updated_at = excluded.updated_at, data = excluded.data",
-                (
-                    b.service,
-                    b.state.value,
-                    b.failures,
-                    b.successes,
-                    b.opened_at,
-                    b.updated_at,
-                    tr.dumps({"open_until": b.open_until}),
-                ),
-            )
-            for ev in events:
-                tx.add_event(ev)
-
-        await self._write(op)
+        await self._write(partial(tr.save_breaker, breaker=breaker, events=events))
 
     async def load_breakers(self) -> list[BreakerView]:
         rows = await self._fetchall(
@@ -545,21 +524,21 @@ def _run_ops(
     isolate: bool,
     wait_s: float,
 ) -> tuple[list[tuple[bool, Any]], list[tuple[Any, ...]]]:
-    tx = tr.Tx(conn, cache)
+    tx = tr.Tx(tr.SqliteDb(conn), cache)
     outcomes: list[tuple[bool, Any]] = []
     _begin(conn, wait_s)
     try:
         for op in ops:
             if not isolate:
                 try:
-                    outcomes.append((True, op(tx)))
+                    outcomes.append((True, tr.run_sync(op(tx))))
                 except Exception as exc:
                     raise _OpFailedError from exc
                 continue
             mark = tx.mark()
             conn.execute("SAVEPOINT op")
             try:
-                value = op(tx)
+                value = tr.run_sync(op(tx))
             except Exception as exc:
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
@@ -568,7 +547,7 @@ def _run_ops(
             else:
                 conn.execute("RELEASE op")
                 outcomes.append((True, value))
-        events = tx.flush()
+        events = tr.run_sync(tx.flush())
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

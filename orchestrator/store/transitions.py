@@ -1,17 +1,20 @@
-"""State transitions as synchronous code on one sqlite3 connection, run inside a write batch.
+"""State transitions, written once for every store, run inside a write batch.
 
-These functions run on the database thread, many to a transaction (group commit). Each one is a
-compare-and-swap on the expected state; events and attempt rows are collected on the
-:class:`Tx` and written once per batch.
+Each function is a compare-and-swap on the expected state; events and attempt rows are
+collected on the :class:`Tx` and written once per batch. They talk to the database only through
+:class:`Db`, in SQLite's dialect (``?`` parameters): the SQLite store drives them synchronously on
+its writer thread (its :class:`Db` never suspends, see :func:`run_sync`), the PostgreSQL store
+awaits them on asyncpg. Where the two databases differ (ids of inserted rows, the order of
+events, row locks) :class:`Db` has a method for it, so the domain's SQL is written once.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from orchestrator import codec, lifecycle
 from orchestrator.errors import StepNotFoundError, TaskNotFoundError
@@ -23,6 +26,7 @@ from orchestrator.models import (
     OPEN_STEP_STATES,
     RETRYABLE_STEP_STATES,
     AttemptOutcome,
+    BreakerView,
     ClaimedStep,
     ErrorInfo,
     OnFailure,
@@ -42,8 +46,39 @@ from orchestrator.store.base import (
 from orchestrator.store.sqltext import in_list, literal
 from orchestrator.summary import StepTiming, task_summary
 
+Row = Sequence[Any]
+T = TypeVar("T")
 
-def one(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> Any:
+
+class Db(Protocol):
+    """One write transaction's connection, as the transitions use it."""
+
+    #: appended to a ``SELECT ... FROM ... JOIN tasks t`` that picks rows to change: on a database
+    #: with row locks, it takes the tasks' locks and skips tasks another writer holds
+    skip_locked_tasks: str
+    #: the same for a ``SELECT ... FROM steps`` that picks steps to change
+    skip_locked_steps: str
+
+    async def execute(self, sql: str, params: Row = ()) -> int:
+        """Run one statement; how many rows it changed."""
+
+    async def executemany(self, sql: str, rows: Sequence[Row]) -> None: ...
+
+    async def fetchall(self, sql: str, params: Row = ()) -> list[Row]: ...
+
+    async def fetchone(self, sql: str, params: Row = ()) -> Row | None: ...
+
+    async def insert_ids(self, sql: str, rows: Sequence[Row]) -> list[int]:
+        """Insert ``rows`` with ``sql`` (an INSERT into a table with an integer ``id``); the
+        ids they got, in the order of ``rows``."""
+
+    async def insert_events(self, rows: Sequence[Row]) -> int:
+        """Insert event rows (at, type, task_id, step_name, correlation_id, attempt, data
+        text); the sequence number of the first, the rest following it without a gap. No
+        event numbered after them may become visible before they do (see the stores)."""
+
+
+def one(conn: sqlite3.Connection, sql: str, params: Row = ()) -> Any:
     """The first row of a query, with its cursor closed at once.
 
     A half-read cursor keeps SQLite's implicit read snapshot open past COMMIT; once another
@@ -55,6 +90,62 @@ def one(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> Any
         return cur.fetchone()
     finally:
         cur.close()
+
+
+class SqliteDb:
+    """:class:`Db` on a sqlite3 connection. Its methods never suspend, so a transition on it
+    runs to its end in one :func:`run_sync`."""
+
+    skip_locked_tasks = ""  # one writer at a time: nothing to skip
+    skip_locked_steps = ""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, params: Row = ()) -> int:
+        return self.conn.execute(sql, params).rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Row]) -> None:
+        self.conn.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: Row = ()) -> list[Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    async def fetchone(self, sql: str, params: Row = ()) -> Row | None:
+        row: Row | None = one(self.conn, sql, params)
+        return row
+
+    async def insert_ids(self, sql: str, rows: Sequence[Row]) -> list[int]:
+        self.conn.executemany(sql, rows)
+        # One writer holds the lock, so one executemany gets consecutive ids.
+        last = int(one(self.conn, "SELECT last_insert_rowid()")[0])
+        return list(range(last - len(rows) + 1, last + 1))
+
+    async def insert_events(self, rows: Sequence[Row]) -> int:
+        self.conn.executemany(
+            "INSERT INTO events (at, type, task_id, step_name, correlation_id, attempt, data) "
+            "VALUES (?,?,?,?,?,?,?)",
+            rows,
+        )
+        # One writer holds the lock, so AUTOINCREMENT hands this batch consecutive numbers
+        # and no later commit can show a smaller one.
+        last = int(one(self.conn, "SELECT last_insert_rowid()")[0])
+        return last - len(rows) + 1
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a transition on :class:`SqliteDb` to its end, here, without an event loop.
+
+    Nothing it awaits suspends, so the first ``send`` finishes it; one that did suspend would
+    be a bug (a Db that blocks), and is refused rather than left half-run.
+    """
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    coro.close()
+    raise RuntimeError("a transition suspended on a synchronous database")
 
 
 dumps = codec.dumps
@@ -208,8 +299,8 @@ def _static_steps(rows: list[tuple[Any, ...]]) -> tuple[StaticStep, ...]:
 class Tx:
     """One write transaction: the connection plus the events and attempts it will append."""
 
-    def __init__(self, conn: sqlite3.Connection, cache: StaticCache) -> None:
-        self.conn = conn
+    def __init__(self, db: Db, cache: StaticCache) -> None:
+        self.db = db
         self.cache = cache
         self.events: list[tuple[Any, ...]] = []
         self.attempts: list[tuple[Any, ...]] = []
@@ -285,38 +376,33 @@ class Tx:
             )
         )
 
-    def flush(self) -> list[tuple[Any, ...]]:
+    async def flush(self) -> list[tuple[Any, ...]]:
         """Write collected attempts and events; return event rows with their sequence numbers.
 
         Event rows keep their data as a dict (encoded only for the INSERT), so publishing them
         to live subscribers costs no JSON round trip.
         """
         if self.attempts:
-            self.conn.executemany(
+            await self.db.executemany(
                 "INSERT INTO attempts (task_id, task_name, step_name, attempt, worker_id, "
                 "started_at, ended_at, duration_s, outcome, error) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 self.attempts,
             )
         if not self.events:
             return []
-        self.conn.executemany(
-            "INSERT INTO events (at, type, task_id, step_name, correlation_id, attempt, data) "
-            "VALUES (?,?,?,?,?,?,?)",
-            [(*row[:6], dumps(row[6]) if row[6] else "{}") for row in self.events],
+        first = await self.db.insert_events(
+            [(*row[:6], dumps(row[6]) if row[6] else "{}") for row in self.events]
         )
-        # One writer holds the lock, so AUTOINCREMENT hands this batch consecutive numbers.
-        last = one(self.conn, "SELECT last_insert_rowid()")[0]
-        first = last - len(self.events) + 1
         return [(first + i, *row) for i, row in enumerate(self.events)]
 
     # -- loading ------------------------------------------------------------------------------
-    def load_task(self, task_id: str) -> TaskRow:
-        static = self.cache.get(task_id) or self._load_static(task_id)
-        rows = self.conn.execute(
+    async def load_task(self, task_id: str) -> TaskRow:
+        static = self.cache.get(task_id) or await self._load_static(task_id)
+        rows = await self.db.fetchall(
             "SELECT t.state, s.state, s.deps_remaining, s.attempts, s.results, s.next_attempt_at "
             "FROM tasks t JOIN steps s ON s.task_id = t.id WHERE t.id = ? ORDER BY s.position",
             (task_id,),
-        ).fetchall()
+        )
         if not rows:
             raise TaskNotFoundError(task_id)
         return TaskRow(
@@ -325,25 +411,24 @@ class Tx:
             [StepRow(st, *row[1:]) for st, row in zip(static.steps, rows, strict=True)],
         )
 
-    def static_step(self, task_id: str, step_name: str) -> StaticStep:
+    async def static_step(self, task_id: str, step_name: str) -> StaticStep:
         """A step's immutable part (its failure policy, fallback), from the cache if there."""
-        static = self.cache.get(task_id) or self._load_static(task_id)
+        static = self.cache.get(task_id) or await self._load_static(task_id)
         return static.step(step_name)
 
-    def _load_static(self, task_id: str) -> StaticTask:
-        row = one(
-            self.conn,
+    async def _load_static(self, task_id: str) -> StaticTask:
+        row = await self.db.fetchone(
             "SELECT id, name, correlation_id, context, created_at FROM tasks WHERE id = ?",
             (task_id,),
         )
         if row is None:
             raise TaskNotFoundError(task_id)
-        steps = self.conn.execute(
+        steps = await self.db.fetchall(
             "SELECT id, name, handler, depends_on, max_attempts, retry, timeout_s, "
             "handler_config, on_failure, fallback_results FROM steps WHERE task_id = ? "
             "ORDER BY position",
             (task_id,),
-        ).fetchall()
+        )
         parsed = [
             (
                 r[0],
@@ -364,20 +449,20 @@ class Tx:
         return static
 
     # -- shared pieces ------------------------------------------------------------------------
-    def claim(self, task: TaskRow, step: StepRow, claim: Claim) -> ClaimedStep | None:
+    async def claim(self, task: TaskRow, step: StepRow, claim: Claim) -> ClaimedStep | None:
         """Compare-and-swap one ready step to in_progress under ``claim``'s lease."""
-        cur = self.conn.execute(
+        changed = await self.db.execute(
             f"UPDATE steps SET state = {_IN_PROGRESS}, attempts = attempts + 1, lease_owner = ?, "
             "lease_expires_at = ?, started_at = ?, next_attempt_at = NULL "
             f"WHERE id = ? AND state IN {_CLAIMABLE} AND deps_remaining = 0",
             (claim.owner, claim.now + claim.lease_s, claim.now, step.id),
         )
-        if cur.rowcount != 1:
+        if changed != 1:
             return None
         step.state = StepState.IN_PROGRESS
         step.attempts += 1
         if task.state == TaskState.PENDING:
-            self.conn.execute(
+            await self.db.execute(
                 f"UPDATE tasks SET state = {_TASK_IN_PROGRESS}, started_at = ? "
                 f"WHERE id = ? AND state = {_TASK_PENDING}",
                 (claim.now, task.id),
@@ -411,7 +496,7 @@ class Tx:
             started_at=claim.now,
         )
 
-    def claim_ready_in_task(self, task: TaskRow, claim: Claim | None) -> list[ClaimedStep]:
+    async def claim_ready_in_task(self, task: TaskRow, claim: Claim | None) -> list[ClaimedStep]:
         if claim is None or claim.limit <= 0 or task.state not in ACTIVE_TASK_STATES:
             return []
         claimed: list[ClaimedStep] = []
@@ -421,12 +506,12 @@ class Tx:
             if step.deps_remaining == 0 and lifecycle.is_due(
                 step.state, step.next_attempt_at, claim.now
             ):
-                got = self.claim(task, step, claim)
+                got = await self.claim(task, step, claim)
                 if got is not None:
                     claimed.append(got)
         return claimed
 
-    def mark_done(self, task: TaskRow, step: StepRow) -> None:
+    async def mark_done(self, task: TaskRow, step: StepRow) -> None:
         """Count ``step`` as done for each of its dependents still waiting for it.
 
         Only pending dependents wait: one that already ran (on the fallback of a degraded step
@@ -437,18 +522,18 @@ class Tx:
         for child in children:
             child.deps_remaining -= 1
         if children:
-            self.conn.executemany(
+            await self.db.executemany(
                 "UPDATE steps SET deps_remaining = deps_remaining - 1 WHERE id = ?",
                 [(c.id,) for c in children],
             )
 
-    def finish_task_if_done(self, task: TaskRow, now: float) -> None:
+    async def finish_task_if_done(self, task: TaskRow, now: float) -> None:
         """End the task if :func:`lifecycle.task_outcome` says nothing in it can run any more."""
         new_state = lifecycle.task_outcome(task.state, task.steps)
         if new_state is None:
             return
-        summary = self.task_summary(task, now)
-        self.conn.execute(
+        summary = await self.task_summary(task, now)
+        await self.db.execute(
             "UPDATE tasks SET state = ?, completed_at = ?, summary = ? WHERE id = ? AND state = ?",
             (new_state.value, now, dumps(summary), task.id, task.state),
         )
@@ -461,14 +546,14 @@ class Tx:
             data = {"summary": summary, "degraded_steps": summary["degraded_steps"]}
             self.event(now, EventType.TASK_COMPLETED, task, data=data)
 
-    def task_summary(self, task: TaskRow, now: float) -> JSON:
+    async def task_summary(self, task: TaskRow, now: float) -> JSON:
         """Read what :func:`summary.task_summary` needs, this batch's unwritten rows included."""
-        rows = self.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT s.name, COALESCE((SELECT MIN(a.started_at) FROM attempts a "
             "WHERE a.task_id = s.task_id AND a.step_name = s.name), s.started_at), "
             "s.completed_at, s.attempts FROM steps s WHERE s.task_id = ? ORDER BY s.position",
             (task.id,),
-        ).fetchall()
+        )
         pending = [(a[2], a[5]) for a in self.attempts if a[0] == task.id]  # not yet inserted
         timings = []
         for static, (name, first_start, completed_at, attempts) in zip(
@@ -480,7 +565,7 @@ class Tx:
             timings.append(StepTiming(name, static.depends_on, first_start, completed_at, attempts))
         calls = [
             codec.loads(r[0])
-            for r in self.conn.execute(
+            for r in await self.db.fetchall(
                 f"SELECT data FROM events WHERE task_id = ? AND type IN {_SERVICE_CALL_ENDS}",
                 (task.id,),
             )
@@ -508,10 +593,9 @@ _SERVICE_CALL_ENDS = in_list(SERVICE_CALL_END_EVENTS)
 # -- operations (each runs inside a savepoint of a batch) -------------------------------------
 
 
-def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
+async def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
     if new.idempotency_key is not None:
-        row = one(
-            tx.conn,
+        row = await tx.db.fetchone(
             "SELECT id, request_hash FROM tasks WHERE idempotency_key = ?",
             (new.idempotency_key,),
         )
@@ -520,7 +604,7 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
                 lifecycle.check_resubmission(new.idempotency_key, row[0], row[1], new.request_hash)
             return CreatedTask(task_id=row[0], created=False)
     context = dumps(new.context)
-    tx.conn.execute(
+    await tx.db.execute(
         "INSERT INTO tasks (id, name, namespace, version, state, correlation_id, context, "
         "idempotency_key, created_at, request_hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (
@@ -536,7 +620,7 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
             new.request_hash,
         ),
     )
-    tx.conn.executemany(
+    ids = await tx.db.insert_ids(
         "INSERT INTO steps (task_id, position, name, handler, depends_on, "
         "retry, handler_config, fallback_results, deps_remaining, state, max_attempts, "
         "timeout_s, on_failure) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -556,8 +640,6 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
             for pos, s in enumerate(new.steps)
         ],
     )
-    # Step ids are consecutive for one executemany under the write lock.
-    first = one(tx.conn, "SELECT last_insert_rowid()")[0] - len(new.steps) + 1
     static = StaticTask(
         new.task_id,
         new.name,
@@ -566,7 +648,7 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
         _static_steps(
             [
                 (
-                    first + i,
+                    ids[i],
                     s.name,
                     s.handler,
                     s.depends_on,
@@ -600,25 +682,25 @@ def create_task(tx: Tx, new: NewTask, claim: Claim | None) -> CreatedTask:
         },
     )
     return CreatedTask(
-        task_id=new.task_id, created=True, claimed=tx.claim_ready_in_task(task, claim)
+        task_id=new.task_id, created=True, claimed=await tx.claim_ready_in_task(task, claim)
     )
 
 
-def add_events(tx: Tx, events: Iterable[NewEvent]) -> None:
+async def add_events(tx: Tx, events: Iterable[NewEvent]) -> None:
     for ev in events:
         tx.add_event(ev)
 
 
-def complete_step(tx: Tx, done: StepSuccess, claim: Claim | None) -> Transition:
-    cur = tx.conn.execute(
+async def complete_step(tx: Tx, done: StepSuccess, claim: Claim | None) -> Transition:
+    changed = await tx.db.execute(
         f"UPDATE steps SET state = {_COMPLETE}, results = ?, completed_at = ?, last_error = NULL, "
         "lease_owner = NULL, lease_expires_at = NULL "
         f"WHERE id = ? AND state = {_IN_PROGRESS} AND lease_owner = ? AND attempts = ?",
         (dumps(done.results), done.now, done.step_id, done.owner, done.attempt),
     )
-    if cur.rowcount != 1:
+    if changed != 1:
         return Transition(accepted=False)
-    task = tx.load_task(done.task_id)
+    task = await tx.load_task(done.task_id)
     step = task.by_name(done.step_name)
     tx.attempt_row(
         task,
@@ -639,17 +721,17 @@ def complete_step(tx: Tx, done: StepSuccess, claim: Claim | None) -> Transition:
         done.attempt,
         {"duration_s": round(done.duration_s, 6)},
     )
-    tx.mark_done(task, step)
-    claimed = tx.claim_ready_in_task(task, claim)
-    tx.finish_task_if_done(task, done.now)
+    await tx.mark_done(task, step)
+    claimed = await tx.claim_ready_in_task(task, claim)
+    await tx.finish_task_if_done(task, done.now)
     return Transition(accepted=True, claimed=claimed)
 
 
-def fail_step(tx: Tx, failed: StepFailure, claim: Claim | None = None) -> Transition:
+async def fail_step(tx: Tx, failed: StepFailure, claim: Claim | None = None) -> Transition:
     final = failed.next_attempt_at is None
-    static = tx.static_step(failed.task_id, failed.step_name)
+    static = await tx.static_step(failed.task_id, failed.step_name)
     new_state = lifecycle.failure_state(failed.next_attempt_at, static.on_failure)
-    cur = tx.conn.execute(
+    changed = await tx.db.execute(
         "UPDATE steps SET state = ?, last_error = ?, next_attempt_at = ?, completed_at = ?, "
         "results = COALESCE(?, results), lease_owner = NULL, lease_expires_at = NULL "
         f"WHERE id = ? AND state = {_IN_PROGRESS} AND lease_owner = ? AND attempts = ?",
@@ -664,9 +746,9 @@ def fail_step(tx: Tx, failed: StepFailure, claim: Claim | None = None) -> Transi
             failed.attempt,
         ),
     )
-    if cur.rowcount != 1:
+    if changed != 1:
         return Transition(accepted=False)
-    task = tx.load_task(failed.task_id)
+    task = await tx.load_task(failed.task_id)
     tx.attempt_row(
         task,
         failed.step_name,
@@ -678,7 +760,7 @@ def fail_step(tx: Tx, failed: StepFailure, claim: Claim | None = None) -> Transi
         AttemptOutcome.FAILED,
         failed.error,
     )
-    claimed = _record_failure(
+    claimed = await _record_failure(
         tx,
         task,
         failed.step_name,
@@ -696,7 +778,7 @@ def _fallback_text(static: StaticStep) -> str:
     return dumps(lifecycle.resolution_results(None, static.fallback_results))
 
 
-def _record_failure(
+async def _record_failure(
     tx: Tx,
     task: TaskRow,
     step_name: str,
@@ -713,12 +795,12 @@ def _record_failure(
         fallback = codec.loads(step.results or "{}")
         data = {"error": error.to_json(), "fallback_results": fallback}
         tx.event(now, EventType.STEP_DEGRADED, task, step_name, attempt, data)
-        tx.mark_done(task, step)
-        claimed = tx.claim_ready_in_task(task, claim)
-        tx.finish_task_if_done(task, now)
+        await tx.mark_done(task, step)
+        claimed = await tx.claim_ready_in_task(task, claim)
+        await tx.finish_task_if_done(task, now)
     elif next_attempt_at is None:
         tx.event(now, EventType.STEP_FAILED, task, step_name, attempt, {"error": error.to_json()})
-        tx.finish_task_if_done(task, now)
+        await tx.finish_task_if_done(task, now)
     else:
         tx.event(
             now,
@@ -735,39 +817,41 @@ def _record_failure(
     return claimed
 
 
-def claim_ready_steps(tx: Tx, claim: Claim) -> list[ClaimedStep]:
-    rows = tx.conn.execute(
+async def claim_ready_steps(tx: Tx, claim: Claim) -> list[ClaimedStep]:
+    rows = await tx.db.fetchall(
         "SELECT s.task_id FROM steps s JOIN tasks t ON t.id = s.task_id "
         f"WHERE s.state IN {_CLAIMABLE} AND s.deps_remaining = 0 "
         "AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= ?) "
         f"AND t.state IN {_ACTIVE_TASKS} "
-        "ORDER BY COALESCE(s.next_attempt_at, 0), s.id LIMIT ?",
+        "ORDER BY COALESCE(s.next_attempt_at, 0), s.id LIMIT ?" + tx.db.skip_locked_tasks,
         (claim.now, claim.limit),
-    ).fetchall()
+    )
     claimed: list[ClaimedStep] = []
     for task_id in dict.fromkeys(r[0] for r in rows):
         remaining = claim.limit - len(claimed)
         if remaining <= 0:
             break
-        task = tx.load_task(task_id)
+        task = await tx.load_task(task_id)
         sub = Claim(claim.owner, claim.lease_s, remaining, claim.now)
-        claimed.extend(tx.claim_ready_in_task(task, sub))
+        claimed.extend(await tx.claim_ready_in_task(task, sub))
     return claimed
 
 
-def defer_step(tx: Tx, step_id: int, owner: str, until: float, reason: JSON, now: float) -> bool:
-    row = one(tx.conn, "SELECT task_id, name, attempts FROM steps WHERE id = ?", (step_id,))
+async def defer_step(
+    tx: Tx, step_id: int, owner: str, until: float, reason: JSON, now: float
+) -> bool:
+    row = await tx.db.fetchone("SELECT task_id, name, attempts FROM steps WHERE id = ?", (step_id,))
     if row is None:
         return False
-    cur = tx.conn.execute(
+    changed = await tx.db.execute(
         f"UPDATE steps SET state = {_WAITING}, attempts = attempts - 1, "
         "next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL "
         f"WHERE id = ? AND state = {_IN_PROGRESS} AND lease_owner = ?",
         (until, step_id, owner),
     )
-    if cur.rowcount != 1:
+    if changed != 1:
         return False
-    task = tx.load_task(row[0])
+    task = await tx.load_task(row[0])
     tx.event(
         now,
         EventType.STEP_DEFERRED,
@@ -779,28 +863,32 @@ def defer_step(tx: Tx, step_id: int, owner: str, until: float, reason: JSON, now
     return True
 
 
-def renew_leases(tx: Tx, owner: str, step_ids: Iterable[int], until: float) -> int:
-    cur = tx.conn.executemany(
-        f"UPDATE steps SET lease_expires_at = ? WHERE id = ? AND state = {_IN_PROGRESS} "
-        "AND lease_owner = ?",
-        [(until, sid, owner) for sid in step_ids],
+async def renew_leases(tx: Tx, owner: str, step_ids: Iterable[int], until: float) -> int:
+    ids = list(step_ids)
+    marks = ",".join("?" * len(ids))
+    # A step another writer holds is being finished or cancelled: it needs no renewal.
+    return await tx.db.execute(
+        f"UPDATE steps SET lease_expires_at = ? WHERE id IN (SELECT id FROM steps "
+        f"WHERE id IN ({marks}) AND state = {_IN_PROGRESS} AND lease_owner = ?"
+        f"{tx.db.skip_locked_steps})",
+        (until, *ids, owner),
     )
-    return cur.rowcount
 
 
-def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
+async def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
     """Expired leases (and ``owner``'s, which just restarted) become lost, retryable attempts."""
-    rows = tx.conn.execute(
-        "SELECT id, task_id, name, attempts, max_attempts, lease_owner, started_at FROM steps "
-        f"WHERE state = {_IN_PROGRESS} AND (lease_expires_at < ? OR lease_owner = ?)",
+    rows = await tx.db.fetchall(
+        "SELECT s.id, s.task_id, s.name, s.attempts, s.max_attempts, s.lease_owner, s.started_at "
+        f"FROM steps s JOIN tasks t ON t.id = s.task_id WHERE s.state = {_IN_PROGRESS} "
+        "AND (s.lease_expires_at < ? OR s.lease_owner = ?) ORDER BY s.id" + tx.db.skip_locked_tasks,
         (now, owner),
-    ).fetchall()
+    )
     for step_id, task_id, name, attempts, _max_attempts, lost_owner, started_at in rows:
-        static = tx.static_step(task_id, name)
-        in_a_row = 1 + _lost_in_a_row(tx, task_id, name)
+        static = await tx.static_step(task_id, name)
+        in_a_row = 1 + await _lost_in_a_row(tx, task_id, name)
         lost = lifecycle.lost_attempt(lost_owner, attempts, in_a_row, now, static.on_failure)
         error, retry_at = lost.error, lost.retry_at
-        tx.conn.execute(
+        await tx.db.execute(
             "UPDATE steps SET state = ?, last_error = ?, next_attempt_at = ?, completed_at = ?, "
             "attempts = ?, results = COALESCE(?, results), lease_owner = NULL, "
             "lease_expires_at = NULL "
@@ -815,7 +903,7 @@ def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
                 step_id,
             ),
         )
-        task = tx.load_task(task_id)
+        task = await tx.load_task(task_id)
         started = started_at or now
         tx.attempt_row(
             task,
@@ -829,16 +917,16 @@ def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
             error,
         )
         tx.event(now, EventType.STEP_WORKER_LOST, task, name, attempts, {"worker_id": lost_owner})
-        _record_failure(tx, task, name, attempts, error, retry_at, now)
+        await _record_failure(tx, task, name, attempts, error, retry_at, now)
     return len(rows)
 
 
-def _lost_in_a_row(tx: Tx, task_id: str, step_name: str) -> int:
+async def _lost_in_a_row(tx: Tx, task_id: str, step_name: str) -> int:
     """How many of the step's latest recorded attempts, in a row, were lost to crashes."""
-    rows = tx.conn.execute(
+    rows = await tx.db.fetchall(
         "SELECT outcome FROM attempts WHERE task_id = ? AND step_name = ? ORDER BY id DESC LIMIT ?",
         (task_id, step_name, lifecycle.MAX_LOST_IN_A_ROW),
-    ).fetchall()
+    )
     count = 0
     for (outcome,) in rows:
         if outcome != AttemptOutcome.LOST:
@@ -847,15 +935,38 @@ def _lost_in_a_row(tx: Tx, task_id: str, step_name: str) -> int:
     return count
 
 
-def cancel_task(tx: Tx, task_id: str, now: float) -> None:
-    task = tx.load_task(task_id)
+async def save_breaker(tx: Tx, breaker: BreakerView, events: Sequence[NewEvent]) -> None:
+    """Write a breaker's row and the events of its transition."""
+    b = breaker
+    await tx.db.execute(
+        "INSERT INTO breakers (service, state, failures, successes, opened_at, "
+        "updated_at, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service) DO UPDATE "
+        "SET state = excluded.state, failures = excluded.failures, "
+        "successes = excluded.successes, opened_at = excluded.opened_at, "
+        "updated_at = excluded.updated_at, data = excluded.data",
+        (
+            b.service,
+            b.state.value,
+            b.failures,
+            b.successes,
+            b.opened_at,
+            b.updated_at,
+            dumps({"open_until": b.open_until}),
+        ),
+    )
+    for ev in events:
+        tx.add_event(ev)
+
+
+async def cancel_task(tx: Tx, task_id: str, now: float) -> None:
+    task = await tx.load_task(task_id)
     lifecycle.check_cancel(task_id, task.state)
-    tx.conn.execute(
+    await tx.db.execute(
         f"UPDATE tasks SET state = {_TASK_CANCELLED}, completed_at = ? WHERE id = ?", (now, task_id)
     )
     for step in task.steps:
         if step.state in OPEN_STEP_STATES:
-            tx.conn.execute(
+            await tx.db.execute(
                 f"UPDATE steps SET state = {_CANCELLED}, completed_at = ?, lease_owner = NULL, "
                 "lease_expires_at = NULL, next_attempt_at = NULL WHERE id = ?",
                 (now, step.id),
@@ -872,11 +983,11 @@ def cancel_task(tx: Tx, task_id: str, now: float) -> None:
     tx.event(now, EventType.TASK_CANCELLED, task)
 
 
-def retry_step(tx: Tx, task_id: str, step_name: str, now: float) -> None:
-    task = tx.load_task(task_id)
+async def retry_step(tx: Tx, task_id: str, step_name: str, now: float) -> None:
+    task = await tx.load_task(task_id)
     step = _step_or_raise(task, step_name)
     lifecycle.check_retry(task_id, task.state, step_name, step.state)
-    tx.conn.execute(
+    await tx.db.execute(
         f"UPDATE steps SET state = {_PENDING}, attempts = 0, next_attempt_at = NULL, "
         f"completed_at = NULL WHERE id = ? AND state IN {_RETRYABLE}",
         (step.id,),
@@ -884,13 +995,13 @@ def retry_step(tx: Tx, task_id: str, step_name: str, now: float) -> None:
     if step.state == StepState.DEGRADED:
         # It counted as done: dependents that have not run yet wait for its real results now.
         # Its fallback stays in ``results`` until those replace it, for any that already ran.
-        _unmark_done(tx, task, step)
+        await _unmark_done(tx, task, step)
     step.state, step.attempts = StepState.PENDING, 0
     tx.event(now, EventType.STEP_RETRY_REQUESTED, task, step_name, None, {"by": "operator"})
-    _reopen_task(tx, task, now)
+    await _reopen_task(tx, task, now)
 
 
-def _unmark_done(tx: Tx, task: TaskRow, step: StepRow) -> None:
+async def _unmark_done(tx: Tx, task: TaskRow, step: StepRow) -> None:
     """Undo :meth:`Tx.mark_done` for the dependents of ``step`` that are still pending."""
     children = [
         s for s in task.steps if s.name in step.static.dependents and s.state == StepState.PENDING
@@ -898,20 +1009,20 @@ def _unmark_done(tx: Tx, task: TaskRow, step: StepRow) -> None:
     for child in children:
         child.deps_remaining += 1
     if children:
-        tx.conn.executemany(
+        await tx.db.executemany(
             "UPDATE steps SET deps_remaining = deps_remaining + 1 WHERE id = ?",
             [(c.id,) for c in children],
         )
 
 
-def resolve_step(
+async def resolve_step(
     tx: Tx, task_id: str, step_name: str, given: JSON | None, now: float, claim: Claim | None
 ) -> list[ClaimedStep]:
-    task = tx.load_task(task_id)
+    task = await tx.load_task(task_id)
     step = _step_or_raise(task, step_name)
     lifecycle.check_resolve(task.state, step_name, step.state)
     results = lifecycle.resolution_results(given, step.static.fallback_results)
-    tx.conn.execute(
+    await tx.db.execute(
         f"UPDATE steps SET state = {_RESOLVED}, results = ?, completed_at = ?, "
         "next_attempt_at = NULL WHERE id = ? AND state = ?",
         (dumps(results), now, step.id, step.state),
@@ -925,16 +1036,16 @@ def resolve_step(
         step.attempts,
         {"by": "operator", "results": results},
     )
-    tx.mark_done(task, step)
-    _reopen_task(tx, task, now)
-    claimed = tx.claim_ready_in_task(task, claim)
-    tx.finish_task_if_done(task, now)
+    await tx.mark_done(task, step)
+    await _reopen_task(tx, task, now)
+    claimed = await tx.claim_ready_in_task(task, claim)
+    await tx.finish_task_if_done(task, now)
     return claimed
 
 
-def _reopen_task(tx: Tx, task: TaskRow, now: float) -> None:
+async def _reopen_task(tx: Tx, task: TaskRow, now: float) -> None:
     if lifecycle.reopens(task.state):
-        tx.conn.execute(
+        await tx.db.execute(
             f"UPDATE tasks SET state = {_TASK_IN_PROGRESS}, completed_at = NULL WHERE id = ?",
             (task.id,),
         )

@@ -194,8 +194,8 @@ async def test_a_non_critical_step_lost_too_often_degrades_it(
     store = degradable.store
     assert isinstance(store, SqliteStore)
 
-    def claimed_by_a_dead_worker(tx: Tx) -> None:
-        tx.conn.execute(
+    async def claimed_by_a_dead_worker(tx: Tx) -> None:
+        await tx.db.execute(
             "UPDATE steps SET state = ?, attempts = attempts + 1, lease_owner = 'dead', "
             "lease_expires_at = 0 WHERE task_id = ? AND name = 'c'",
             (StepState.IN_PROGRESS.value, sub.task_id),
