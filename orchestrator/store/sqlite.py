@@ -20,34 +20,18 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from orchestrator import codec
-from orchestrator.errors import StoreError, TaskNotFoundError
-from orchestrator.event_types import EventType
+from orchestrator.errors import StoreError
 from orchestrator.models import (
     ACTIVE_TASK_STATES,
     CLAIMABLE_STEP_STATES,
     JSON,
-    AttemptOutcome,
-    AttemptStat,
-    AttemptView,
-    BreakerState,
     BreakerView,
     ClaimedStep,
-    ErrorInfo,
-    ErrorKind,
-    Event,
-    StepState,
-    StepView,
-    TaskCounts,
-    TaskState,
-    TaskSummary,
-    TaskView,
 )
 from orchestrator.store import transitions as tr
 from orchestrator.store.base import (
@@ -58,20 +42,20 @@ from orchestrator.store.base import (
     NewTask,
     StepFailure,
     StepSuccess,
-    Store,
     Transition,
 )
-from orchestrator.store.sqltext import in_list, literal
+from orchestrator.store.migrations import VERSION_TABLE, Migrations
+from orchestrator.store.reads import SqlReads, event_from_row
+from orchestrator.store.sqltext import in_list
 
 log = logging.getLogger("interlock.store")
 Op = Callable[[tr.Tx], Coroutine[Any, Any, Any]]
 
-#: Schema migrations in order; entry N brings the database to version N + 1.
-MIGRATIONS: tuple[str, ...] = tuple(
-    resources.files("orchestrator.store").joinpath(name).read_text(encoding="utf-8")
-    for name in ("schema.sql", "migration_request_hash.sql", "migration_degradation.sql")
+#: SQLite's schema scripts (see ``migrations``).
+MIGRATIONS = Migrations.load(
+    "schema.sql", "migration_request_hash.sql", "migration_degradation.sql"
 )
-SCHEMA_VERSION = len(MIGRATIONS)
+SCHEMA_VERSION = MIGRATIONS.version
 MAX_BATCH = 512
 _CLAIMABLE = in_list(CLAIMABLE_STEP_STATES)
 _ACTIVE_TASKS = in_list(ACTIVE_TASK_STATES)
@@ -79,7 +63,7 @@ _ACTIVE_TASKS = in_list(ACTIVE_TASK_STATES)
 INLINE_MAX_OPS = 2
 
 
-class SqliteStore(Store):
+class SqliteStore(SqlReads):
     """A :class:`Store` on one SQLite file.
 
     ``durable=True`` (the default) uses ``synchronous=FULL``: every commit reaches the disk before
@@ -168,7 +152,7 @@ class SqliteStore(Store):
             raise StoreError("the store is not open")
         return self._db
 
-    async def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """Run a query to completion in one hop to the database thread.
 
         aiosqlite's cursor API takes three hops (execute, fetch, close), and a read snapshot
@@ -177,9 +161,10 @@ class SqliteStore(Store):
         """
         return list(await self.db.execute_fetchall(sql, params))
 
-    async def _fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        rows = await self._fetchall(sql, params)
-        return rows[0] if rows else None
+    newest_first = "created_at DESC, rowid DESC"
+
+    def json_text(self, column: str, key: str) -> str:
+        return f"json_extract({column}, '$.{key}')"
 
     async def _write(self, op: Op) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -214,7 +199,7 @@ class SqliteStore(Store):
                 self.ops_committed += len(batch)
                 self.observer.committed(len(batch), time.perf_counter() - started)
                 if events:
-                    published = [_event(row) for row in events]
+                    published = [event_from_row(row) for row in events]
                     for listener in self._listeners:
                         listener(published)
                 for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
@@ -279,14 +264,6 @@ class SqliteStore(Store):
         result: int = await self._write(lambda tx: tr.reclaim_expired_leases(tx, now, owner))
         return result
 
-    async def next_wakeup(self) -> float | None:
-        row = await self._fetchone(
-            "SELECT MIN(s.next_attempt_at) FROM steps s JOIN tasks t ON t.id = s.task_id "
-            f"WHERE s.state IN {_CLAIMABLE} AND s.deps_remaining = 0 "
-            f"AND t.state IN {_ACTIVE_TASKS}"
-        )
-        return row[0] if row else None
-
     # -- operator actions -----------------------------------------------------------------------
     async def cancel_task(self, task_id: str, now: float) -> None:
         await self._write(lambda tx: tr.cancel_task(tx, task_id, now))
@@ -304,168 +281,6 @@ class SqliteStore(Store):
 
     async def save_breaker(self, breaker: BreakerView, events: Sequence[NewEvent]) -> None:
         await self._write(partial(tr.save_breaker, breaker=breaker, events=events))
-
-    async def load_breakers(self) -> list[BreakerView]:
-        rows = await self._fetchall(
-            "SELECT service, state, failures, successes, opened_at, updated_at, data "
-            "FROM breakers ORDER BY service"
-        )
-        return [
-            BreakerView(
-                r[0],
-                BreakerState(r[1]),
-                r[2],
-                r[3],
-                r[4],
-                codec.loads(r[6]).get("open_until"),
-                r[5],
-            )
-            for r in rows
-        ]
-
-    # -- reads ----------------------------------------------------------------------------------
-    async def get_task(self, task_id: str) -> TaskView:
-        # One statement, so one snapshot: the task and its steps as of the same commit.
-        rows = await self._fetchall(
-            "SELECT t.id, t.name, t.namespace, t.version, t.state, t.correlation_id, t.context, "
-            "t.created_at, t.completed_at, t.idempotency_key, t.summary, s.name, s.handler, "
-            "s.state, s.depends_on, s.attempts, s.max_attempts, s.results, s.last_error, "
-            "s.next_attempt_at, s.started_at, s.completed_at "
-            "FROM tasks t LEFT JOIN steps s ON s.task_id = t.id WHERE t.id = ? ORDER BY s.position",
-            (task_id,),
-        )
-        if not rows:
-            raise TaskNotFoundError(task_id)
-        row = rows[0]
-        step_rows = [r[11:] for r in rows if r[11] is not None]
-        return TaskView(
-            task_id=row[0],
-            name=row[1],
-            namespace=row[2],
-            version=row[3],
-            state=TaskState(row[4]),
-            correlation_id=row[5],
-            context=codec.loads(row[6]),
-            created_at=row[7],
-            completed_at=row[8],
-            idempotency_key=row[9],
-            steps=tuple(_step_view(s) for s in step_rows),
-            summary=codec.loads(row[10]) if row[10] else None,
-        )
-
-    async def task_state(self, task_id: str) -> TaskState:
-        row = await self._fetchone("SELECT state FROM tasks WHERE id = ?", (task_id,))
-        if row is None:
-            raise TaskNotFoundError(task_id)
-        return TaskState(row[0])
-
-    async def list_tasks(
-        self, state: TaskState | None = None, limit: int = 100, offset: int = 0
-    ) -> list[TaskSummary]:
-        sql = (
-            "SELECT id, name, namespace, version, state, correlation_id, context, created_at, "
-            "completed_at FROM tasks"
-        )
-        params: tuple[Any, ...] = (limit, offset)
-        if state is not None:
-            sql += " WHERE state = ?"
-            params = (state.value, *params)
-        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
-        rows = await self._fetchall(sql, params)
-        return [
-            TaskSummary(
-                r[0], r[1], r[2], r[3], TaskState(r[4]), r[5], codec.loads(r[6]), r[7], r[8]
-            )
-            for r in rows
-        ]
-
-    async def count_tasks(self) -> TaskCounts:
-        # One statement, so one snapshot: the counts and the last seq they include agree.
-        rows = await self._fetchall(
-            "SELECT NULL, (SELECT COALESCE(MAX(seq), 0) FROM events), 0 UNION ALL "
-            "SELECT state, 0, COUNT(*) FROM tasks GROUP BY state"
-        )
-        counts = dict.fromkeys(TaskState, 0)
-        for state, _seq, n in rows[1:]:
-            counts[TaskState(state)] = n
-        return TaskCounts(counts, int(rows[0][1]))
-
-    async def count_steps(self) -> dict[StepState, int]:
-        rows = await self._fetchall("SELECT state, COUNT(*) FROM steps GROUP BY state")
-        counts = dict.fromkeys(StepState, 0)
-        for state, n in rows:
-            counts[StepState(state)] = n
-        return counts
-
-    async def last_event_seq(self) -> int:
-        row = await self._fetchone("SELECT COALESCE(MAX(seq), 0) FROM events")
-        return int(row[0]) if row else 0
-
-    async def list_attempts(self, task_id: str) -> list[AttemptView]:
-        rows = await self._fetchall(
-            "SELECT task_id, step_name, attempt, worker_id, started_at, ended_at, duration_s, "
-            "outcome, error FROM attempts WHERE task_id = ? ORDER BY id",
-            (task_id,),
-        )
-        return [
-            AttemptView(
-                r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], ErrorInfo.from_json(_loads(r[8]))
-            )
-            for r in rows
-        ]
-
-    async def list_events(
-        self, after: int = 0, limit: int = 1000, task_id: str | None = None
-    ) -> list[Event]:
-        sql = (
-            "SELECT seq, at, type, task_id, step_name, correlation_id, attempt, data "
-            "FROM events WHERE seq > ?"
-        )
-        params: tuple[Any, ...] = (after,)
-        if task_id is not None:
-            sql += " AND task_id = ?"
-            params += (task_id,)
-        sql += " ORDER BY seq LIMIT ?"
-        rows = await self._fetchall(sql, (*params, limit))
-        return [_event(tuple(r)) for r in rows]
-
-    async def attempt_stats(
-        self,
-        namespace: str | None = None,
-        task_name: str | None = None,
-        since: float | None = None,
-    ) -> list[AttemptStat]:
-        sql = "SELECT a.task_name, a.step_name, a.duration_s, a.outcome, a.error FROM attempts a"
-        where: list[str] = []
-        params: list[Any] = []
-        if namespace is not None:
-            sql += " JOIN tasks t ON t.id = a.task_id"
-            where.append("t.namespace = ?")
-            params.append(namespace)
-        if task_name is not None:
-            where.append("a.task_name = ?")
-            params.append(task_name)
-        if since is not None:
-            where.append("a.ended_at >= ?")
-            params.append(since)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = await self._fetchall(sql + " ORDER BY a.task_name, a.step_name", tuple(params))
-        return [
-            AttemptStat(r[0], r[1], r[2], AttemptOutcome(r[3]), _error_kind(r[4])) for r in rows
-        ]
-
-    async def breaker_openings(self, since: float | None = None) -> dict[str, int]:
-        sql = (
-            "SELECT json_extract(data, '$.service'), COUNT(*) FROM events "
-            f"WHERE type = {literal(EventType.BREAKER_OPENED)}"
-        )
-        params: tuple[Any, ...] = ()
-        if since is not None:
-            sql += " AND at >= ?"
-            params = (since,)
-        rows = await self._fetchall(sql + " GROUP BY 1 ORDER BY 1", params)
-        return {str(r[0]): int(r[1]) for r in rows}
 
 
 def _apply_batch(
@@ -591,27 +406,17 @@ def check_database(path: str | Path) -> None:
     except sqlite3.Error as exc:
         raise StoreError(unusable(path, exc)) from None
     if isinstance(version, int) and version > SCHEMA_VERSION:
-        raise StoreError(f"{path}: {_newer(version)}")
-
-
-def _newer(version: int) -> str:
-    return (
-        f"database schema version {version} is newer than this "
-        f"Interlock understands ({SCHEMA_VERSION}); upgrade Interlock"
-    )
+        raise StoreError(f"{path}: {MIGRATIONS.newer(version)}")
 
 
 def _migrate(conn: sqlite3.Connection, wait_s: float) -> None:
     """Bring the schema to ``SCHEMA_VERSION`` in one write transaction."""
     _begin(conn, wait_s)
     try:
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        conn.execute(VERSION_TABLE)
         row = tr.one(conn, "SELECT MAX(version) FROM schema_version")
-        current = row[0] or 0
-        if current > SCHEMA_VERSION:
-            raise StoreError(_newer(current))
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            for statement in _statements(MIGRATIONS[version - 1]):
+        for version, script in MIGRATIONS.pending(row[0] or 0):
+            for statement in script:
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
         conn.execute("COMMIT")
@@ -630,47 +435,3 @@ def _settle(future: asyncio.Future[Any] | None, ok: bool, value: Any) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
-
-
-def _statements(script: str) -> list[str]:
-    lines = [ln.split("--", 1)[0] for ln in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-
-
-def _loads(text: str | None) -> Any:
-    return codec.loads(text) if text else None
-
-
-def _event(row: tuple[Any, ...]) -> Event:
-    seq, at, type_, task_id, step_name, corr, attempt, data = row
-    return Event(
-        seq,
-        at,
-        type_,
-        task_id,
-        step_name,
-        corr,
-        attempt,
-        codec.loads(data) if isinstance(data, str) else data,
-    )
-
-
-def _step_view(s: Any) -> StepView:
-    return StepView(
-        name=s[0],
-        handler=s[1],
-        state=StepState(s[2]),
-        depends_on=tuple(codec.loads(s[3])),
-        attempts=s[4],
-        max_attempts=s[5],
-        results=_loads(s[6]),
-        last_error=ErrorInfo.from_json(_loads(s[7])),
-        next_attempt_at=s[8],
-        started_at=s[9],
-        completed_at=s[10],
-    )
-
-
-def _error_kind(text: str | None) -> ErrorKind | None:
-    info = ErrorInfo.from_json(_loads(text))
-    return info.kind if info else None

@@ -192,7 +192,7 @@ async def test_a_version_1_database_is_migrated_and_its_keyed_tasks_still_found(
     """The request-hash migration adds a column; a task keyed before it has none and is returned for
     its key as before (it cannot be compared), instead of failing every retry of it."""
     with sqlite3.connect(db_path) as conn:
-        conn.executescript(MIGRATIONS[0])
+        conn.executescript(MIGRATIONS.scripts[0])
         conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
         conn.execute("INSERT INTO schema_version (version) VALUES (1)")
         conn.execute(
