@@ -1,4 +1,5 @@
-"""The small Python API: open an engine on a SQLite file with templates and handlers.
+"""The small Python API: open an engine on a SQLite file or a PostgreSQL URL, with templates
+and handlers.
 
 ::
 
@@ -18,6 +19,8 @@ from pathlib import Path
 from orchestrator.clock import Clock
 from orchestrator.engine import Engine, EngineConfig
 from orchestrator.handlers import HandlerRegistry
+from orchestrator.store.base import Store
+from orchestrator.store.postgres import PostgresStore, is_postgres_url
 from orchestrator.store.sqlite import SqliteStore
 from orchestrator.templates import TemplateCatalog, WorkflowTemplate, load_template
 
@@ -38,6 +41,13 @@ def build_catalog(
     return catalog
 
 
+def store_for(db: str | Path, *, durable: bool = True) -> Store:
+    """The store ``db`` names: a ``postgresql://`` URL, or else the path of a SQLite file."""
+    if isinstance(db, str) and is_postgres_url(db):
+        return PostgresStore(db, durable=durable)
+    return SqliteStore(str(db), durable=durable)
+
+
 @contextlib.asynccontextmanager
 async def open_engine(
     db_path: str | Path,
@@ -49,9 +59,9 @@ async def open_engine(
     durable: bool = True,
     start: bool = True,
 ) -> AsyncIterator[Engine]:
-    """Open the store, start the engine, and stop and close both on exit."""
+    """Open the store (:func:`store_for`), start the engine, and stop and close both on exit."""
     catalog = build_catalog(registry, templates)
-    store = SqliteStore(str(db_path), durable=durable)
+    store = store_for(db_path, durable=durable)
     await store.open()
     engine = Engine(store, registry, catalog, clock=clock, config=config)
     try:

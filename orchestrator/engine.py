@@ -157,6 +157,7 @@ class Engine:
         self._reserved = 0
         self._backlog = False
         self._wake = asyncio.Event()
+        self.store.on_outside_change(self._wake.set)
         self._loops: list[asyncio.Task[None]] = []
         self._customizers: dict[str, list[StepCustomizer]] = {}
         self._gates: list[StepGate] = []

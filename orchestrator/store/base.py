@@ -158,7 +158,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def add_listener(self, listener: EventListener) -> None:
-        """Call ``listener`` with each batch of events right after it commits, in seq order."""
+        """Call ``listener`` with each batch of events right after it commits, in seq order
+        (on a database several workers share, theirs included, in the one global order)."""
+
+    def on_outside_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when another worker committed a change, so an idle engine claims
+        at once instead of at its next poll. A store that only one process writes never calls
+        it (this default)."""
+        del callback
 
     # -- hot path -----------------------------------------------------------------------------
     @abc.abstractmethod

@@ -191,7 +191,7 @@ class SqliteStore(SqlReads):
                             f"{self.busy_timeout_s:g} s"
                         )
                     for _, future in batch:
-                        _settle(future, False, exc)
+                        tr.settle(future, False, exc)
                     if not isinstance(exc, Exception):
                         raise
                     continue
@@ -203,7 +203,7 @@ class SqliteStore(SqlReads):
                     for listener in self._listeners:
                         listener(published)
                 for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-                    _settle(future, ok, value)
+                    tr.settle(future, ok, value)
         finally:
             self._writer = None
 
@@ -423,15 +423,3 @@ def _migrate(conn: sqlite3.Connection, wait_s: float) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-
-
-def _settle(future: asyncio.Future[Any] | None, ok: bool, value: Any) -> None:
-    """Hand an operation's outcome to its waiter; a queued-only write has none, so log it."""
-    if future is None:
-        if not ok:
-            log.error("queued events could not be written: %s", value)
-    elif not future.done():
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)

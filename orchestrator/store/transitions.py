@@ -10,6 +10,8 @@ events, row locks) :class:`Db` has a method for it, so the domain's SQL is writt
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Coroutine, Iterable, Sequence
@@ -46,6 +48,7 @@ from orchestrator.store.base import (
 from orchestrator.store.sqltext import in_list, literal
 from orchestrator.summary import StepTiming, task_summary
 
+log = logging.getLogger("interlock.store")
 Row = Sequence[Any]
 T = TypeVar("T")
 
@@ -131,6 +134,18 @@ class SqliteDb:
         # and no later commit can show a smaller one.
         last = int(one(self.conn, "SELECT last_insert_rowid()")[0])
         return last - len(rows) + 1
+
+
+def settle(future: asyncio.Future[Any] | None, ok: bool, value: Any) -> None:
+    """Hand an operation's outcome to its waiter; a queued-only write has none, so log it."""
+    if future is None:
+        if not ok:
+            log.error("queued events could not be written: %s", value)
+    elif not future.done():
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

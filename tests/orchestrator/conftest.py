@@ -1,4 +1,4 @@
-"""Engines on real SQLite files under tmp_path, with a fake clock."""
+"""Engines on real SQLite files under tmp_path and on PostgreSQL schemas, with a fake clock."""
 
 from __future__ import annotations
 
@@ -81,9 +81,10 @@ EngineFactory = Callable[..., Any]
 
 
 @pytest.fixture
-async def engine(recorder: Recorder, clock: FakeClock, db_path: Path) -> AsyncIterator[Engine]:
+async def engine(recorder: Recorder, clock: FakeClock, database: str) -> AsyncIterator[Engine]:
+    """An engine on the diamond, on each store in turn (``database``)."""
     config = EngineConfig(seed=7, worker_id="w-test", lease_s=30, poll_interval_s=1)
     async with open_engine(
-        db_path, recorder.registry, [diamond(recorder)], config=config, clock=clock, durable=False
+        database, recorder.registry, [diamond(recorder)], config=config, clock=clock, durable=False
     ) as eng:
         yield eng

@@ -5,7 +5,6 @@ can still fill it in; resolving checks results against the step's ``results_sche
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from orchestrator.errors import PermanentError, ResultsValidationError, Retryabl
 from orchestrator.event_types import EventType
 from orchestrator.handlers import StepInput
 from orchestrator.models import StepState, TaskState
+from orchestrator.store.postgres import PostgresStore
 from orchestrator.store.sqlite import SqliteStore
 from orchestrator.store.transitions import Tx
 from orchestrator.templates import parse_template
@@ -51,11 +51,11 @@ FALLBACK = {"prefs": "defaults"}
 
 
 @pytest.fixture
-async def degradable(recorder: Recorder, clock: FakeClock, db_path: Path) -> AsyncIterator[Engine]:
+async def degradable(recorder: Recorder, clock: FakeClock, database: str) -> AsyncIterator[Engine]:
     template = parse_template(DEGRADABLE, recorder.registry.names(), source="degradable.yaml")
     config = EngineConfig(seed=7, worker_id="w-test", lease_s=30, poll_interval_s=1)
     async with open_engine(
-        db_path, recorder.registry, [template], config=config, clock=clock, durable=False
+        database, recorder.registry, [template], config=config, clock=clock, durable=False
     ) as eng:
         yield eng
 
@@ -192,7 +192,7 @@ async def test_a_non_critical_step_lost_too_often_degrades_it(
     await next_event(degradable, sub.task_id, EventType.STEP_RETRY_SCHEDULED, "c")
     await degradable.stop()  # nothing else claims c while workers "crash" on it
     store = degradable.store
-    assert isinstance(store, SqliteStore)
+    assert isinstance(store, SqliteStore | PostgresStore)
 
     async def claimed_by_a_dead_worker(tx: Tx) -> None:
         await tx.db.execute(

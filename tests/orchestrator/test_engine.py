@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from orchestrator.clock import FakeClock
+from orchestrator.embedded import store_for
 from orchestrator.engine import Engine, _first_of
 from orchestrator.errors import (
     ContextValidationError,
@@ -24,7 +25,6 @@ from orchestrator.event_types import EventType
 from orchestrator.handlers import StepInput
 from orchestrator.models import Event, StepState, TaskState
 from orchestrator.retry import RetryPolicy, retry_delay_s
-from orchestrator.store.sqlite import SqliteStore
 from tests.orchestrator.conftest import Recorder
 
 
@@ -590,7 +590,7 @@ async def test_customizer_changes_a_step_for_one_task(engine: Engine, recorder: 
 
 
 async def test_wait_gives_up_after_its_timeout_and_sees_ends_by_other_writers(
-    engine: Engine, recorder: Recorder, db_path: Any
+    engine: Engine, recorder: Recorder, database: str
 ) -> None:
     release = asyncio.Event()
 
@@ -605,7 +605,7 @@ async def test_wait_gives_up_after_its_timeout_and_sees_ends_by_other_writers(
     # by re-reading the state, with no event on this engine's bus.
     waiting = asyncio.create_task(engine.wait_for_end(sub.task_id, timeout_s=5))
     await asyncio.sleep(0.05)
-    other = SqliteStore(str(db_path))
+    other = store_for(database)
     await other.open()
     try:
         await other.cancel_task(sub.task_id, 0.0)
@@ -636,7 +636,7 @@ async def test_run_submits_and_waits_without_reading_the_state(
 
 
 async def test_run_gives_up_after_its_timeout_and_sees_ends_by_other_writers(
-    engine: Engine, recorder: Recorder, db_path: Any
+    engine: Engine, recorder: Recorder, database: str
 ) -> None:
     release = asyncio.Event()
     started: asyncio.Queue[str] = asyncio.Queue()
@@ -653,7 +653,7 @@ async def test_run_gives_up_after_its_timeout_and_sees_ends_by_other_writers(
     task_id = await asyncio.wait_for(started.get(), 5)
     # Another writer ends it (as a second engine on the file would): no event on this bus,
     # so run() notices by re-reading the state after a poll interval.
-    other = SqliteStore(str(db_path))
+    other = store_for(database)
     await other.open()
     try:
         await other.cancel_task(task_id, 0.0)

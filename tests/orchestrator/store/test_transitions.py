@@ -1,12 +1,13 @@
-"""The failure transition's answers, on a real SQLite file: what a failed attempt leaves behind."""
+"""The failure transition's answers, on each store (a SQLite file, a PostgreSQL schema): what a
+failed attempt leaves behind."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
+from orchestrator.embedded import store_for
 from orchestrator.event_types import EventType
 from orchestrator.models import (
     AttemptOutcome,
@@ -17,15 +18,14 @@ from orchestrator.models import (
     StepState,
     TaskState,
 )
-from orchestrator.store.base import Claim, NewStep, NewTask, StepFailure
-from orchestrator.store.sqlite import SqliteStore
+from orchestrator.store.base import Claim, NewStep, NewTask, StepFailure, Store
 
 ERROR = ErrorInfo(ErrorKind.RETRYABLE, "HTTP_503", "HTTP 503: busy", 503)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(str(tmp_path / "t.db"), durable=False)
+async def store(database: str) -> AsyncIterator[Store]:
+    store = store_for(database, durable=False)
     await store.open()
     yield store
     await store.close()
@@ -35,7 +35,7 @@ def _claim(now: float) -> Claim:
     return Claim(owner="w1", lease_s=30.0, limit=10, now=now)
 
 
-async def _started(store: SqliteStore, on_failure: OnFailure = OnFailure.FAIL) -> ClaimedStep:
+async def _started(store: Store, on_failure: OnFailure = OnFailure.FAIL) -> ClaimedStep:
     """A task ``t1``: ``a`` (claimed by w1 at 100, attempt 1) and ``b`` after it."""
     fallback = {"x": 1} if on_failure is OnFailure.CONTINUE else None
     steps = (
@@ -57,7 +57,7 @@ def _failure(
     )
 
 
-async def test_a_retryable_failure_waits_for_its_retry_and_says_when(store: SqliteStore) -> None:
+async def test_a_retryable_failure_waits_for_its_retry_and_says_when(store: Store) -> None:
     claimed = await _started(store)
     answer = await store.fail_step(_failure(claimed, 105.0), _claim(100.5))
     assert (answer.accepted, answer.claimed) == (True, [])
@@ -88,7 +88,7 @@ async def test_a_retryable_failure_waits_for_its_retry_and_says_when(store: Sqli
 
 @pytest.mark.parametrize(("owner", "attempt"), [("w2", 1), ("w1", 2)])
 async def test_a_stale_report_is_refused_and_changes_nothing(
-    store: SqliteStore, owner: str, attempt: int
+    store: Store, owner: str, attempt: int
 ) -> None:
     claimed = await _started(store)
     events = await store.list_events(task_id="t1")
@@ -99,14 +99,14 @@ async def test_a_stale_report_is_refused_and_changes_nothing(
     assert await store.list_attempts("t1") == []
 
 
-async def test_a_report_for_a_step_no_longer_running_is_refused(store: SqliteStore) -> None:
+async def test_a_report_for_a_step_no_longer_running_is_refused(store: Store) -> None:
     claimed = await _started(store)
     assert (await store.fail_step(_failure(claimed, 105.0))).accepted
     assert not (await store.fail_step(_failure(claimed, None))).accepted
     assert (await store.get_task("t1")).step("a").state is StepState.WAITING_FOR_RETRY
 
 
-async def test_a_final_failure_ends_the_step_and_the_task_at_once(store: SqliteStore) -> None:
+async def test_a_final_failure_ends_the_step_and_the_task_at_once(store: Store) -> None:
     claimed = await _started(store)
     answer = await store.fail_step(_failure(claimed, None), _claim(100.5))
     assert (answer.accepted, answer.claimed) == (True, [])
@@ -122,7 +122,7 @@ async def test_a_final_failure_ends_the_step_and_the_task_at_once(store: SqliteS
 
 
 async def test_a_non_critical_failure_degrades_and_frees_its_dependents(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     claimed = await _started(store, OnFailure.CONTINUE)
     answer = await store.fail_step(_failure(claimed, None), _claim(100.5))

@@ -1,0 +1,504 @@
+"""The PostgreSQL store: asyncpg, many workers on one database, group commit per worker.
+
+Each worker queues its writes and applies them in batches on a connection of its own, one batch
+at a time (so its writes commit in the order they were queued, as on SQLite), while reads use a
+small pool. Workers on other hosts coordinate only through the database:
+
+- **Row locks, taken in one order.** A batch first locks the rows of every task its operations
+  name (``FOR UPDATE``, sorted by id; idempotency keys first, as advisory locks, sorted too), so
+  two workers finishing the parallel branches of one task take turns and the second sees the
+  first's commit, and two batches can never wait on each other in a cycle. Claims and lease
+  reclaims pick their tasks with ``FOR UPDATE SKIP LOCKED``: a task another worker is changing
+  is left for the next pass instead of waited for. Every transition is still a compare-and-swap
+  on the expected state, lease owner and attempt. A deadlock or serialization failure PostgreSQL
+  reports anyway replays the whole batch.
+- **One global event order.** Events are numbered from a counter row that a batch takes last
+  and holds until it commits (``event_counter`` in ``pg_schema.sql``), so commits that carry
+  events happen in the order of their numbers and a reader that saw event N can never later
+  find an event below N appear. A plain sequence would be the classic trap: numbers handed out
+  in one order, transactions committing in another, a follower skipping the late one for good.
+- **LISTEN/NOTIFY.** Each batch with events notifies its last sequence number when it commits.
+  Every store listens: it publishes the other workers' events to its own listeners (the API's
+  stream, the dashboard) in one gap-free order with its own, and wakes its engine at once.
+  Polling stays the fallback: an engine still claims on its poll interval if a notification is
+  lost with a broken connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from orchestrator.errors import StoreError
+from orchestrator.models import JSON, BreakerView, ClaimedStep, Event
+from orchestrator.store import transitions as tr
+from orchestrator.store.base import (
+    Claim,
+    CreatedTask,
+    EventListener,
+    NewEvent,
+    NewTask,
+    StepFailure,
+    StepSuccess,
+    Transition,
+)
+from orchestrator.store.migrations import VERSION_TABLE, Migrations
+from orchestrator.store.reads import SqlReads, event_from_row
+
+log = logging.getLogger("interlock.store")
+Op = Callable[[tr.Tx], Coroutine[Any, Any, Any]]
+
+#: PostgreSQL's schema scripts: its own first, then SQLite's ALTERs, which it runs as they are.
+MIGRATIONS = Migrations.load(
+    "pg_schema.sql", "migration_request_hash.sql", "migration_degradation.sql"
+)
+SCHEMA_VERSION = MIGRATIONS.version
+MAX_BATCH = 512
+#: Replays of a batch PostgreSQL aborted for a deadlock or a serialization failure.
+MAX_REPLAYS = 8
+#: Advisory lock key under which one worker at a time migrates the schema.
+_MIGRATION_LOCK = 0x1E7E_10C4
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+#: Events read per query while catching up with other workers' commits.
+_CATCH_UP_CHUNK = 1000
+
+
+def is_postgres_url(db: str) -> bool:
+    """True if ``db`` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@lru_cache(maxsize=512)
+def numbered(sql: str) -> str:
+    """SQLite's ``?`` parameters as PostgreSQL's ``$1, $2, ...`` (our SQL has no ``?`` in a
+    string literal, which this would also rewrite)."""
+    pieces = sql.split("?")
+    out = [pieces[0]]
+    for i, piece in enumerate(pieces[1:], start=1):
+        out.append(f"${i}{piece}")
+    return "".join(out)
+
+
+def _count(status: str) -> int:
+    """Rows a statement changed, from its status (``UPDATE 3``, ``INSERT 0 1``)."""
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+class PgDb:
+    """:class:`transitions.Db` on an asyncpg connection inside a transaction."""
+
+    skip_locked_tasks = " FOR UPDATE OF t SKIP LOCKED"
+    skip_locked_steps = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, params: tr.Row = ()) -> int:
+        return _count(await self.conn.execute(numbered(sql), *params))
+
+    async def executemany(self, sql: str, rows: Sequence[tr.Row]) -> None:
+        await self.conn.executemany(numbered(sql), rows)
+
+    async def fetchall(self, sql: str, params: tr.Row = ()) -> list[tr.Row]:
+        return [tuple(r) for r in await self.conn.fetch(numbered(sql), *params)]
+
+    async def fetchone(self, sql: str, params: tr.Row = ()) -> tr.Row | None:
+        row = await self.conn.fetchrow(numbered(sql), *params)
+        return None if row is None else tuple(row)
+
+    async def insert_ids(self, sql: str, rows: Sequence[tr.Row]) -> list[int]:
+        # One multi-row INSERT ... RETURNING: ids come from the table's sequence in the order
+        # of the rows, so sorted they match ``rows`` (concurrent writers may leave holes).
+        head, values = sql.split(" VALUES ", 1)
+        width = values.count("?")
+        groups = ",".join(
+            "(" + ",".join(f"${i * width + j + 1}" for j in range(width)) + ")"
+            for i in range(len(rows))
+        )
+        params = [value for row in rows for value in row]
+        records = await self.conn.fetch(f"{head} VALUES {groups} RETURNING id", *params)
+        return sorted(int(r[0]) for r in records)
+
+    async def insert_events(self, rows: Sequence[tr.Row]) -> int:
+        # Taken last and held until COMMIT: see the module docstring.
+        last = await self.conn.fetchval(
+            "UPDATE event_counter SET last = last + $1 WHERE id = 1 RETURNING last", len(rows)
+        )
+        first = int(last) - len(rows) + 1
+        await self.conn.executemany(
+            "INSERT INTO events (seq, at, type, task_id, step_name, correlation_id, attempt, "
+            "data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [(first + i, *row) for i, row in enumerate(rows)],
+        )
+        return first
+
+
+@dataclass(slots=True)
+class _Queued:
+    op: Op
+    future: asyncio.Future[Any] | None
+    tasks: tuple[str, ...]  #: task rows to lock before the batch runs
+    keys: tuple[str, ...]  #: idempotency keys to lock (advisory) before the batch runs
+
+
+class _OpFailedError(Exception):
+    pass
+
+
+class PostgresStore(SqlReads):
+    """A :class:`Store` on a PostgreSQL database (``postgresql://user@host:port/db``).
+
+    ``durable=False`` sets ``synchronous_commit = off`` on the write connection: a crash of the
+    database server may lose the last commits, never their order or atomicity.
+    """
+
+    newest_first = "created_at DESC, created_order DESC"
+
+    def __init__(self, url: str, *, durable: bool = True, pool_size: int = 4) -> None:
+        self.url = url
+        self.durable = durable
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._wconn: asyncpg.Connection | None = None
+        self._lconn: asyncpg.Connection | None = None  #: LISTENs for other workers' commits
+        self._channel = "interlock"
+        self._queue: list[_Queued] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._listeners: list[EventListener] = []
+        self._wakers: list[Callable[[], None]] = []
+        self._static = tr.StaticCache()
+        self._next_seq = 1  #: the seq the listeners get next
+        self._backlog: list[Event] = []  #: own committed events waiting behind a gap
+        self._notified_seq = 0  #: the highest seq another worker announced
+        self._catching_up: asyncio.Task[None] | None = None
+        self.batches_committed = 0
+        self.ops_committed = 0
+        self.replays = 0  #: batches PostgreSQL aborted (deadlock, serialization) and we re-ran
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def open(self) -> None:
+        settings = {} if self.durable else {"synchronous_commit": "off"}
+        try:
+            self._wconn = await asyncpg.connect(self.url, server_settings=settings)
+            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size)
+            schema = await self._wconn.fetchval("SELECT current_schema()")
+            # One channel per schema: deployments side by side in one database stay apart.
+            self._channel = f"interlock.{schema}"
+            await self._migrate()
+            self._next_seq = await self.last_event_seq() + 1
+            self._lconn = await asyncpg.connect(self.url)
+            await self._lconn.add_listener(self._channel, self._on_notify)
+        except StoreError:
+            await self.close()
+            raise
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            await self.close()
+            raise StoreError(
+                f"{redact(self.url)} cannot be used as an Interlock database: {exc}"
+            ) from None
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+            await asyncio.gather(self._catching_up, return_exceptions=True)
+            self._catching_up = None
+        for conn in (self._lconn, self._wconn):
+            if conn is not None and not conn.is_closed():
+                await conn.close()
+        self._lconn = self._wconn = None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def _migrate(self) -> None:
+        conn = self._conn()
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await conn.execute(VERSION_TABLE)
+            current = await conn.fetchval("SELECT MAX(version) FROM schema_version")
+            try:
+                pending = MIGRATIONS.pending(current or 0)
+            except StoreError as exc:
+                raise StoreError(f"{redact(self.url)}: {exc}") from None
+            for version, script in pending:
+                for statement in script:
+                    await conn.execute(statement)
+                await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
+
+    def add_listener(self, listener: EventListener) -> None:
+        self._listeners.append(listener)
+
+    def on_outside_change(self, callback: Callable[[], None]) -> None:
+        self._wakers.append(callback)
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _conn(self) -> asyncpg.Connection:
+        if self._wconn is None:
+            raise StoreError("the store is not open")
+        return self._wconn
+
+    async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        if self._pool is None:
+            raise StoreError("the store is not open")
+        async with self._pool.acquire() as conn:
+            return [tuple(r) for r in await conn.fetch(numbered(sql), *params)]
+
+    def json_text(self, column: str, key: str) -> str:
+        return f"({column}::json ->> '{key}')"
+
+    async def _write(self, op: Op, tasks: tuple[str, ...] = (), keys: tuple[str, ...] = ()) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Queued(op, future, tasks, keys))
+        return await future
+
+    def _enqueue(self, item: _Queued) -> None:
+        self._queue.append(item)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                started = time.perf_counter()
+                try:
+                    outcomes, rows = await self._commit(batch)
+                except BaseException as exc:  # the whole batch failed (connection, server)
+                    for item in batch:
+                        tr.settle(item.future, False, exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                self.batches_committed += 1
+                self.ops_committed += len(batch)
+                self.observer.committed(len(batch), time.perf_counter() - started)
+                if rows:
+                    self._deliver([event_from_row(row) for row in rows])
+                for item, (ok, value) in zip(batch, outcomes, strict=True):
+                    tr.settle(item.future, ok, value)
+        finally:
+            self._writer = None
+
+    async def _commit(
+        self, batch: list[_Queued]
+    ) -> tuple[list[tuple[bool, Any]], list[tuple[Any, ...]]]:
+        """Apply a batch in one transaction; replay it if PostgreSQL aborted it for a
+        deadlock or a serialization failure; isolate a failing operation in a savepoint."""
+        isolate = False
+        for replay in range(MAX_REPLAYS + 1):
+            try:
+                return await self._run(batch, isolate=isolate)
+            except _OpFailedError:
+                isolate = True
+            except _RETRYABLE as exc:
+                if replay == MAX_REPLAYS:
+                    raise StoreError(f"a write batch kept being aborted: {exc}") from exc
+                self.replays += 1
+                log.info("write batch aborted by PostgreSQL (%s); replaying it", exc)
+                await asyncio.sleep(0.001 * (replay + 1))
+        return await self._run(batch, isolate=True)
+
+    async def _run(
+        self, batch: list[_Queued], *, isolate: bool
+    ) -> tuple[list[tuple[bool, Any]], list[tuple[Any, ...]]]:
+        conn = self._conn()
+        tx = tr.Tx(PgDb(conn), self._static)
+        outcomes: list[tuple[bool, Any]] = []
+        keys = sorted({k for item in batch for k in item.keys})
+        tasks = sorted({t for item in batch for t in item.tasks})
+        async with conn.transaction():
+            if keys:
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+                    "FROM unnest($1::text[]) WITH ORDINALITY AS u (k, n) ORDER BY n",
+                    keys,
+                )
+            if tasks:
+                await conn.execute(
+                    "SELECT 1 FROM tasks WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", tasks
+                )
+            for item in batch:
+                if not isolate:
+                    try:
+                        outcomes.append((True, await item.op(tx)))
+                    except _RETRYABLE:
+                        raise
+                    except Exception as exc:
+                        raise _OpFailedError from exc
+                    continue
+                mark = tx.mark()
+                try:
+                    async with conn.transaction():  # a savepoint
+                        value = await item.op(tx)
+                except _RETRYABLE:
+                    raise
+                except Exception as exc:
+                    tx.rollback_to(mark)
+                    outcomes.append((False, exc))
+                else:
+                    outcomes.append((True, value))
+            rows = await tx.flush()
+            if rows:
+                await conn.execute("SELECT pg_notify($1, $2)", self._channel, str(rows[-1][0]))
+        return outcomes, rows
+
+    # -- publishing, in one order across workers ------------------------------------------------
+    def _deliver(self, events: list[Event]) -> None:
+        """Hand our own committed events to the listeners, after any gap before them."""
+        if self._catching_up is None and events[0].seq == self._next_seq:
+            self._publish(events)
+            return
+        self._backlog.extend(events)
+        self._catch_up()
+
+    def _publish(self, events: Sequence[Event]) -> None:
+        fresh = [e for e in events if e.seq >= self._next_seq]
+        if not fresh:
+            return
+        self._next_seq = fresh[-1].seq + 1
+        for listener in self._listeners:
+            listener(fresh)
+
+    def _on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
+        try:
+            seq = int(str(payload))
+        except ValueError:
+            return
+        wconn = self._wconn
+        if wconn is not None and pid == wconn.get_server_pid():
+            return  # our own commit: delivered by the writer
+        self._notified_seq = max(self._notified_seq, seq)
+        if seq >= self._next_seq:
+            self._catch_up()
+        for wake in self._wakers:
+            wake()
+
+    def _catch_up(self) -> None:
+        if self._catching_up is None:
+            self._catching_up = asyncio.get_running_loop().create_task(self._catch_up_loop())
+
+    async def _catch_up_loop(self) -> None:
+        """Read the events other workers committed and publish them in seq order, our own
+        (held in the backlog) in their place among them."""
+        try:
+            while True:
+                target = self._backlog[0].seq if self._backlog else self._notified_seq + 1
+                if self._next_seq < target:
+                    limit = min(_CATCH_UP_CHUNK, target - self._next_seq)
+                    found = await self.list_events(after=self._next_seq - 1, limit=limit)
+                    if not found:
+                        # Every number below ours committed before us (the counter row), so a
+                        # hole means the table was changed behind our back: step over it.
+                        log.warning("events %d..%d not found", self._next_seq, target - 1)
+                        self._next_seq = target
+                    else:
+                        self._publish(found)
+                    continue
+                while self._backlog and self._backlog[0].seq <= self._next_seq:
+                    run = [self._backlog.pop(0)]
+                    while self._backlog and self._backlog[0].seq == run[-1].seq + 1:
+                        run.append(self._backlog.pop(0))
+                    self._publish(run)
+                if not self._backlog and self._notified_seq < self._next_seq:
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("catching up with other workers' events failed")
+        finally:
+            self._catching_up = None
+
+    # -- hot path -------------------------------------------------------------------------------
+    async def create_task(self, task: NewTask, claim: Claim | None) -> CreatedTask:
+        keys = () if task.idempotency_key is None else (task.idempotency_key,)
+        result: CreatedTask = await self._write(
+            partial(tr.create_task, new=task, claim=claim), keys=keys
+        )
+        return result
+
+    async def complete_step(self, success: StepSuccess, claim: Claim | None) -> Transition:
+        result: Transition = await self._write(
+            partial(tr.complete_step, done=success, claim=claim), tasks=(success.task_id,)
+        )
+        return result
+
+    async def fail_step(self, failure: StepFailure, claim: Claim | None = None) -> Transition:
+        result: Transition = await self._write(
+            partial(tr.fail_step, failed=failure, claim=claim), tasks=(failure.task_id,)
+        )
+        return result
+
+    async def claim_ready_steps(self, claim: Claim) -> list[ClaimedStep]:
+        started = time.perf_counter()
+        result: list[ClaimedStep] = await self._write(partial(tr.claim_ready_steps, claim=claim))
+        self.observer.claimed(len(result), time.perf_counter() - started)
+        return result
+
+    async def defer_step(
+        self, step_id: int, owner: str, until: float, reason: JSON, now: float
+    ) -> bool:
+        row = await self._fetchone("SELECT task_id FROM steps WHERE id = ?", (step_id,))
+        if row is None:
+            return False
+        result: bool = await self._write(
+            lambda tx: tr.defer_step(tx, step_id, owner, until, reason, now), tasks=(row[0],)
+        )
+        return result
+
+    async def append_events(self, events: Sequence[NewEvent]) -> None:
+        await self._write(partial(tr.add_events, events=events))
+
+    def post_events(self, events: Sequence[NewEvent]) -> None:
+        self._enqueue(_Queued(partial(tr.add_events, events=events), None, (), ()))
+
+    async def renew_leases(self, owner: str, step_ids: Sequence[int], until: float) -> int:
+        if not step_ids:
+            return 0
+        result: int = await self._write(lambda tx: tr.renew_leases(tx, owner, step_ids, until))
+        return result
+
+    async def reclaim_expired_leases(self, now: float, owner: str | None = None) -> int:
+        result: int = await self._write(lambda tx: tr.reclaim_expired_leases(tx, now, owner))
+        return result
+
+    # -- operator actions -----------------------------------------------------------------------
+    async def cancel_task(self, task_id: str, now: float) -> None:
+        await self._write(lambda tx: tr.cancel_task(tx, task_id, now), tasks=(task_id,))
+
+    async def retry_step(self, task_id: str, step_name: str, now: float) -> None:
+        await self._write(lambda tx: tr.retry_step(tx, task_id, step_name, now), tasks=(task_id,))
+
+    async def resolve_step(
+        self, task_id: str, step_name: str, results: JSON | None, now: float, claim: Claim | None
+    ) -> list[ClaimedStep]:
+        result: list[ClaimedStep] = await self._write(
+            lambda tx: tr.resolve_step(tx, task_id, step_name, results, now, claim),
+            tasks=(task_id,),
+        )
+        return result
+
+    async def save_breaker(self, breaker: BreakerView, events: Sequence[NewEvent]) -> None:
+        await self._write(partial(tr.save_breaker, breaker=breaker, events=events))
