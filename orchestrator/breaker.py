@@ -23,12 +23,12 @@ applies each decision and persists it. Which service a step calls is read from i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from orchestrator.clock import Clock
 from orchestrator.event_types import EventType
-from orchestrator.models import JSON, BreakerState, BreakerView, ClaimedStep
+from orchestrator.models import JSON, BreakerState, BreakerView, ClaimedStep, Event
 from orchestrator.store.base import NewEvent, Store
 
 #: How long a step waits before asking again while the half-open probes are out.
@@ -40,6 +40,8 @@ EVENT_TYPES: Mapping[BreakerState, EventType] = {
     BreakerState.HALF_OPEN: EventType.BREAKER_HALF_OPEN,
     BreakerState.CLOSED: EventType.BREAKER_CLOSED,
 }
+
+_STATES: Mapping[str, BreakerState] = {t.value: s for s, t in EVENT_TYPES.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,7 @@ class CircuitBreakers:
         self._default = default or BreakerConfig()
         self._breakers: dict[str, BreakerView] = {}
         self._probes: dict[str, list[float]] = {}  #: start times of probes out, per service
+        store.add_listener(self.observe)
 
     def config(self, service: str) -> BreakerConfig:
         return self._configs.get(service, self._default)
@@ -167,6 +170,36 @@ class CircuitBreakers:
     async def load(self) -> None:
         """Pick up the persisted state (after a restart, or from another engine)."""
         self._breakers = {b.service: b for b in await self._store.load_breakers()}
+
+    def observe(self, events: Sequence[Event]) -> None:
+        """Follow the ``breaker.*`` events of the store, so that a breaker another worker on
+        the same database opened (or closed) defers (or lets through) this engine's steps too.
+
+        Our own events carry the state we already hold and change nothing. Failure counts stay
+        per worker between transitions: each worker decides from the calls it saw, and the
+        first to open the breaker opens it for all.
+        """
+        for ev in events:
+            state = _STATES.get(ev.type)
+            service = ev.data.get("service")
+            if state is None or not isinstance(service, str):
+                continue
+            known = self._breakers.get(service)
+            if known is not None and (known.updated_at >= ev.at and known.state is state):
+                continue
+            failures = ev.data.get("failures")
+            open_until = ev.data.get("open_until")
+            self._breakers[service] = BreakerView(
+                service,
+                state,
+                failures if isinstance(failures, int) else 0,
+                0,
+                ev.at if state is BreakerState.OPEN else (known.opened_at if known else None),
+                open_until if isinstance(open_until, int | float) else None,
+                ev.at,
+            )
+            if state is not BreakerState.HALF_OPEN:
+                self._probes.pop(service, None)
 
     def views(self) -> list[BreakerView]:
         return [self._breakers[s] for s in sorted(self._breakers)]

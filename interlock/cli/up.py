@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from mock_services.runner import RunningServices, start_services
 from orchestrator.engine import EngineConfig
 from orchestrator.errors import InterlockError
 from orchestrator.models import TaskState
+from orchestrator.store.postgres import is_postgres_url, redact
 from orchestrator.store.sqlite import check_database
 
 
@@ -35,8 +37,9 @@ def add_parser(sub: Subcommands, settings: Settings) -> None:
         "up",
         help="the sandbox headless: 4 mock services + engine + HTTP API",
         description="Run the sandbox headless until Ctrl-C / SIGTERM. State "
-        "lives in a SQLite file: stop it and start it again, unfinished "
-        "registrations resume.",
+        "lives in a SQLite file (or a PostgreSQL database): stop it and start it again, "
+        "unfinished registrations resume. On PostgreSQL, run --orchestrator-only in as many "
+        "processes, on as many hosts, as you like: they share the work through the database.",
     )
     half = up.add_mutually_exclusive_group()
     half.add_argument("--services-only", action="store_true", help="only the 4 mock services")
@@ -48,7 +51,14 @@ def add_parser(sub: Subcommands, settings: Settings) -> None:
     up.add_argument(
         "--db",
         default=settings.db_path,
-        help="SQLite file (default ./interlock.db or $INTERLOCK_DB)",
+        help="SQLite file, or a postgresql://user@host:port/database URL "
+        "(default ./interlock.db or $INTERLOCK_DB)",
+    )
+    up.add_argument(
+        "--worker-id",
+        help="this orchestrator's worker id (PostgreSQL; default host:pid). Give each process "
+        "a stable one and a restart after a crash reclaims its steps at once instead of "
+        "after their leases expire",
     )
     up.add_argument(
         "--host", default=settings.host, help=f"address to bind (default {settings.host})"
@@ -77,13 +87,17 @@ def add_parser(sub: Subcommands, settings: Settings) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    db = Path(args.db).resolve()
-    if not args.services_only and not db.parent.is_dir():
-        print(f"interlock: directory {db.parent} does not exist", file=sys.stderr)
+    if args.worker_id is not None and not is_postgres_url(args.db):
+        print("interlock: --worker-id is for a PostgreSQL --db", file=sys.stderr)
         return 2
-    if not args.services_only:
-        check_database(db)  # a bad file stops here, with one line, before anything starts
-    args.db = str(db)
+    if not is_postgres_url(args.db):
+        db = Path(args.db).resolve()
+        if not args.services_only and not db.parent.is_dir():
+            print(f"interlock: directory {db.parent} does not exist", file=sys.stderr)
+            return 2
+        if not args.services_only:
+            check_database(db)  # a bad file stops here, with one line, before anything starts
+        args.db = str(db)
     if args.log_format == "json":
         use_json()
     return run_loop(run_up(args, settings), use_uvloop=settings.uvloop)
@@ -115,14 +129,19 @@ async def run_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _orchestrate(args: argparse.Namespace, urls: dict[str, str], stop: asyncio.Event) -> int:
-    db = Path(args.db)  # resolved, and its directory checked, by the CLI
-    with worker_identity(db) as worker_id:
+    db: str = args.db  # a URL, or a path resolved, and its directory checked, by the CLI
+    identity = (
+        contextlib.nullcontext(args.worker_id or f"{socket.gethostname()}:{os.getpid()}")
+        if is_postgres_url(db)
+        else worker_identity(Path(db))
+    )
+    with identity as worker_id:
         config = EngineConfig(worker_id=worker_id, lease_s=15)
         async with (
             open_orchestrator(db, urls, config=config) as orch,
             run_api(orch, args.host, args.api_port) as api_url,
         ):
-            say(f"{'orchestrator':<14} {api_url}   (state: {db})")
+            say(f"{'orchestrator':<14} {api_url}   (state: {redact(db)}, worker {worker_id})")
             await _run_until_done(args, orch, stop)
     return 0
 

@@ -135,10 +135,13 @@ def test_an_invalid_configuration_is_refused(kwargs: dict[str, float]) -> None:
 
 
 class _Store:
-    """The two store calls the breakers make, in memory."""
+    """The store calls the breakers make, in memory."""
 
     def __init__(self) -> None:
         self.saved: list[tuple[BreakerView, list[NewEvent]]] = []
+
+    def add_listener(self, listener: object) -> None:
+        pass  # one engine: it only ever sees its own breaker events
 
     async def save_breaker(self, breaker: BreakerView, events: Sequence[NewEvent]) -> None:
         self.saved.append((breaker, list(events)))
