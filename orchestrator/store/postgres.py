@@ -29,8 +29,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import zlib
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -111,8 +112,9 @@ class PgDb:
     skip_locked_tasks = " FOR UPDATE OF t SKIP LOCKED"
     skip_locked_steps = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, channel: str) -> None:
         self.conn = conn
+        self.channel = channel  #: notified of each batch of events, at its commit
 
     async def execute(self, sql: str, params: tr.Row = ()) -> int:
         return _count(await self.conn.execute(numbered(sql), *params))
@@ -141,9 +143,13 @@ class PgDb:
         return sorted(int(r[0]) for r in records)
 
     async def insert_events(self, rows: Sequence[tr.Row]) -> int:
-        # Taken last and held until COMMIT: see the module docstring.
+        # Taken last and held until COMMIT (see the module docstring); the notification of
+        # the new last number goes out at the commit, in the same round trip.
         last = await self.conn.fetchval(
-            "UPDATE event_counter SET last = last + $1 WHERE id = 1 RETURNING last", len(rows)
+            "UPDATE event_counter SET last = last + $1 WHERE id = 1 "
+            "RETURNING last, pg_notify($2, last::text)",
+            len(rows),
+            self.channel,
         )
         first = int(last) - len(rows) + 1
         await self.conn.executemany(
@@ -162,6 +168,15 @@ class _Queued:
     keys: tuple[str, ...]  #: idempotency keys to lock (advisory) before the batch runs
 
 
+@dataclass(slots=True)
+class _Lane:
+    """One write connection and its queue: batches on it commit one at a time, in order."""
+
+    conn: asyncpg.Connection
+    queue: list[_Queued] = field(default_factory=list)
+    writer: asyncio.Task[None] | None = None
+
+
 class _OpFailedError(Exception):
     pass
 
@@ -169,22 +184,32 @@ class _OpFailedError(Exception):
 class PostgresStore(SqlReads):
     """A :class:`Store` on a PostgreSQL database (``postgresql://user@host:port/db``).
 
-    ``durable=False`` sets ``synchronous_commit = off`` on the write connection: a crash of the
-    database server may lose the last commits, never their order or atomicity.
+    ``durable=False`` sets ``synchronous_commit = off`` on the write connections: a crash of
+    the database server may lose the last commits, never their order or atomicity.
+
+    ``writers`` connections write at once, each committing its own batches: a statement is a
+    round trip, so one connection would leave both the worker and the server waiting on each
+    other. Every operation on a task goes to the same connection (by its id), so a task's
+    writes still commit in the order they were queued (a handler's events before its step's
+    completion); the row locks order the connections among themselves.
     """
 
     newest_first = "created_at DESC, created_order DESC"
 
-    def __init__(self, url: str, *, durable: bool = True, pool_size: int = 4) -> None:
+    def __init__(
+        self, url: str, *, durable: bool = True, writers: int = 4, pool_size: int = 4
+    ) -> None:
+        if writers < 1:
+            raise ValueError(f"writers must be at least 1, got {writers}")
         self.url = url
         self.durable = durable
+        self.writers = writers
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
-        self._wconn: asyncpg.Connection | None = None
+        self._lanes: list[_Lane] = []
         self._lconn: asyncpg.Connection | None = None  #: LISTENs for other workers' commits
+        self._pids: set[int] = set()  #: our write connections' server processes
         self._channel = "interlock"
-        self._queue: list[_Queued] = []
-        self._writer: asyncio.Task[None] | None = None
         self._listeners: list[EventListener] = []
         self._wakers: list[Callable[[], None]] = []
         self._static = tr.StaticCache()
@@ -200,9 +225,12 @@ class PostgresStore(SqlReads):
     async def open(self) -> None:
         settings = {} if self.durable else {"synchronous_commit": "off"}
         try:
-            self._wconn = await asyncpg.connect(self.url, server_settings=settings)
+            for _ in range(self.writers):
+                conn = await asyncpg.connect(self.url, server_settings=settings)
+                self._lanes.append(_Lane(conn))
+                self._pids.add(conn.get_server_pid())
             self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size)
-            schema = await self._wconn.fetchval("SELECT current_schema()")
+            schema = await self._conn().fetchval("SELECT current_schema()")
             # One channel per schema: deployments side by side in one database stay apart.
             self._channel = f"interlock.{schema}"
             await self._migrate()
@@ -219,16 +247,18 @@ class PostgresStore(SqlReads):
             ) from None
 
     async def close(self) -> None:
-        if self._writer is not None:
-            await asyncio.shield(self._writer)
+        for lane in self._lanes:
+            if lane.writer is not None:
+                await asyncio.shield(lane.writer)
         if self._catching_up is not None:
             self._catching_up.cancel()
             await asyncio.gather(self._catching_up, return_exceptions=True)
             self._catching_up = None
-        for conn in (self._lconn, self._wconn):
+        for conn in [self._lconn, *(lane.conn for lane in self._lanes)]:
             if conn is not None and not conn.is_closed():
                 await conn.close()
-        self._lconn = self._wconn = None
+        self._lconn = None
+        self._lanes = []
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -256,9 +286,9 @@ class PostgresStore(SqlReads):
 
     # -- plumbing -------------------------------------------------------------------------------
     def _conn(self) -> asyncpg.Connection:
-        if self._wconn is None:
+        if not self._lanes:
             raise StoreError("the store is not open")
-        return self._wconn
+        return self._lanes[0].conn
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         if self._pool is None:
@@ -269,23 +299,35 @@ class PostgresStore(SqlReads):
     def json_text(self, column: str, key: str) -> str:
         return f"({column}::json ->> '{key}')"
 
-    async def _write(self, op: Op, tasks: tuple[str, ...] = (), keys: tuple[str, ...] = ()) -> Any:
+    async def _write(
+        self,
+        op: Op,
+        tasks: tuple[str, ...] = (),
+        keys: tuple[str, ...] = (),
+        lane_key: str | None = None,
+    ) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Queued(op, future, tasks, keys))
+        self._enqueue(_Queued(op, future, tasks, keys), lane_key)
         return await future
 
-    def _enqueue(self, item: _Queued) -> None:
-        self._queue.append(item)
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
+    def _enqueue(self, item: _Queued, lane_key: str | None = None) -> None:
+        """Queue ``item`` on the lane of ``lane_key`` (a task id: all of a task's writes on one
+        lane), else of the task it locks, else the first."""
+        if not self._lanes:
+            raise StoreError("the store is not open")
+        key = lane_key if lane_key is not None else (item.tasks[0] if item.tasks else None)
+        lane = self._lanes[0 if key is None else zlib.crc32(key.encode()) % len(self._lanes)]
+        lane.queue.append(item)
+        if lane.writer is None:
+            lane.writer = asyncio.get_running_loop().create_task(self._drain(lane))
 
-    async def _drain(self) -> None:
+    async def _drain(self, lane: _Lane) -> None:
         try:
-            while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            while lane.queue:
+                batch, lane.queue = lane.queue[:MAX_BATCH], lane.queue[MAX_BATCH:]
                 started = time.perf_counter()
                 try:
-                    outcomes, rows = await self._commit(batch)
+                    outcomes, rows = await self._commit(lane.conn, batch)
                 except BaseException as exc:  # the whole batch failed (connection, server)
                     for item in batch:
                         tr.settle(item.future, False, exc)
@@ -300,17 +342,17 @@ class PostgresStore(SqlReads):
                 for item, (ok, value) in zip(batch, outcomes, strict=True):
                     tr.settle(item.future, ok, value)
         finally:
-            self._writer = None
+            lane.writer = None
 
     async def _commit(
-        self, batch: list[_Queued]
+        self, conn: asyncpg.Connection, batch: list[_Queued]
     ) -> tuple[list[tuple[bool, Any]], list[tuple[Any, ...]]]:
         """Apply a batch in one transaction; replay it if PostgreSQL aborted it for a
         deadlock or a serialization failure; isolate a failing operation in a savepoint."""
         isolate = False
         for replay in range(MAX_REPLAYS + 1):
             try:
-                return await self._run(batch, isolate=isolate)
+                return await self._run(conn, batch, isolate=isolate)
             except _OpFailedError:
                 isolate = True
             except _RETRYABLE as exc:
@@ -319,13 +361,12 @@ class PostgresStore(SqlReads):
                 self.replays += 1
                 log.info("write batch aborted by PostgreSQL (%s); replaying it", exc)
                 await asyncio.sleep(0.001 * (replay + 1))
-        return await self._run(batch, isolate=True)
+        return await self._run(conn, batch, isolate=True)
 
     async def _run(
-        self, batch: list[_Queued], *, isolate: bool
+        self, conn: asyncpg.Connection, batch: list[_Queued], *, isolate: bool
     ) -> tuple[list[tuple[bool, Any]], list[tuple[Any, ...]]]:
-        conn = self._conn()
-        tx = tr.Tx(PgDb(conn), self._static)
+        tx = tr.Tx(PgDb(conn, self._channel), self._static)
         outcomes: list[tuple[bool, Any]] = []
         keys = sorted({k for item in batch for k in item.keys})
         tasks = sorted({t for item in batch for t in item.tasks})
@@ -360,9 +401,7 @@ class PostgresStore(SqlReads):
                     outcomes.append((False, exc))
                 else:
                     outcomes.append((True, value))
-            rows = await tx.flush()
-            if rows:
-                await conn.execute("SELECT pg_notify($1, $2)", self._channel, str(rows[-1][0]))
+            rows = await tx.flush()  # notifies the other workers (PgDb.insert_events)
         return outcomes, rows
 
     # -- publishing, in one order across workers ------------------------------------------------
@@ -387,9 +426,8 @@ class PostgresStore(SqlReads):
             seq = int(str(payload))
         except ValueError:
             return
-        wconn = self._wconn
-        if wconn is not None and pid == wconn.get_server_pid():
-            return  # our own commit: delivered by the writer
+        if pid in self._pids:
+            return  # our own commit: delivered by its writer
         self._notified_seq = max(self._notified_seq, seq)
         if seq >= self._next_seq:
             self._catch_up()
@@ -403,9 +441,17 @@ class PostgresStore(SqlReads):
     async def _catch_up_loop(self) -> None:
         """Read the events other workers committed and publish them in seq order, our own
         (held in the backlog) in their place among them."""
+        waited = False
         try:
             while True:
                 target = self._backlog[0].seq if self._backlog else self._notified_seq + 1
+                if self._next_seq < target and not waited:
+                    # The gap is often another of our writers' commit, delivered in a moment:
+                    # give it that moment before reading the database.
+                    waited = True
+                    await asyncio.sleep(0.001)
+                    continue
+                waited = False
                 if self._next_seq < target:
                     limit = min(_CATCH_UP_CHUNK, target - self._next_seq)
                     found = await self.list_events(after=self._next_seq - 1, limit=limit)
@@ -435,7 +481,7 @@ class PostgresStore(SqlReads):
     async def create_task(self, task: NewTask, claim: Claim | None) -> CreatedTask:
         keys = () if task.idempotency_key is None else (task.idempotency_key,)
         result: CreatedTask = await self._write(
-            partial(tr.create_task, new=task, claim=claim), keys=keys
+            partial(tr.create_task, new=task, claim=claim), keys=keys, lane_key=task.task_id
         )
         return result
 
@@ -469,10 +515,11 @@ class PostgresStore(SqlReads):
         return result
 
     async def append_events(self, events: Sequence[NewEvent]) -> None:
-        await self._write(partial(tr.add_events, events=events))
+        await self._write(partial(tr.add_events, events=events), lane_key=_task_of(events))
 
     def post_events(self, events: Sequence[NewEvent]) -> None:
-        self._enqueue(_Queued(partial(tr.add_events, events=events), None, (), ()))
+        item = _Queued(partial(tr.add_events, events=events), None, (), ())
+        self._enqueue(item, _task_of(events))
 
     async def renew_leases(self, owner: str, step_ids: Sequence[int], until: float) -> int:
         if not step_ids:
@@ -502,3 +549,8 @@ class PostgresStore(SqlReads):
 
     async def save_breaker(self, breaker: BreakerView, events: Sequence[NewEvent]) -> None:
         await self._write(partial(tr.save_breaker, breaker=breaker, events=events))
+
+
+def _task_of(events: Sequence[NewEvent]) -> str | None:
+    """The task whose lane events go on (a step's events go before its completion)."""
+    return events[0].task_id if events else None
