@@ -13,6 +13,7 @@ from interlock.bench.dashboard import format_dashboard_report, run_dashboard_ben
 from interlock.bench.engine import format_report, run_benchmark
 from interlock.bench.machine import OtherCpu, read_machine
 from interlock.bench.registration import format_registration_report, run_registration_benchmark
+from interlock.bench.scaling import format_scaling_report, run_scaling_benchmark
 from interlock.bench.services import format_service_report, run_service_benchmark
 from interlock.cli.arguments import Subcommands, positive_int
 from interlock.cli.loop import loop_name
@@ -21,6 +22,8 @@ from interlock.progress import Progress, StatusLine, shown
 from interlock.settings import Settings
 
 BENCHMARKS = ("engine", "services", "registration", "dashboard")
+#: Run only when asked for (``--only scaling``): it needs a PostgreSQL server.
+ON_REQUEST = ("scaling",)
 
 
 def add_parser(sub: Subcommands) -> None:
@@ -30,9 +33,10 @@ def add_parser(sub: Subcommands) -> None:
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument(
         "--only",
-        choices=BENCHMARKS,
+        choices=BENCHMARKS + ON_REQUEST,
         action="append",
-        help="run only this benchmark (repeatable; default: all)",
+        help="run only this benchmark (repeatable; default: all but scaling, which needs a "
+        "PostgreSQL server: $INTERLOCK_BENCH_PG_URL, default 127.0.0.1:5432)",
     )
     bench.add_argument(
         "--sequential",
@@ -90,7 +94,36 @@ def add_parser(sub: Subcommands) -> None:
         help="dashboard: run the attached dashboard at this niceness (default: its own, 10; "
         "0: the sandbox's priority)",
     )
+    bench.add_argument(
+        "--scale-workers",
+        type=_worker_counts,
+        default=(1, 2, 4),
+        metavar="N,N,...",
+        help="scaling: worker processes on PostgreSQL, one run each (default 1,2,4)",
+    )
+    bench.add_argument(
+        "--diamonds",
+        type=positive_int,
+        default=4000,
+        help="scaling: no-op diamonds per run, shared by the workers (default 4000)",
+    )
+    bench.add_argument(
+        "--scale-registrations",
+        type=positive_int,
+        default=1200,
+        help="scaling: registrations per run, shared by the workers (default 1200)",
+    )
     bench.set_defaults(run=_run)
+
+
+def _worker_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of worker counts: {text!r}") from None
+    if not counts or any(n < 1 or n > 64 for n in counts):
+        raise argparse.ArgumentTypeError(f"worker counts must be 1 to 64: {text!r}")
+    return counts
 
 
 async def _one(
@@ -103,6 +136,11 @@ async def _one(
     if name == "services":
         result = await run_service_benchmark(args.requests, progress=progress)
         return result, format_service_report(result)
+    if name == "scaling":
+        result = await run_scaling_benchmark(
+            args.scale_workers, args.diamonds, args.scale_registrations, progress=progress
+        )
+        return result, format_scaling_report(result)
     if name == "registration":
         result = await run_registration_benchmark(args.registrations, progress=progress)
         return result, format_registration_report(result)
