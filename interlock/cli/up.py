@@ -28,6 +28,7 @@ from mock_services.runner import RunningServices, start_services
 from orchestrator.engine import EngineConfig
 from orchestrator.errors import InterlockError
 from orchestrator.models import TaskState
+from orchestrator.store.postgres import check_database as check_postgres
 from orchestrator.store.postgres import is_postgres_url, redact
 from orchestrator.store.sqlite import check_database
 
@@ -90,7 +91,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.worker_id is not None and not is_postgres_url(args.db):
         print("interlock: --worker-id is for a PostgreSQL --db", file=sys.stderr)
         return 2
-    if not is_postgres_url(args.db):
+    if is_postgres_url(args.db):
+        if not args.services_only:  # an unusable database stops here, before anything starts
+            asyncio.run(check_postgres(args.db))
+    else:
         db = Path(args.db).resolve()
         if not args.services_only and not db.parent.is_dir():
             print(f"interlock: directory {db.parent} does not exist", file=sys.stderr)

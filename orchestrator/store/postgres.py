@@ -89,6 +89,27 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+async def check_database(url: str) -> None:
+    """Nothing if ``url`` is a PostgreSQL database this Interlock can use (reachable, and not of
+    a newer schema), else a :class:`StoreError` with one line saying why. Writes nothing: a
+    command calls it before it starts anything."""
+    try:
+        conn = await asyncpg.connect(url, timeout=10)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+        raise StoreError(f"{redact(url)} cannot be used as an Interlock database: {exc}") from None
+    except TimeoutError:
+        raise StoreError(f"{redact(url)}: the server did not answer within 10 s") from None
+    try:
+        found = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+        version = await conn.fetchval("SELECT MAX(version) FROM schema_version") if found else 0
+    except asyncpg.PostgresError as exc:
+        raise StoreError(f"{redact(url)} cannot be used as an Interlock database: {exc}") from None
+    finally:
+        await conn.close()
+    if (version or 0) > SCHEMA_VERSION:
+        raise StoreError(f"{redact(url)}: {MIGRATIONS.newer(version)}")
+
+
 @lru_cache(maxsize=512)
 def numbered(sql: str) -> str:
     """SQLite's ``?`` parameters as PostgreSQL's ``$1, $2, ...`` (our SQL has no ``?`` in a

@@ -1,10 +1,11 @@
 """An orchestrator process SIGKILLed mid-run and restarted: everything completes, once.
 
 The services run in this test process (so their records can be counted); the orchestrator is a
-real ``interlock up --orchestrator-only`` child process on a SQLite file. Welcome e-mails are
-slowed down so the kill lands while some are in flight: the services finish those requests after
-the client has died (the responses are lost), and the restarted orchestrator's retries are
-answered from the idempotency store instead of sending a second e-mail.
+real ``interlock up --orchestrator-only`` child process on a SQLite file, then on PostgreSQL
+(with a ``--worker-id``, so that the restart reclaims at once, as the SQLite one does). Welcome
+e-mails are slowed down so the kill lands while some are in flight: the services finish those
+requests after the client has died (the responses are lost), and the restarted orchestrator's
+retries are answered from the idempotency store instead of sending a second e-mail.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import aiohttp
 import pytest
 
 from mock_services.runner import RunningServices
+from orchestrator.embedded import store_for
 from orchestrator.event_types import EventType
 from orchestrator.models import TaskState
-from orchestrator.store.sqlite import SqliteStore
 from tests.e2e.conftest import add_fault
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +31,7 @@ REGISTRATIONS = 12
 
 
 async def start_orchestrator(
-    db: Path, services: RunningServices, *extra: str
+    db: str, services: RunningServices, *extra: str
 ) -> asyncio.subprocess.Process:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for name, url in services.urls.items():
@@ -42,7 +43,8 @@ async def start_orchestrator(
         "up",
         "--orchestrator-only",
         "--db",
-        str(db),
+        db,
+        *(["--worker-id", "crash-w1"] if db.startswith("postgresql://") else []),
         "--api-port",
         "0",
         "--quiet",
@@ -62,9 +64,9 @@ async def welcome_rule_seen(admin: aiohttp.ClientSession, services: RunningServi
 
 @pytest.mark.slow
 async def test_orchestrator_killed_mid_run_then_restarted_completes_without_duplicates(
-    services: RunningServices, admin: aiohttp.ClientSession, tmp_path: Path
+    services: RunningServices, admin: aiohttp.ClientSession, database: str
 ) -> None:
-    db = tmp_path / "crash.db"
+    db = database
     await add_fault(
         admin,
         services,
@@ -94,7 +96,7 @@ async def test_orchestrator_killed_mid_run_then_restarted_completes_without_dupl
     assert second.returncode == 0, text
     assert f"{REGISTRATIONS} tasks in the database: {REGISTRATIONS} complete" in text, text
 
-    store = SqliteStore(str(db))
+    store = store_for(db)
     await store.open()
     try:
         tasks = await store.list_tasks(limit=100)

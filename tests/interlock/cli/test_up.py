@@ -189,3 +189,27 @@ def test_up_on_an_ipv6_address_runs_the_sandbox(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "http://[::1]:" in result.stdout  # a URL a client can use
     assert "2 tasks in the database: 2 complete" in result.stdout
+
+
+@pytest.mark.slow
+def test_an_unusable_postgresql_database_is_one_line_before_anything_starts(pg_url: str) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    missing = pg_url.split("?")[0].rsplit("/", 1)[0] + "/no_such_interlock_db"
+    for url in (f"postgresql://me:secret@127.0.0.1:{port}/x", missing):
+        result = run_cli("up", "--db", url, *PORTS)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2, result.stderr
+        assert len(lines) == 1 and lines[0].startswith("interlock: postgresql://"), lines
+        assert "cannot be used as an Interlock database" in lines[0], lines
+        assert "secret" not in result.stderr  # the password is never printed
+        assert "faults:" not in result.stdout  # checked before the services started
+
+
+def test_a_worker_id_is_refused_for_sqlite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["up", "--db", str(tmp_path / "x.db"), "--worker-id", "w1"]) == 2
+    assert "--worker-id is for a PostgreSQL --db" in capsys.readouterr().err
