@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from orchestrator.errors import StoreError
 from orchestrator.models import JSON, BreakerView, ClaimedStep, Event
@@ -68,6 +69,15 @@ MAX_REPLAYS = 8
 #: Advisory lock key under which one worker at a time migrates the schema.
 _MIGRATION_LOCK = 0x1E7E_10C4
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+#: A batch that failed with one of these failed for its connection, not for what it did.
+_CONNECTION_LOST = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+)
 #: Events read per query while catching up with other workers' commits.
 _CATCH_UP_CHUNK = 1000
 
@@ -238,26 +248,30 @@ class PostgresStore(SqlReads):
         self._backlog: list[Event] = []  #: own committed events waiting behind a gap
         self._notified_seq = 0  #: the highest seq another worker announced
         self._catching_up: asyncio.Task[None] | None = None
+        self._relisten: asyncio.Task[None] | None = None
+        self._closing = False
         self.batches_committed = 0
         self.ops_committed = 0
         self.replays = 0  #: batches PostgreSQL aborted (deadlock, serialization) and we re-ran
 
     # -- lifecycle ------------------------------------------------------------------------------
-    async def open(self) -> None:
+    async def _connect_writer(self) -> asyncpg.Connection:
         settings = {} if self.durable else {"synchronous_commit": "off"}
+        conn = await asyncpg.connect(self.url, server_settings=settings, timeout=10)
+        self._pids.add(conn.get_server_pid())
+        return conn
+
+    async def open(self) -> None:
         try:
             for _ in range(self.writers):
-                conn = await asyncpg.connect(self.url, server_settings=settings)
-                self._lanes.append(_Lane(conn))
-                self._pids.add(conn.get_server_pid())
+                self._lanes.append(_Lane(await self._connect_writer()))
             self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size)
             schema = await self._conn().fetchval("SELECT current_schema()")
             # One channel per schema: deployments side by side in one database stay apart.
             self._channel = f"interlock.{schema}"
             await self._migrate()
             self._next_seq = await self.last_event_seq() + 1
-            self._lconn = await asyncpg.connect(self.url)
-            await self._lconn.add_listener(self._channel, self._on_notify)
+            await self._listen()
         except StoreError:
             await self.close()
             raise
@@ -267,7 +281,42 @@ class PostgresStore(SqlReads):
                 f"{redact(self.url)} cannot be used as an Interlock database: {exc}"
             ) from None
 
+    async def _listen(self) -> None:
+        conn = await asyncpg.connect(self.url, timeout=10)
+        conn.add_termination_listener(self._listener_lost)
+        await conn.add_listener(self._channel, self._on_notify)
+        self._lconn = conn
+
+    def _listener_lost(self, conn: asyncpg.Connection | PoolConnectionProxy[Any]) -> None:
+        """The LISTEN connection died (the server restarted, an operator ended it): until it is
+        back, engines poll; once back, everything committed meanwhile is caught up."""
+        if self._lconn is not conn or self._closing:
+            return
+        self._lconn = None
+        log.warning("lost the notification connection to %s; reconnecting", redact(self.url))
+        self._relisten = asyncio.get_running_loop().create_task(self._relisten_loop())
+
+    async def _relisten_loop(self) -> None:
+        pause = 0.1
+        while not self._closing:
+            try:
+                await self._listen()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+                continue
+            self._notified_seq = max(self._notified_seq, await self.last_event_seq())
+            if self._notified_seq >= self._next_seq:
+                self._catch_up()
+            for wake in self._wakers:
+                wake()
+            return
+
     async def close(self) -> None:
+        self._closing = True
+        if self._relisten is not None:
+            self._relisten.cancel()
+            await asyncio.gather(self._relisten, return_exceptions=True)
         for lane in self._lanes:
             if lane.writer is not None:
                 await asyncio.shield(lane.writer)
@@ -348,8 +397,12 @@ class PostgresStore(SqlReads):
                 batch, lane.queue = lane.queue[:MAX_BATCH], lane.queue[MAX_BATCH:]
                 started = time.perf_counter()
                 try:
+                    if lane.conn.is_closed():  # lost with the server: a new one for this batch
+                        lane.conn = await self._connect_writer()
                     outcomes, rows = await self._commit(lane.conn, batch)
                 except BaseException as exc:  # the whole batch failed (connection, server)
+                    if isinstance(exc, _CONNECTION_LOST):
+                        exc = StoreError(f"lost the database {redact(self.url)}: {exc}")
                     for item in batch:
                         tr.settle(item.future, False, exc)
                     if not isinstance(exc, Exception):

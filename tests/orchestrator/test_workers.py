@@ -18,11 +18,14 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from orchestrator.breaker import BreakerConfig, CircuitBreakers
 from orchestrator.clock import FakeClock
 from orchestrator.embedded import open_engine, store_for
+from orchestrator.engine import EngineConfig
+from orchestrator.errors import StoreError
 from orchestrator.models import BreakerState, ClaimedStep, TaskState
 from orchestrator.templates import parse_template
 from tests.orchestrator.conftest import DIAMOND, Recorder
@@ -182,3 +185,45 @@ async def test_a_breaker_opened_by_one_worker_defers_steps_in_all(pg_url: str) -
     finally:
         await one.close()
         await two.close()
+
+
+async def test_a_worker_outlives_the_loss_of_its_database_connections(pg_url: str) -> None:
+    """The server ends every connection (a restart, an operator): the worker opens new ones,
+    listens again, and goes on; nothing committed meanwhile by others is missed."""
+    recorder = Recorder()
+    template = parse_template(DIAMOND, recorder.registry.names())
+    config = EngineConfig(worker_id="w1", poll_interval_s=30, lease_s=5)
+    async with (
+        open_engine(pg_url, recorder.registry, [template], config=config) as worker,
+        open_engine(pg_url, recorder.registry, [template], start=False) as submitter,
+    ):
+        first = await worker.submit("diamond", {})
+        assert (await worker.wait(first.task_id, timeout_s=10)).state is TaskState.COMPLETE
+        ended = await _end_every_connection(pg_url)
+        assert ended >= 6  # four writers, the listener, a pooled reader (and the submitter's)
+        await asyncio.sleep(0.3)  # asyncpg notices the closed sockets
+        own = await worker.submit("diamond", {})
+        assert (await worker.wait(own.task_id, timeout_s=10)).state is TaskState.COMPLETE
+        # A task another process creates wakes this worker by notification (its poll is 30 s)
+        # and its events reach this worker's bus.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                other = await submitter.submit("diamond", {})
+                break
+            except StoreError:  # the submitter's own connections were ended too
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+        assert (await worker.wait(other.task_id, timeout_s=10)).state is TaskState.COMPLETE
+
+
+async def _end_every_connection(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        ended = await conn.fetchval(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return int(ended)
