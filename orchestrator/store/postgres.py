@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import zlib
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -63,6 +64,11 @@ MIGRATIONS = Migrations.load(
     "pg_schema.sql", "migration_request_hash.sql", "migration_degradation.sql"
 )
 SCHEMA_VERSION = MIGRATIONS.version
+#: The tables of an Interlock database, read from its scripts (``schema_version`` first).
+TABLES: Final = (
+    "schema_version",
+    *(t for script in MIGRATIONS.scripts for t in re.findall(r"^CREATE TABLE (\w+)", script, re.M)),
+)
 MAX_BATCH = 512
 #: Replays of a batch PostgreSQL aborted for a deadlock or a serialization failure.
 MAX_REPLAYS = 8
@@ -118,6 +124,31 @@ async def check_database(url: str) -> None:
         await conn.close()
     if (version or 0) > SCHEMA_VERSION:
         raise StoreError(f"{redact(url)}: {MIGRATIONS.newer(version)}")
+
+
+async def find_tables(url: str) -> list[str]:
+    """The Interlock tables (:data:`TABLES`) already in the schema ``url``'s connections make
+    tables in (the first of its ``search_path`` that exists): ``[]`` for a database or schema
+    no Interlock has used. :class:`StoreError` when it cannot be read, or that schema is
+    missing."""
+    try:
+        conn = await asyncpg.connect(url, timeout=10)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise StoreError(f"{redact(url)} cannot be reached: {exc}") from None
+    try:
+        schema = await conn.fetchval("SELECT current_schema()")
+        if schema is None:
+            raise StoreError(f"{redact(url)}: no schema of its search_path exists")
+        rows = await conn.fetch(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = $1 AND table_name = ANY($2::text[])",
+            schema,
+            list(TABLES),
+        )
+    finally:
+        await conn.close()
+    found = {str(r[0]) for r in rows}
+    return [t for t in TABLES if t in found]
 
 
 @lru_cache(maxsize=512)
