@@ -1,4 +1,4 @@
-"""The sandbox as two child processes, for a caller that owns the terminal (the dashboard).
+"""The sandbox as child processes, for a caller that owns the terminal (the dashboard).
 
 ``interlock dashboard`` must not share an event loop with the engine, and its crash-recovery
 demo kills the orchestrator for real, so the sandbox runs beside it as two children:
@@ -10,6 +10,14 @@ Killing the second leaves the services (and their faults, keys and records) as t
     with Supervisor(SupervisorConfig(db=Path("interlock.db"))) as sandbox:
         sandbox.api_url                       # "http://127.0.0.1:8700", answering /health
         await sandbox.restart_orchestrator()  # from any event loop: SIGKILL, start, healthy
+
+On a PostgreSQL database (``db`` a ``postgresql://`` URL) it can run several orchestrator
+workers (:attr:`SupervisorConfig.workers`), which share the work through the database: each
+has an API port of its own (:attr:`Supervisor.api_urls`) and a stable ``--worker-id``
+(``<prefix>-w1`` ...), so a worker restarted by :meth:`Supervisor.restart_worker` reclaims the
+steps it was running at once rather than after their leases expire. The URL reaches the workers
+in their environment (``INTERLOCK_DB``), not on their command line, and the log shows it
+without its password.
 
 Each child runs in a session of its own, so the terminal's Ctrl-C reaches only the caller, and
 :meth:`Supervisor.stop` ends each child's whole process group. Their output goes to a log file
@@ -45,6 +53,7 @@ from typing import IO, Final, Self
 from interlock.probe import probe
 from interlock.settings import DEFAULT_API_PORT, DEFAULT_HOST, SERVICE_PORTS, http_url
 from orchestrator.errors import InterlockError
+from orchestrator.store.postgres import is_postgres_url, redact
 
 #: How many of a failed child's last log lines its :class:`ChildStartError` carries.
 LOG_TAIL_LINES: Final = 15
@@ -91,13 +100,17 @@ class ChildStartError(SupervisorError):
         log_tail: list[str],
         *,
         timeout_s: float,
+        worker_id: str | None = None,
     ) -> None:
         self.role = role  #: which child
+        self.worker_id = worker_id  #: which orchestrator worker, when it has a ``--worker-id``
         self.returncode = returncode  #: its exit status; None when it was still running, too late
         self.log_path = log_path  #: the log file it wrote to
         self.log_tail = log_tail  #: its last lines there
         self.timeout_s = timeout_s  #: how long it was given to answer
         what = _DESCRIPTIONS[role]
+        if worker_id is not None:
+            what = f"{what}, worker {worker_id}"
         if returncode is None:
             head = f"{what} did not answer within {timeout_s:g} s"
         else:
@@ -114,20 +127,48 @@ class SupervisorStoppedError(SupervisorError):
 class SupervisorConfig:
     """What to start and where; the options of ``interlock up``, plus the log and timeouts."""
 
-    #: The SQLite file the orchestrator keeps its state in (its directory must exist).
-    db: Path
+    #: Where the orchestrator keeps its state: a SQLite file (its directory must exist), or a
+    #: ``postgresql://`` URL, given as a ``str`` (a :class:`Path` would mangle its ``//``).
+    db: Path | str
     #: The address every child binds.
     host: str = DEFAULT_HOST
-    #: The API's port; 0 picks a free one at :meth:`Supervisor.start`, kept across restarts.
+    #: The (first) API's port; 0 picks a free one at :meth:`Supervisor.start`, kept across
+    #: restarts. The other workers' ports are always picked free.
     api_port: int = DEFAULT_API_PORT
     #: Each mock service's port by name; 0 picks a free one, as for the API.
     service_ports: Mapping[str, int] = field(default_factory=lambda: SERVICE_PORTS)
-    #: Where both children's stdout and stderr go; None means ``<db>.dashboard.log``.
+    #: Where every child's stdout and stderr go; None means ``<db>.dashboard.log`` (a SQLite
+    #: ``db``; a PostgreSQL one needs a log path given).
     log_path: Path | None = None
     #: How long a child may take to answer after it was started.
     ready_timeout_s: float = 30.0
     #: How long a child may take to exit after SIGTERM before it gets SIGKILL.
     stop_timeout_s: float = 5.0
+    #: How many orchestrator workers to run; more than one only on PostgreSQL.
+    workers: int = 1
+    #: On PostgreSQL, worker ``i`` (from 1) runs with ``--worker-id <prefix>-w<i>``.
+    worker_id_prefix: str = "interlock"
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise SupervisorError(f"workers must be 1 or more, not {self.workers}")
+        if self.workers > 1 and not self.on_postgres:
+            raise SupervisorError(
+                f"{self.workers} orchestrator workers need a PostgreSQL database: on SQLite "
+                "the sandbox runs one"
+            )
+        if self.on_postgres and self.log_path is None:
+            raise SupervisorError("a sandbox on PostgreSQL needs a log_path")
+
+    @property
+    def on_postgres(self) -> bool:
+        """Whether :attr:`db` is a PostgreSQL URL."""
+        return isinstance(self.db, str) and is_postgres_url(self.db)
+
+    @property
+    def db_label(self) -> str:
+        """:attr:`db` for messages and logs: a URL without its password."""
+        return redact(str(self.db)) if self.on_postgres else str(self.db)
 
     @classmethod
     def on_free_ports(
@@ -153,30 +194,55 @@ class _Child:
     process: subprocess.Popen[bytes] | None = None
     #: Where this child's output begins in the log (for the tail of a failed start).
     log_offset: int = 0
+    #: An orchestrator's ``--worker-id`` (PostgreSQL only; on SQLite ``interlock up`` picks it).
+    worker_id: str | None = None
 
     @property
     def pid(self) -> int | None:
         return None if self.process is None else self.process.pid
 
+    @property
+    def name(self) -> str:
+        """The child in the log's lines: ``orchestrator``, ``orchestrator soak-w2``."""
+        return self.role if self.worker_id is None else f"{self.role} {self.worker_id}"
+
 
 class Supervisor:
-    """Starts, restarts and stops the sandbox's two child processes."""
+    """Starts, restarts and stops the sandbox's child processes: the services and one or more
+    orchestrator workers."""
 
     def __init__(self, config: SupervisorConfig) -> None:
         self.config = config
-        #: The log file both children write to.
+        #: The log file every child writes to.
         self.log_path = config.log_path or Path(f"{config.db}.dashboard.log")
-        self._api_port = config.api_port
+        self._api_ports = [config.api_port] + [0] * (config.workers - 1)
         self._service_ports = dict(config.service_ports)
-        self._children: dict[ChildRole, _Child] = {}
+        self._services: _Child | None = None
+        self._workers: list[_Child] = []
         self._log: IO[bytes] | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
     @property
     def api_url(self) -> str:
-        """The orchestrator API's base URL (its port chosen by :meth:`start` when it was 0)."""
-        return http_url(self.config.host, self._api_port)
+        """The (first) orchestrator API's base URL (its port chosen by :meth:`start` when it
+        was 0)."""
+        return self.api_urls[0]
+
+    @property
+    def api_urls(self) -> tuple[str, ...]:
+        """Each orchestrator worker's API base URL, in the order of :attr:`worker_names`."""
+        return tuple(http_url(self.config.host, port) for port in self._api_ports)
+
+    @property
+    def worker_names(self) -> tuple[str, ...]:
+        """What each worker is called: on PostgreSQL its ``--worker-id`` (``<prefix>-w1``
+        ...); on SQLite the one worker is ``orchestrator`` (``interlock up`` gives it an id
+        that is stable for the file)."""
+        if not self.config.on_postgres:
+            return (str(ChildRole.ORCHESTRATOR),)
+        prefix = self.config.worker_id_prefix
+        return tuple(f"{prefix}-w{i}" for i in range(1, self.config.workers + 1))
 
     @property
     def service_urls(self) -> dict[str, str]:
@@ -185,36 +251,49 @@ class Supervisor:
 
     @property
     def pids(self) -> dict[ChildRole, int]:
-        """The running children's process ids (each also its process group's id)."""
+        """The running children's process ids (each also its process group's id); for the
+        orchestrator, the first worker's."""
+        children = [self._services, *self._workers[:1]]
         return {
-            role: child.process.pid
-            for role, child in self._children.items()
+            child.role: child.process.pid
+            for child in children
+            if child is not None and child.process is not None and child.process.poll() is None
+        }
+
+    @property
+    def worker_pids(self) -> dict[str, int]:
+        """The running workers' process ids by :attr:`worker_names`."""
+        return {
+            name: child.process.pid
+            for name, child in zip(self.worker_names, self._workers, strict=False)
             if child.process is not None and child.process.poll() is None
         }
 
     def start(self) -> None:
-        """Start the services, then the orchestrator, each answering before this returns.
+        """Start the services, then the orchestrator workers (together), each answering
+        before this returns.
 
         :class:`ChildStartError` when one fails; then, as on any error (Ctrl-C included),
         whatever was started has been stopped.
         """
         with self._lock:
-            if self._stopping.is_set() or self._children:
+            if self._stopping.is_set() or self._services is not None:
                 raise SupervisorStoppedError("a supervisor starts once")
             self._pick_free_ports()
             try:
                 self._log = self.log_path.open("ab")
             except OSError as exc:
                 raise SupervisorError(f"cannot write the log {self.log_path}: {exc}") from None
-            self._children = {
-                ChildRole.SERVICES: self._services_child(),
-                ChildRole.ORCHESTRATOR: self._orchestrator_child(),
-            }
+            self._services = self._services_child()
+            self._workers = [self._orchestrator_child(i) for i in range(self.config.workers)]
         try:
             with self._lock:
-                for child in self._children.values():
-                    self._spawn(child)
-                    self._wait_ready(child)
+                self._spawn(self._services)
+                self._wait_ready(self._services)
+                for worker in self._workers:
+                    self._spawn(worker)
+                for worker in self._workers:
+                    self._wait_ready(worker)
         except BaseException:
             self.stop()
             raise
@@ -222,21 +301,30 @@ class Supervisor:
     async def restart_orchestrator(self) -> None:
         """SIGKILL the orchestrator, start it again on the same database and port, and return
         once it answers ``/health`` — the crash-recovery demo. Awaitable from any event loop
-        (the work is done in a thread); :class:`ChildStartError` if it does not come back."""
-        await asyncio.to_thread(self._restart_orchestrator)
+        (the work is done in a thread); :class:`ChildStartError` if it does not come back.
+        With several workers, this is the first one's (:meth:`restart_worker`)."""
+        await self.restart_worker(0)
+
+    async def restart_worker(self, index: int) -> None:
+        """:meth:`restart_orchestrator` for worker ``index`` (from 0, in the order of
+        :attr:`worker_names`); the others keep running."""
+        if not 0 <= index < self.config.workers:
+            raise IndexError(f"no worker {index}: there are {self.config.workers}")
+        await asyncio.to_thread(self._restart_worker, index)
 
     def stop(self) -> None:
-        """End both children and every process in their groups: SIGTERM, then SIGKILL after
+        """End every child and every process in their groups: SIGTERM, then SIGKILL after
         :attr:`~SupervisorConfig.stop_timeout_s`. Idempotent; interrupted (a second Ctrl-C),
         it still SIGKILLs what is left before the interruption goes on."""
         self._stopping.set()  # a restart waiting for readiness gives up, releasing the lock
         with self._lock:
-            children = [c for c in reversed(self._children.values()) if c.process is not None]
+            started = [self._services, *self._workers]
+            children = [c for c in reversed(started) if c is not None and c.process is not None]
             if self._log is None or self._log.closed:
                 return
             try:
-                for child in children:  # the orchestrator first: it still calls the services
-                    self._write_log(f"stopping {child.role} (SIGTERM): pid {child.pid}")
+                for child in children:  # the orchestrators first: they still call the services
+                    self._write_log(f"stopping {child.name} (SIGTERM): pid {child.pid}")
                     _terminate(child, self.config.stop_timeout_s)
             finally:
                 for child in children:
@@ -256,21 +344,20 @@ class Supervisor:
     ) -> None:
         self.stop()
 
-    def _restart_orchestrator(self) -> None:
+    def _restart_worker(self, index: int) -> None:
         with self._lock:
-            child = self._children.get(ChildRole.ORCHESTRATOR)
-            if self._stopping.is_set() or child is None:
+            if self._stopping.is_set() or not self._workers:
                 raise SupervisorStoppedError("the sandbox is not running")
-            self._write_log(f"killing the orchestrator (SIGKILL) to restart it: pid {child.pid}")
+            child = self._workers[index]
+            self._write_log(f"killing the {child.name} (SIGKILL) to restart it: pid {child.pid}")
             _kill(child)
             self._spawn(child)
             self._wait_ready(child)
 
     def _pick_free_ports(self) -> None:
-        """Port 0 becomes a free port now, so the restarted orchestrator gets the API's port
+        """Port 0 becomes a free port now, so a restarted orchestrator gets its API's port
         back and the URLs are known without reading them from the children's output."""
-        if self._api_port == 0:
-            self._api_port = _free_port(self.config.host)
+        self._api_ports = [p or _free_port(self.config.host) for p in self._api_ports]
         for service, port in self._service_ports.items():
             if port == 0:
                 self._service_ports[service] = _free_port(self.config.host)
@@ -284,22 +371,34 @@ class Supervisor:
             [f"{url}/__admin/stats" for url in self.service_urls.values()],
         )
 
-    def _orchestrator_child(self) -> _Child:
-        argv = _interlock_up(
-            "--orchestrator-only",
-            f"--db={self.config.db}",
+    def _orchestrator_child(self, index: int) -> _Child:
+        env = {f"INTERLOCK_{s.upper()}_URL": url for s, url in self.service_urls.items()}
+        options = [
             f"--host={self.config.host}",
-            f"--api-port={self._api_port}",
+            f"--api-port={self._api_ports[index]}",
             "--quiet",  # the dashboard shows the events; the log keeps starts, stops, errors
+        ]
+        worker_id = None
+        if self.config.on_postgres:
+            worker_id = self.worker_names[index]
+            env["INTERLOCK_DB"] = str(self.config.db)  # not in argv: ps and the log show argv
+            options.append(f"--worker-id={worker_id}")
+        else:
+            options.insert(0, f"--db={self.config.db}")
+        return _Child(
+            ChildRole.ORCHESTRATOR,
+            _interlock_up("--orchestrator-only", *options),
+            _child_env(env),
+            [f"{self.api_urls[index]}/health"],
+            worker_id=worker_id,
         )
-        urls = {f"INTERLOCK_{s.upper()}_URL": url for s, url in self.service_urls.items()}
-        return _Child(ChildRole.ORCHESTRATOR, argv, _child_env(urls), [f"{self.api_url}/health"])
 
     def _spawn(self, child: _Child) -> None:
         if self._stopping.is_set():
             raise SupervisorStoppedError("the supervisor is stopping")
         assert self._log is not None
-        self._write_log(f"starting {child.role}: {shlex.join(child.argv)}")
+        on = f" (database {self.config.db_label})" if child.worker_id is not None else ""
+        self._write_log(f"starting {child.name}: {shlex.join(child.argv)}{on}")
         child.log_offset = self._log.tell()
         child.process = subprocess.Popen(
             child.argv,
@@ -323,8 +422,8 @@ class Supervisor:
             if time.monotonic() >= deadline:
                 raise self._start_error(child, None)
             if self._stopping.wait(_PROBE_INTERVAL_S):
-                raise SupervisorStoppedError(f"stopped while {child.role} was starting")
-        self._write_log(f"{child.role} is ready: pid {child.pid}")
+                raise SupervisorStoppedError(f"stopped while {child.name} was starting")
+        self._write_log(f"{child.name} is ready: pid {child.pid}")
 
     def _start_error(self, child: _Child, returncode: int | None) -> ChildStartError:
         with self.log_path.open("rb") as log:
@@ -332,7 +431,12 @@ class Supervisor:
             text = log.read().decode(errors="replace")
         tail = [line for line in text.splitlines() if line.strip()][-LOG_TAIL_LINES:]
         return ChildStartError(
-            child.role, returncode, self.log_path, tail, timeout_s=self.config.ready_timeout_s
+            child.role,
+            returncode,
+            self.log_path,
+            tail,
+            timeout_s=self.config.ready_timeout_s,
+            worker_id=child.worker_id,
         )
 
     def _write_log(self, line: str) -> None:

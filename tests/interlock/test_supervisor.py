@@ -1,5 +1,5 @@
 """The sandbox as child processes: they answer, the orchestrator restarts on the same state, and
-nothing outlives :meth:`Supervisor.stop` or a failed start."""
+nothing outlives :meth:`Supervisor.stop` or a failed start; on PostgreSQL, several workers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -17,6 +18,7 @@ from interlock.supervisor import (
     ChildRole,
     ChildStartError,
     Supervisor,
+    SupervisorConfig,
     SupervisorError,
     SupervisorStoppedError,
     _Child,
@@ -157,3 +159,69 @@ def test_it_starts_nothing_when_not_started_stopped_or_the_log_cannot_be_written
     with pytest.raises(SupervisorError, match="cannot write the log"):
         unwritable.start()
     assert unwritable.pids == {}
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with a password (the server's trust auth never asks for it)."""
+    parts = urlsplit(url)
+    return urlunsplit(
+        parts._replace(netloc=f"{parts.username}:{password}@{parts.hostname}:{parts.port}")
+    )
+
+
+@pytest.mark.slow
+def test_on_postgresql_workers_share_one_database_and_restart_one_at_a_time(
+    tmp_path: Path, spawned: list[subprocess.Popen[bytes]], pg_url: str
+) -> None:
+    log = tmp_path / "sandbox.log"
+    url = with_password(pg_url, "sekret")
+    config = sandbox_config(tmp_path, db=url, workers=2, worker_id_prefix="t", log_path=log)
+    supervisor = Supervisor(config)
+    supervisor.start()
+    try:
+        assert supervisor.worker_names == ("t-w1", "t-w2")
+        first, second = supervisor.api_urls
+        assert first == supervisor.api_url and first != second
+        assert [get_json(f"{api}/health")["worker_id"] for api in (first, second)] == [
+            "t-w1",
+            "t-w2",
+        ]
+        task = post_json(
+            f"{second}/tasks",
+            {"name": "user_registration", "context": RegistrationFaker(seed=4).registration()},
+        )
+        assert get_json(f"{first}/tasks/{task['task_id']}")["task_id"] == task["task_id"]
+        before = supervisor.worker_pids
+        assert supervisor.pids[ORCHESTRATOR] == before["t-w1"]
+
+        asyncio.run(supervisor.restart_worker(1))
+
+        after = supervisor.worker_pids
+        assert after["t-w1"] == before["t-w1"] and after["t-w2"] != before["t-w2"]
+        assert living([before["t-w2"]]) == []
+        assert get_json(f"{second}/health")["worker_id"] == "t-w2"  # same port, same id
+        with pytest.raises(IndexError):
+            asyncio.run(supervisor.restart_worker(2))
+    finally:
+        supervisor.stop()
+
+    assert len(spawned) == 4  # services, two workers, the second again
+    assert living(p.pid for p in spawned) == []
+    text = log.read_text()
+    assert "killing the orchestrator t-w2 (SIGKILL)" in text
+    assert "killing the orchestrator t-w1" not in text
+    assert "sekret" not in text and ":***@" in text  # the URL is in no argv, and redacted
+
+
+def test_more_than_one_worker_needs_postgresql_and_postgresql_a_log(tmp_path: Path) -> None:
+    with pytest.raises(SupervisorError, match="2 orchestrator workers need a PostgreSQL"):
+        SupervisorConfig(db=tmp_path / "x.db", workers=2)
+    with pytest.raises(SupervisorError, match="workers must be 1 or more"):
+        SupervisorConfig(db=tmp_path / "x.db", workers=0)
+    with pytest.raises(SupervisorError, match="needs a log_path"):
+        SupervisorConfig(db="postgresql://u@localhost/db")
+    config = SupervisorConfig(db="postgresql://u:pw@localhost/db", workers=3, log_path=tmp_path)
+    assert config.on_postgres and config.db_label == "postgresql://u:***@localhost/db"
+    assert Supervisor(config).worker_names == ("interlock-w1", "interlock-w2", "interlock-w3")
+    sqlite = Supervisor(sandbox_config(tmp_path))
+    assert sqlite.worker_names == ("orchestrator",) and len(sqlite.api_urls) == 1
