@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from interlock.bench.machine import OtherCpu, read_machine
-from interlock.cli.arguments import Subcommands, positive_int
+from interlock.cli.arguments import Subcommands, UsageError, positive_int
 from interlock.cli.loop import loop_name
 from interlock.cli.loop import run as run_loop
 from interlock.settings import Settings
 from interlock.soak import SoakConfig, SoakReport, run_soak
 from interlock.soak.progress import StatusLine
 from interlock.soak.report import format_report
+from orchestrator.store.postgres import is_postgres_url
 
 
 def add_parser(sub: Subcommands) -> None:
@@ -28,7 +29,9 @@ def add_parser(sub: Subcommands) -> None:
         description="Submit registrations over the API under seeded faults on all four "
         "services while the orchestrator is SIGKILLed and restarted; then check from the "
         "services' own records that nothing was lost or duplicated and that every failure is "
-        "explained by its faults. Exit status 1 when a check fails.",
+        "explained by its faults. On PostgreSQL, --workers N runs N orchestrator workers on "
+        "the one database, killed in turn while the others keep working; submissions go "
+        "round-robin to those that are up. Exit status 1 when a check fails.",
     )
     soak.add_argument("--n", type=positive_int, default=2000, help="registrations (default 2000)")
     soak.add_argument("--kills", type=int, default=10, help="orchestrator kills (default 10)")
@@ -37,7 +40,21 @@ def add_parser(sub: Subcommands) -> None:
         "--rate", type=float, default=100.0, help="submissions per second (default 100)"
     )
     soak.add_argument(
-        "--db", type=Path, help="SQLite file, must not exist (default: a temporary one)"
+        "--db",
+        help="SQLite file, must not exist (default: a temporary one), or a "
+        "postgresql://user@host:port/database URL whose schema (its search_path) holds no "
+        "Interlock table yet; the soak leaves its state there",
+    )
+    soak.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="orchestrator workers sharing the database (default 1; more need PostgreSQL)",
+    )
+    soak.add_argument(
+        "--log",
+        type=Path,
+        help="the children's log (default <db>.soak.log; on PostgreSQL a temporary file)",
     )
     soak.add_argument(
         "--timeout", type=float, default=900.0, help="seconds for every task to end (default 900)"
@@ -47,13 +64,20 @@ def add_parser(sub: Subcommands) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.workers > 1 and not is_postgres_url(args.db or ""):
+        raise UsageError(
+            f"--workers {args.workers} needs a PostgreSQL --db (postgresql://...): on SQLite "
+            "the soak runs one orchestrator"
+        )
     config = SoakConfig(
         registrations=args.n,
         kills=max(0, args.kills),
         seed=args.seed,
         rate_per_s=max(args.rate, 0.1),
         db=args.db,
+        log_path=args.log,
         timeout_s=args.timeout,
+        workers=args.workers,
     )
     loop = loop_name(use_uvloop=settings.uvloop)
     return run_loop(_soak(config, as_json=args.json, loop=loop), use_uvloop=settings.uvloop)
@@ -63,9 +87,10 @@ async def _soak(config: SoakConfig, *, as_json: bool, loop: str) -> int:
     reading = await asyncio.to_thread(read_machine, tempfile.gettempdir())
     progress = StatusLine()
     progress.note(f"{reading.describe()}; event loop: {loop}")
+    workers = f", {config.workers} workers" if config.workers > 1 else ""
     progress.note(
         f"soak: {config.registrations} registrations at {config.rate_per_s:g}/s, "
-        f"{config.kills} kills, seed {config.seed}"
+        f"{config.kills} kills, seed {config.seed}; on {config.db_label}{workers}"
     )
     try:
         with OtherCpu() as others:

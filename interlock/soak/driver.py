@@ -13,6 +13,13 @@ speed, so runs with one seed differ in which calls fail, never in what must hold
 task is terminal it clears the fault rules (their counts stay), reads every task and its
 attempts from the API, submits every key once more, audits the services' records
 (:mod:`interlock.audit`) and hands it all to :func:`~interlock.soak.verdict.judge`.
+
+On PostgreSQL (:attr:`SoakConfig.db` a ``postgresql://`` URL, whose schema holds no Interlock
+table yet) it runs :attr:`SoakConfig.workers` orchestrator workers on that database. The kills
+go to them in turn (kill ``k``, from 0, hits worker ``k mod N``) while the others keep working;
+the submissions go round-robin to the workers that are up, a try that finds one down going to
+the next, and so do the reads and the resubmissions at the end: a key first submitted to one
+worker is resubmitted to another.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from mock_services.payloads import RegistrationFaker
 from mock_services.services import SERVICE_NAMES
 from orchestrator.errors import InterlockError
 from orchestrator.models import ACTIVE_TASK_STATES, TERMINAL_TASK_STATES, AttemptOutcome
+from orchestrator.store.postgres import find_tables, is_postgres_url, redact
 
 T = TypeVar("T")
 X = TypeVar("X")
@@ -70,7 +78,8 @@ _NOT_ANSWERING = (aiohttp.ClientError, TimeoutError, ConnectionError)
 
 class SoakError(InterlockError):
     """The soak could not be run as asked (not: the soak found a problem, which its report
-    says): its database exists already, or the API refused a submission or did not answer."""
+    says): its database exists already (or holds Interlock's tables), several workers were
+    asked for on SQLite, or the API refused a submission or did not answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +96,40 @@ class SoakConfig:
     rate_per_s: float = 100.0
     #: The faults every service gets.
     mix: FaultMix = DEFAULT_MIX
-    #: The SQLite file (must not exist); None: one in a temporary directory, removed after.
-    db: Path | None = None
-    #: The children's log; None: ``<db>.soak.log`` (removed with a temporary db).
+    #: The SQLite file (must not exist), or a ``postgresql://`` URL (a ``str``) whose schema
+    #: holds no Interlock table; None: a SQLite file in a temporary directory, removed after.
+    db: Path | str | None = None
+    #: The children's log; None: ``<db>.soak.log`` for a SQLite file, else a temporary file
+    #: (removed after).
     log_path: Path | None = None
     #: How long every task may take to become terminal, from the first submission.
     timeout_s: float = 900.0
     #: At most this many submissions in flight at once.
     in_flight: int = 64
+    #: How many orchestrator workers share the work; more than one only on PostgreSQL.
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise SoakError(f"the soak needs at least one worker, not {self.workers}")
+        if self.workers > 1 and not self.on_postgres:
+            raise SoakError(
+                f"{self.workers} workers need a PostgreSQL database (--db postgresql://...): "
+                "on SQLite the soak runs one orchestrator"
+            )
+
+    @property
+    def on_postgres(self) -> bool:
+        """Whether :attr:`db` is a PostgreSQL URL."""
+        return isinstance(self.db, str) and is_postgres_url(self.db)
+
+    @property
+    def db_label(self) -> str:
+        """Where the state is kept, for messages: a temporary file, a path, a URL without its
+        password."""
+        if self.db is None:
+            return "a temporary SQLite file"
+        return redact(str(self.db)) if self.on_postgres else str(self.db)
 
 
 @dataclass
@@ -105,7 +140,8 @@ class _Live:
     acknowledged: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     kills: list[Kill] = field(default_factory=list)
-    down: bool = False
+    #: The workers (their indexes) killed and not answering yet.
+    down: set[int] = field(default_factory=set)
     open_breakers: tuple[str, ...] = ()
 
     @property
@@ -132,20 +168,27 @@ async def run_soak(config: SoakConfig, progress: StatusLine | None = None) -> So
 @contextlib.asynccontextmanager
 async def _sandbox(config: SoakConfig) -> AsyncIterator[Supervisor]:
     with contextlib.ExitStack() as stack:
-        if config.db is None:
-            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="interlock-soak-"))
-            db = Path(directory) / "soak.db"
+
+        def temporary() -> Path:
+            prefix = "interlock-soak-"
+            return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+
+        db: Path | str
+        if isinstance(config.db, str) and config.on_postgres:
+            db = config.db
+            await _check_unused(db)
+            log_path = config.log_path or temporary() / "soak.log"
         else:
-            db = config.db.resolve()
-            if db.exists():
-                raise SoakError(f"{db} exists: the soak needs a database of its own")
-        ports = dict.fromkeys(SERVICE_NAMES, 0)
+            db = _new_sqlite_file(config.db) if config.db is not None else temporary() / "soak.db"
+            log_path = config.log_path or Path(f"{db}.soak.log")
         supervisor = Supervisor(
             SupervisorConfig(
                 db=db,
                 api_port=0,
-                service_ports=ports,
-                log_path=config.log_path or Path(f"{db}.soak.log"),
+                service_ports=dict.fromkeys(SERVICE_NAMES, 0),
+                log_path=log_path,
+                workers=config.workers,
+                worker_id_prefix="soak",
             )
         )
         await asyncio.to_thread(supervisor.start)
@@ -153,6 +196,24 @@ async def _sandbox(config: SoakConfig) -> AsyncIterator[Supervisor]:
             yield supervisor
         finally:
             await asyncio.to_thread(supervisor.stop)
+
+
+def _new_sqlite_file(given: Path | str) -> Path:
+    db = Path(given).resolve()
+    if db.exists():
+        raise SoakError(f"{db} exists: the soak needs a database of its own")
+    return db
+
+
+async def _check_unused(url: str) -> None:
+    """Refuse a PostgreSQL schema an Interlock used already, as a SQLite file that exists is
+    refused: the audit counts every task in the database as this soak's."""
+    tables = await find_tables(url)
+    if tables:
+        raise SoakError(
+            f"{redact(url)} holds Interlock's tables already ({', '.join(tables)}): the soak "
+            "needs a database (or a search_path schema) of its own"
+        )
 
 
 class _Soak:
@@ -167,7 +228,9 @@ class _Soak:
         self.supervisor = supervisor
         self.session = session
         self.progress = progress
-        self.api = supervisor.api_url
+        self.apis = supervisor.api_urls
+        self.workers = supervisor.worker_names
+        self._turn = 0  #: the round-robin's counter over the workers
         self.live = _Live()
         fake = RegistrationFaker(config.seed)
         self.contexts = [fake.registration() for _ in range(config.registrations)]
@@ -211,6 +274,7 @@ class _Soak:
             self.live.kills,
             elapsed_s=elapsed_s,
             breaker_openings={str(k): int(v) for k, v in openings.items()},
+            workers=self.workers,
         )
 
     # -- faults --------------------------------------------------------------------------
@@ -273,9 +337,10 @@ class _Soak:
             await asyncio.sleep(SUBMIT_RETRY_S)
 
     async def _post_task(self, body: dict[str, Any]) -> dict[str, Any] | None:
-        """The API's answer to one submission; None when it did not answer (it is down)."""
+        """The answer to one submission, from the next worker that is up; None when it did
+        not answer (it is down)."""
         try:
-            async with self.session.post(f"{self.api}/tasks", json=body) as resp:
+            async with self.session.post(f"{self._api()}/tasks", json=body) as resp:
                 if resp.status >= 500:
                     return None
                 if resp.status not in (200, 201):
@@ -284,6 +349,14 @@ class _Soak:
                 return answer
         except _NOT_ANSWERING:
             return None
+
+    def _api(self) -> str:
+        """The next worker's API, in turn, skipping the ones killed and not back yet (if all
+        are, the next in turn: its try fails and is made again)."""
+        order = [(self._turn + i) % len(self.apis) for i in range(len(self.apis))]
+        index = next((i for i in order if i not in self.live.down), order[0])
+        self._turn = index + 1
+        return self.apis[index]
 
     # -- kills ---------------------------------------------------------------------------
 
@@ -303,14 +376,19 @@ class _Soak:
                 await asyncio.sleep(POLL_EVERY_S / 2)
             await asyncio.sleep(jitter_s)
             at_s, through = self.live.elapsed_s(), self._progress()
-            self.live.down = True
-            await self.supervisor.restart_orchestrator()
-            self.live.down = False
-            kill = Kill(at_s=round(at_s, 2), down_s=round(self.live.elapsed_s() - at_s, 2))
+            index = len(self.live.kills) % len(self.workers)  # in turn
+            self.live.down.add(index)
+            try:
+                await self.supervisor.restart_worker(index)
+            finally:
+                self.live.down.discard(index)
+            down_s = round(self.live.elapsed_s() - at_s, 2)
+            kill = Kill(at_s=round(at_s, 2), down_s=down_s, worker=self.workers[index])
             self.live.kills.append(kill)
+            who = "the orchestrator" if len(self.workers) == 1 else f"worker {kill.worker}"
             self._note(
                 f"kill {len(self.live.kills)}/{self.config.kills} at {kill.at_s:.1f} s "
-                f"({through:.0%} through): the orchestrator was back after {kill.down_s:.1f} s"
+                f"({through:.0%} through): {who} was back after {kill.down_s:.1f} s"
             )
             await asyncio.sleep(KILL_GAP_S)
 
@@ -328,7 +406,7 @@ class _Soak:
     async def _open_breakers(self) -> tuple[str, ...]:
         """The services whose breaker is not closed, as the orchestrator last said."""
         try:
-            async with self.session.get(f"{self.api}/breakers") as resp:
+            async with self.session.get(f"{self._api()}/breakers") as resp:
                 if resp.status != 200:
                     return self.live.open_breakers
                 body = await resp.json()
@@ -338,7 +416,7 @@ class _Soak:
 
     async def _counts(self) -> dict[str, int] | None:
         try:
-            async with self.session.get(f"{self.api}/tasks/counts") as resp:
+            async with self.session.get(f"{self._api()}/tasks/counts") as resp:
                 if resp.status != 200:
                     return None
                 body = await resp.json()
@@ -373,7 +451,7 @@ class _Soak:
                 running=live.running,
                 kills_done=len(live.kills),
                 kills=self.config.kills,
-                down=live.down,
+                down=tuple(self.workers[i] for i in sorted(live.down)),
                 open_breakers=live.open_breakers,
             )
         )
@@ -436,7 +514,7 @@ class _Soak:
         return dict(await _map_limited(again, range(self.config.registrations)))
 
     async def _get(self, path: str) -> dict[str, Any]:
-        async with self.session.get(f"{self.api}{path}") as resp:
+        async with self.session.get(f"{self._api()}{path}") as resp:
             if resp.status != 200:
                 raise SoakError(f"GET {path} answered {resp.status}: {await resp.text()}")
             body: dict[str, Any] = await resp.json()

@@ -25,13 +25,13 @@ class SoakStatus:
     running: int
     kills_done: int
     kills: int
-    #: Whether the orchestrator is down (killed, not answering yet).
-    down: bool
+    #: The orchestrator workers killed and not answering yet (``orchestrator`` on SQLite).
+    down: tuple[str, ...]
     #: The services whose circuit breaker is open or half-open (their steps wait).
     open_breakers: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        down = " (orchestrator down)" if self.down else ""
+        down = f" ({', '.join(self.down)} down)" if self.down else ""
         breakers = f", breaker open: {', '.join(self.open_breakers)}" if self.open_breakers else ""
         return (
             f"soak {self.elapsed_s:6.1f} s: submitted {self.acknowledged}/{self.registrations}, "

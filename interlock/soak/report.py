@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from interlock.soak.verdict import SoakReport
 
 
@@ -13,6 +15,7 @@ def format_report(report: SoakReport) -> str:
         f"registrations   {r.registrations} in {r.elapsed_s:.1f} s ({rate:.1f}/s), {r.tasks} tasks",
         f"kills           {r.kills} (SIGKILL + restart; down {r.down_s:.1f} s in all), "
         f"{r.lost_attempts} attempts lost to them (recorded, not counted)",
+        *_workers_line(r),
         f"submissions     {r.submissions_retried} retried with their key while it was down, "
         f"{r.submissions_found_existing} of them found their task already made",
         f"complete        {r.complete} ({r.degraded} degraded: preferences defaults)",
@@ -48,3 +51,12 @@ def format_report(report: SoakReport) -> str:
         lines.append("verdict         FAIL")
         lines.extend(f"  {problem}" for problem in r.problems)
     return "\n".join(lines)
+
+
+def _workers_line(r: SoakReport) -> list[str]:
+    """With several workers: who they were and how many kills hit each (none with one)."""
+    if len(r.workers) < 2:
+        return []
+    hits = Counter(r.kill_workers)
+    each = ", ".join(f"{w} {hits[w]}" for w in r.workers)
+    return [f"workers         {len(r.workers)} on one database, killed in turn: {each}"]

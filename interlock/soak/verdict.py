@@ -100,12 +100,14 @@ class Resubmission:
 
 @dataclass(frozen=True, slots=True)
 class Kill:
-    """One SIGKILL of the orchestrator."""
+    """One SIGKILL of the orchestrator (of one of its workers)."""
 
     #: Seconds since the soak began submitting.
     at_s: float
     #: Seconds from the kill until the restarted orchestrator answered.
     down_s: float
+    #: The worker it hit (:attr:`interlock.supervisor.Supervisor.worker_names`).
+    worker: str = "orchestrator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,10 @@ class SoakReport:
     kills: int
     #: When each kill came, in seconds since the first submission.
     kill_at_s: tuple[float, ...]
+    #: The worker each kill hit, in the order of :attr:`kill_at_s`.
+    kill_workers: tuple[str, ...]
+    #: The orchestrator workers that shared the work (one on SQLite).
+    workers: tuple[str, ...]
     #: Seconds the orchestrator was down, over all kills.
     down_s: float
     #: Registrations whose submission needed more than one try; of them, those whose first
@@ -175,6 +181,7 @@ def judge(
     *,
     elapsed_s: float,
     breaker_openings: Mapping[str, int] | None = None,
+    workers: Sequence[str] = ("orchestrator",),
 ) -> SoakReport:
     """The verdict on one soak; ``audit.people`` is in the order of ``submissions``."""
     by_id = {t.task_id: t for t in tasks}
@@ -202,6 +209,8 @@ def judge(
         registrations=len(submissions),
         kills=len(kills),
         kill_at_s=tuple(k.at_s for k in kills),
+        kill_workers=tuple(k.worker for k in kills),
+        workers=tuple(workers),
         down_s=round(sum(k.down_s for k in kills), 2),
         submissions_retried=sum(s.tries > 1 for s in submissions),
         submissions_found_existing=sum(s.found_existing for s in submissions),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from interlock import progress
 from interlock.soak.progress import SoakStatus, StatusLine
@@ -16,7 +17,7 @@ STATUS = SoakStatus(
     running=9,
     kills_done=1,
     kills=2,
-    down=True,
+    down=("orchestrator",),
     open_breakers=("users",),
 )
 
@@ -26,6 +27,11 @@ def test_the_status_says_where_the_soak_stands() -> None:
         "soak    3.2 s: submitted 40/100, complete 30, failed 1, running 9, kills 1/2, "
         "breaker open: users (orchestrator down)"
     )
+
+
+def test_with_several_workers_it_names_the_one_down() -> None:
+    status = replace(STATUS, down=("soak-w2",), open_breakers=())
+    assert status.describe().endswith("kills 1/2 (soak-w2 down)")
 
 
 def test_on_a_terminal_the_line_is_redrawn_and_a_note_clears_it() -> None:

@@ -9,7 +9,7 @@ from interlock.soak.verdict import Kill, Resubmission, StepEnd, Submission, Task
 STEPS = ("create_user_account", "update_user_status")
 
 
-def run(*, duplicated: bool) -> str:
+def run(*, duplicated: bool, workers: tuple[str, ...] = ("orchestrator",)) -> str:
     people = [
         PersonAudit("a@example.com", 1, "u1", "active", True, "pro", True, 2, 1, 0),
         PersonAudit("b@example.com", 1, "u2", "pending", False, None, False, 0, 0, 0),
@@ -37,9 +37,10 @@ def run(*, duplicated: bool) -> str:
             tasks,
             again,
             Audit(tuple(people), stats),
-            [Kill(1.0, 0.5)],
+            [Kill(1.0, 0.5, workers[0])],
             elapsed_s=2.0,
             breaker_openings={"users": 1},
+            workers=workers,
         )
     )
 
@@ -49,7 +50,8 @@ def test_a_passing_report_gives_every_figure_and_the_verdict() -> None:
     lines = text.splitlines()
     assert lines[0] == "registrations   2 in 2.0 s (1.0/s), 2 tasks"
     assert lines[1].startswith("kills           1 (SIGKILL + restart; down 0.5 s in all)")
-    assert "submissions     1 retried with their key" in text
+    assert lines[2].startswith("submissions     1 retried with their key")
+    assert "workers" not in text  # one orchestrator: nothing to tell apart
     assert "  create_user_account: HTTP_503" in text
     assert "faults fired    error 3, latency 2" in text
     assert "breakers opened users 1" in text
@@ -63,3 +65,8 @@ def test_a_failing_report_lists_what_broke() -> None:
         "verdict         FAIL",
         "  1 people with duplicate records: a@example.com",
     ]
+
+
+def test_with_several_workers_it_says_which_each_kill_hit() -> None:
+    lines = run(duplicated=False, workers=("soak-w1", "soak-w2")).splitlines()
+    assert lines[2] == "workers         2 on one database, killed in turn: soak-w1 1, soak-w2 0"

@@ -74,6 +74,7 @@ def test_a_clean_run_passes_with_its_figures() -> None:
     assert report.ok and report.problems == ()
     assert (report.registrations, report.tasks, report.complete, report.failed) == (3, 3, 3, 0)
     assert (report.kills, report.kill_at_s, report.down_s) == (2, (1.5, 3.0), 1.25)
+    assert report.kill_workers == ("orchestrator",) * 2 and report.workers == ("orchestrator",)
     assert (report.submissions_retried, report.submissions_found_existing) == (1, 1)
     assert report.lost_attempts == 2
     assert report.breaker_openings == {"preferences": 1}
