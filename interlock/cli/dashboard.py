@@ -13,6 +13,7 @@ the other commands do not pay for it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import signal
 import sys
@@ -29,6 +30,8 @@ from interlock.registration.template import TEMPLATE_NAME
 from interlock.settings import SERVICE_PORTS, Settings
 from interlock.supervisor import Supervisor, SupervisorConfig
 from mock_services.payloads import RegistrationFaker
+from orchestrator.store.postgres import check_database as check_postgres
+from orchestrator.store.postgres import is_postgres_url, redact
 from orchestrator.store.sqlite import check_database
 
 #: The options that describe the sandbox this command starts; they make no sense with --attach.
@@ -73,7 +76,9 @@ def add_parser(sub: Subcommands, settings: Settings) -> None:
     )
     sandbox = dash.add_argument_group("the sandbox it starts (not with --attach)")
     sandbox.add_argument(
-        "--db", help=f"SQLite file (default {settings.db_path}; $INTERLOCK_DB sets it)"
+        "--db",
+        help=f"SQLite file or postgresql:// URL (default {settings.db_path}; $INTERLOCK_DB "
+        "sets it; on PostgreSQL the children's log is ./interlock-dashboard.log unless --log)",
     )
     sandbox.add_argument("--host", help=f"address to bind (default {settings.host})")
     sandbox.add_argument(
@@ -141,14 +146,21 @@ def _attach(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
-    db = Path(args.db or settings.db_path).resolve()
-    if not db.parent.is_dir():
-        print(f"interlock: directory {db.parent} does not exist", file=sys.stderr)
-        return 2
-    check_database(db)  # a bad file is one line (a StoreError) before any child starts
+    given = args.db or settings.db_path
+    db: Path | str
+    if is_postgres_url(given):
+        db, shown = given, redact(given)
+        asyncio.run(check_postgres(db))  # an unusable database is one line before any child
+    else:
+        db = Path(given).resolve()
+        shown = str(db)
+        if not db.parent.is_dir():
+            print(f"interlock: directory {db.parent} does not exist", file=sys.stderr)
+            return 2
+        check_database(db)  # a bad file is one line (a StoreError) before any child starts
     run_dashboard = load_run_dashboard()  # before the children: a missing TUI starts nothing
     supervisor = Supervisor(_supervisor_config(args, settings, db))
-    print(f"starting the sandbox on {db} (its output: {supervisor.log_path})", flush=True)
+    print(f"starting the sandbox on {shown} (its output: {supervisor.log_path})", flush=True)
     with _exit_on_signals(), supervisor:
         run_dashboard(
             DashboardConfig(
@@ -157,7 +169,7 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
                 readonly=args.readonly,
                 restart_orchestrator=supervisor.restart_orchestrator,
                 seed=args.seed,
-                label=f"sandbox {db}",
+                label=f"sandbox {shown}",
                 new_context=RegistrationFaker(args.seed).registration,
                 template=TEMPLATE_NAME,
                 demos=demo_entries(
@@ -169,11 +181,13 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
                 ),
             )
         )
-    print(f"sandbox stopped; its state is in {db}", flush=True)
+    print(f"sandbox stopped; its state is in {shown}", flush=True)
     return 0
 
 
-def _supervisor_config(args: argparse.Namespace, settings: Settings, db: Path) -> SupervisorConfig:
+def _supervisor_config(
+    args: argparse.Namespace, settings: Settings, db: Path | str
+) -> SupervisorConfig:
     def given_or(value: int | None, default: int) -> int:
         return default if value is None else value
 
@@ -185,7 +199,9 @@ def _supervisor_config(args: argparse.Namespace, settings: Settings, db: Path) -
             s: given_or(getattr(args, f"{s}_port"), settings.service_ports[s])
             for s in SERVICE_PORTS
         },
-        log_path=Path(args.log).resolve() if args.log else None,
+        log_path=Path(args.log).resolve()
+        if args.log
+        else (Path("interlock-dashboard.log").resolve() if isinstance(db, str) else None),
     )
 
 

@@ -182,6 +182,28 @@ def test_the_dashboard_runs_on_the_sandbox_it_started_which_is_gone_after(
 
 
 @pytest.mark.slow
+def test_the_dashboard_runs_a_sandbox_on_postgresql(
+    fake: FakeDashboard, tmp_path: Path, pg_url: str
+) -> None:
+    seen: dict[str, object] = {}
+
+    def look(config: DashboardConfig) -> None:
+        seen["api"] = probe(f"{config.api_url}/health", timeout_s=5)
+        assert config.restart_orchestrator is not None
+        asyncio.run(config.restart_orchestrator())
+        seen["after restart"] = probe(f"{config.api_url}/health", timeout_s=5)
+
+    fake.then = look
+    log = tmp_path / "children.log"
+    assert main(["dashboard", "--db", pg_url, *ALL_PORTS_FREE, "--log", str(log)]) == 0
+    [config] = fake.configs
+    assert config.label == f"sandbox {pg_url}"
+    assert seen == {"api": None, "after restart": None}
+    pids = started_pids(log)
+    assert len(pids) == 3 and living(pids) == []
+
+
+@pytest.mark.slow
 def test_the_sandbox_is_stopped_when_the_dashboard_raises(
     fake: FakeDashboard, tmp_path: Path
 ) -> None:

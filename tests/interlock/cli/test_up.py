@@ -162,6 +162,24 @@ def test_the_dashboard_refuses_a_bad_database_before_it_starts_anything(tmp_path
     assert not Path(f"{db}.dashboard.log").exists()  # no child was started
 
 
+@pytest.mark.slow
+def test_the_dashboard_refuses_an_unusable_postgresql_database_before_it_starts_anything(
+    tmp_path: Path,
+) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    log = tmp_path / "children.log"
+    url = f"postgresql://me:secret@127.0.0.1:{port}/x"
+    argv = [sys.executable, "-m", "interlock.cli", "dashboard", "--db", url, "--log", str(log)]
+    status, output = run_in_pty(argv)
+    assert status == 2, output
+    [line] = output.strip().splitlines()
+    assert line.startswith(f"interlock: postgresql://me:***@127.0.0.1:{port}/x cannot be used")
+    assert not log.exists()  # no child was started
+
+
 def _ipv6_loopback() -> bool:
     try:
         with socket.socket(socket.AF_INET6) as sock:
