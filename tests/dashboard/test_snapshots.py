@@ -16,6 +16,7 @@ from textual.pilot import Pilot
 
 from dashboard.app import DashboardApp
 from dashboard.config import DashboardConfig
+from dashboard.task_table import TaskTable
 from tests.dashboard.canned import NOW, Canned, scenario, serve
 
 Compare = Callable[..., bool]
@@ -47,25 +48,42 @@ def app_for(canned: Canned) -> DashboardApp:
     return DashboardApp(config, clock_fn=lambda: NOW)
 
 
+async def until(pilot: Pilot[None], done: Callable[[], bool], never: str) -> None:
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, never
+        await pilot.pause(0.05)
+
+
 def settled(*keys: str) -> Callable[[Pilot[None]], object]:
+    """Press ``keys`` once the screen shows every recorded event, then wait for the task they
+    leave under the cursor to be loaded and drawn."""
+
     async def run(pilot: Pilot[None]) -> None:
         app = pilot.app
         assert isinstance(app, DashboardApp)
-        deadline = time.monotonic() + 10
         last = max(e["seq"] for e in scenario().events)
-        while not (
-            len(app.fleet.rows) == 6
-            and app.model is not None
-            and app.last_seq == last
-            and app._drawn_fleet == app.fleet.version  # the list shows every event folded
-        ):
-            assert time.monotonic() < deadline, "the recorded orchestrator was never loaded"
-            await pilot.pause(0.05)
+
+        def loaded() -> bool:
+            return (
+                len(app.fleet.rows) == 6
+                and app.model is not None
+                and app.last_seq == last
+                and app._drawn_fleet == app.fleet.version  # the list shows every event folded
+            )
+
+        def cursor_task_drawn() -> bool:  # _load_task draws the task as it sets the model
+            table = app.query_one("#tasks", TaskTable)
+            key = table.rows[table.cursor_row]
+            shown = app.model.task_id if app.model is not None else None
+            return app.selected_id == key == shown and app._loading is None
+
+        await until(pilot, loaded, "the recorded orchestrator was never loaded")
         app.clear_notifications()
         app._relog()  # the log as a filter change draws it: not cut by how events were batched
         for key in keys:
             await pilot.press(key)
-        await pilot.pause(0.4)  # two redraws
+        await until(pilot, cursor_task_drawn, "the task under the cursor was never loaded")
         app.clear_notifications()
         await pilot.pause()
 

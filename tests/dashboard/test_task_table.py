@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.widgets import Static
 
 from dashboard.task_table import TaskTable
 from dashboard.widgets import EventLog
@@ -122,6 +123,32 @@ async def test_the_event_log_scrolls_to_its_end_as_it_grows() -> None:
         assert log.max_scroll_y == 30 - log.scrollable_content_region.height
         assert log.scroll_y == log.max_scroll_y
         assert log.vertical_scrollbar.window_virtual_size == 30
+
+
+async def test_the_event_log_keeps_its_newest_line_in_view_when_it_gets_shorter() -> None:
+    # A taller pane above it (the timeline of a loaded task) shrinks the log after it scrolled
+    # to its end: the newest lines must stay in view, not wait below the pane for the next write.
+    class PaneAndLog(App[None]):
+        CSS = "#above { height: 3; } EventLog { height: 1fr; }"
+
+        def compose(self) -> ComposeResult:
+            yield Static(id="above")
+            yield EventLog(max_lines=100)
+
+    app = PaneAndLog()
+    async with app.run_test(size=(40, 20)) as pilot:
+        log, above = app.query_one(EventLog), app.query_one("#above")
+        for n in range(50):
+            log.write(f"line {n}")
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y == 50 - 17
+        above.styles.height = 8
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y == 50 - 12
+        log.scroll_to(y=5, animate=False, immediate=True)  # the operator reads older lines
+        above.styles.height = 10
+        await pilot.pause()
+        assert log.scroll_y == 5
 
 
 async def test_a_new_task_on_top_keeps_the_cursor_on_its_task_and_in_view() -> None:
