@@ -20,6 +20,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,11 +107,15 @@ class OtherCpu:
     counted as ours, which the benchmarks' service processes have. ``None`` off Linux.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, also_ours: Callable[[], float] | None = None) -> None:
+        #: CPU seconds of processes that are part of the benchmark without being its children
+        #: (the PostgreSQL server of the scaling benchmark), so they are not counted as others
+        self._also_ours = also_ours or (lambda: 0.0)
         self.cores_used: float | None = None
 
     def __enter__(self) -> OtherCpu:
-        self._start = (_machine_busy_s(), _own_cpu_s(), time.perf_counter())
+        own = _own_cpu_s() + self._also_ours()
+        self._start = (_machine_busy_s(), own, time.perf_counter())
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -119,7 +124,7 @@ class OtherCpu:
         if busy0 is None or busy1 is None:
             return
         elapsed = time.perf_counter() - t0
-        others = (busy1 - busy0) - (_own_cpu_s() - own0)
+        others = (busy1 - busy0) - (_own_cpu_s() + self._also_ours() - own0)
         self.cores_used = max(0.0, others / elapsed) if elapsed > 0 else 0.0
 
     def describe(self) -> str:

@@ -58,18 +58,20 @@ class ScalingRun:
 
 
 def postgres_cpu_s() -> float:
-    """CPU seconds the machine's ``postgres`` processes have used (those alive now)."""
+    """CPU seconds the machine's ``postgres`` processes have used: each one's own, plus what
+    the processes they reaped had used (a backend that ended is in its postmaster's count)."""
     total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            comm = (entry / "comm").read_text().strip()
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if comm == "postgres" or comm.startswith("postgres:"):
-            cpu = process_cpu_s(int(entry.name))
-            total += cpu or 0.0
+        total += sum(int(f) for f in fields[11:15]) / tick
     return total
 
 
@@ -99,6 +101,7 @@ async def _start_worker(
         *argv,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
+        limit=64 * 1024 * 1024,  # its result is one line with every latency
     )
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 120)

@@ -13,7 +13,11 @@ from interlock.bench.dashboard import format_dashboard_report, run_dashboard_ben
 from interlock.bench.engine import format_report, run_benchmark
 from interlock.bench.machine import OtherCpu, read_machine
 from interlock.bench.registration import format_registration_report, run_registration_benchmark
-from interlock.bench.scaling import format_scaling_report, run_scaling_benchmark
+from interlock.bench.scaling import (
+    format_scaling_report,
+    postgres_cpu_s,
+    run_scaling_benchmark,
+)
 from interlock.bench.services import format_service_report, run_service_benchmark
 from interlock.cli.arguments import Subcommands, positive_int
 from interlock.cli.loop import loop_name
@@ -169,7 +173,7 @@ async def _bench(args: argparse.Namespace, loop: str) -> int:
         print(reading.describe(), f"event loop: {loop}", "", sep="\n", flush=True)
     for name in args.only or BENCHMARKS:
         progress.begin(f"{name}: starting")
-        with OtherCpu() as others:
+        with OtherCpu(also_ours=postgres_cpu_s if name == "scaling" else None) as others:
             async with shown(progress, line):
                 results[name], report = await _one(name, args, progress)
         results[name]["other_processes_cores"] = (

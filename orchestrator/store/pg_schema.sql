@@ -45,7 +45,9 @@ CREATE TABLE steps (
 CREATE INDEX steps_claimable ON steps (next_attempt_at)
     WHERE state IN ('pending', 'waiting_for_retry') AND deps_remaining = 0;
 CREATE INDEX steps_leased ON steps (lease_expires_at) WHERE state = 'in_progress';
-CREATE INDEX steps_by_task ON steps (task_id, position);
+-- No index on (task_id, position): UNIQUE (task_id, name) finds a task's steps already, and every
+-- step update that changes its state is a non-HOT update that writes into every index of the
+-- table (index inserts were two thirds of the WAL records, docs/scaling.md).
 
 CREATE TABLE attempts (
     id          BIGSERIAL PRIMARY KEY,
