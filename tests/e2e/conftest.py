@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -50,10 +49,12 @@ def breaker_config() -> BreakerConfig:
 
 @pytest.fixture
 async def orch(
-    services: RunningServices, tmp_path: Path, breaker_config: BreakerConfig
+    services: RunningServices, database: str, breaker_config: BreakerConfig
 ) -> AsyncIterator[Orchestrator]:
+    """The orchestrator on each store in turn (``database``): the end-to-end suite runs on a
+    SQLite file and on a PostgreSQL schema."""
     async with open_orchestrator(
-        tmp_path / "e2e.db",
+        database,
         services.urls,
         config=EngineConfig(worker_id="e2e", seed=1),
         breaker_config=breaker_config,
