@@ -31,9 +31,9 @@ import logging
 import re
 import time
 import zlib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,23 +41,16 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from orchestrator.errors import StoreError
-from orchestrator.models import JSON, BreakerView, ClaimedStep, Event
+from orchestrator.models import Event
 from orchestrator.store import transitions as tr
 from orchestrator.store.base import (
-    Claim,
-    CreatedTask,
     EventListener,
-    NewEvent,
-    NewTask,
-    StepFailure,
-    StepSuccess,
-    Transition,
 )
 from orchestrator.store.migrations import VERSION_TABLE, Migrations
-from orchestrator.store.reads import SqlReads, event_from_row
+from orchestrator.store.reads import event_from_row
+from orchestrator.store.writes import Op, SqlWrites
 
 log = logging.getLogger("interlock.store")
-Op = Callable[[tr.Tx], Coroutine[Any, Any, Any]]
 
 #: PostgreSQL's schema scripts: its own first, then SQLite's ALTERs, which it runs as they are.
 MIGRATIONS = Migrations.load(
@@ -243,7 +236,7 @@ class _OpFailedError(Exception):
     pass
 
 
-class PostgresStore(SqlReads):
+class PostgresStore(SqlWrites):
     """A :class:`Store` on a PostgreSQL database (``postgresql://user@host:port/db``).
 
     ``durable=False`` sets ``synchronous_commit = off`` on the write connections: a crash of
@@ -400,16 +393,23 @@ class PostgresStore(SqlReads):
     def json_text(self, column: str, key: str) -> str:
         return f"({column}::json ->> '{key}')"
 
-    async def _write(
+    async def write(
         self,
         op: Op,
         tasks: tuple[str, ...] = (),
         keys: tuple[str, ...] = (),
-        lane_key: str | None = None,
+        lane: str | None = None,
     ) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Queued(op, future, tasks, keys), lane_key)
+        self._enqueue(_Queued(op, future, tasks, keys), lane)
         return await future
+
+    def post(self, op: Op, lane: str | None) -> None:
+        self._enqueue(_Queued(op, None, (), ()), lane)
+
+    async def task_of_step(self, step_id: int) -> str | None:
+        row = await self._fetchone("SELECT task_id FROM steps WHERE id = ?", (step_id,))
+        return None if row is None else str(row[0])
 
     def _enqueue(self, item: _Queued, lane_key: str | None = None) -> None:
         """Queue ``item`` on the lane of ``lane_key`` (a task id: all of a task's writes on one
@@ -581,81 +581,3 @@ class PostgresStore(SqlReads):
             log.exception("catching up with other workers' events failed")
         finally:
             self._catching_up = None
-
-    # -- hot path -------------------------------------------------------------------------------
-    async def create_task(self, task: NewTask, claim: Claim | None) -> CreatedTask:
-        keys = () if task.idempotency_key is None else (task.idempotency_key,)
-        result: CreatedTask = await self._write(
-            partial(tr.create_task, new=task, claim=claim), keys=keys, lane_key=task.task_id
-        )
-        return result
-
-    async def complete_step(self, success: StepSuccess, claim: Claim | None) -> Transition:
-        result: Transition = await self._write(
-            partial(tr.complete_step, done=success, claim=claim), tasks=(success.task_id,)
-        )
-        return result
-
-    async def fail_step(self, failure: StepFailure, claim: Claim | None = None) -> Transition:
-        result: Transition = await self._write(
-            partial(tr.fail_step, failed=failure, claim=claim), tasks=(failure.task_id,)
-        )
-        return result
-
-    async def claim_ready_steps(self, claim: Claim) -> list[ClaimedStep]:
-        started = time.perf_counter()
-        result: list[ClaimedStep] = await self._write(partial(tr.claim_ready_steps, claim=claim))
-        self.observer.claimed(len(result), time.perf_counter() - started)
-        return result
-
-    async def defer_step(
-        self, step_id: int, owner: str, until: float, reason: JSON, now: float
-    ) -> bool:
-        row = await self._fetchone("SELECT task_id FROM steps WHERE id = ?", (step_id,))
-        if row is None:
-            return False
-        result: bool = await self._write(
-            lambda tx: tr.defer_step(tx, step_id, owner, until, reason, now), tasks=(row[0],)
-        )
-        return result
-
-    async def append_events(self, events: Sequence[NewEvent]) -> None:
-        await self._write(partial(tr.add_events, events=events), lane_key=_task_of(events))
-
-    def post_events(self, events: Sequence[NewEvent]) -> None:
-        item = _Queued(partial(tr.add_events, events=events), None, (), ())
-        self._enqueue(item, _task_of(events))
-
-    async def renew_leases(self, owner: str, step_ids: Sequence[int], until: float) -> int:
-        if not step_ids:
-            return 0
-        result: int = await self._write(lambda tx: tr.renew_leases(tx, owner, step_ids, until))
-        return result
-
-    async def reclaim_expired_leases(self, now: float, owner: str | None = None) -> int:
-        result: int = await self._write(lambda tx: tr.reclaim_expired_leases(tx, now, owner))
-        return result
-
-    # -- operator actions -----------------------------------------------------------------------
-    async def cancel_task(self, task_id: str, now: float) -> None:
-        await self._write(lambda tx: tr.cancel_task(tx, task_id, now), tasks=(task_id,))
-
-    async def retry_step(self, task_id: str, step_name: str, now: float) -> None:
-        await self._write(lambda tx: tr.retry_step(tx, task_id, step_name, now), tasks=(task_id,))
-
-    async def resolve_step(
-        self, task_id: str, step_name: str, results: JSON | None, now: float, claim: Claim | None
-    ) -> list[ClaimedStep]:
-        result: list[ClaimedStep] = await self._write(
-            lambda tx: tr.resolve_step(tx, task_id, step_name, results, now, claim),
-            tasks=(task_id,),
-        )
-        return result
-
-    async def save_breaker(self, breaker: BreakerView, events: Sequence[NewEvent]) -> None:
-        await self._write(partial(tr.save_breaker, breaker=breaker, events=events))
-
-
-def _task_of(events: Sequence[NewEvent]) -> str | None:
-    """The task whose lane events go on (a step's events go before its completion)."""
-    return events[0].task_id if events else None

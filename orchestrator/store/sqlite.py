@@ -17,7 +17,6 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -29,27 +28,17 @@ from orchestrator.errors import StoreError
 from orchestrator.models import (
     ACTIVE_TASK_STATES,
     CLAIMABLE_STEP_STATES,
-    JSON,
-    BreakerView,
-    ClaimedStep,
 )
 from orchestrator.store import transitions as tr
 from orchestrator.store.base import (
-    Claim,
-    CreatedTask,
     EventListener,
-    NewEvent,
-    NewTask,
-    StepFailure,
-    StepSuccess,
-    Transition,
 )
 from orchestrator.store.migrations import VERSION_TABLE, Migrations
-from orchestrator.store.reads import SqlReads, event_from_row
+from orchestrator.store.reads import event_from_row
 from orchestrator.store.sqltext import in_list
+from orchestrator.store.writes import Op, SqlWrites
 
 log = logging.getLogger("interlock.store")
-Op = Callable[[tr.Tx], Coroutine[Any, Any, Any]]
 
 #: SQLite's schema scripts (see ``migrations``).
 MIGRATIONS = Migrations.load(
@@ -63,7 +52,7 @@ _ACTIVE_TASKS = in_list(ACTIVE_TASK_STATES)
 INLINE_MAX_OPS = 2
 
 
-class SqliteStore(SqlReads):
+class SqliteStore(SqlWrites):
     """A :class:`Store` on one SQLite file.
 
     ``durable=True`` (the default) uses ``synchronous=FULL``: every commit reaches the disk before
@@ -166,10 +155,20 @@ class SqliteStore(SqlReads):
     def json_text(self, column: str, key: str) -> str:
         return f"json_extract({column}, '$.{key}')"
 
-    async def _write(self, op: Op) -> Any:
+    async def write(
+        self,
+        op: Op,
+        tasks: tuple[str, ...] = (),
+        keys: tuple[str, ...] = (),
+        lane: str | None = None,
+    ) -> Any:
+        # One writer, under SQLite's write lock: no row to lock, one order for everything.
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._enqueue(op, future)
         return await future
+
+    def post(self, op: Op, lane: str | None) -> None:
+        self._enqueue(op, None)
 
     def _enqueue(self, op: Op, future: asyncio.Future[Any] | None) -> None:
         """Queue ``op`` for the next batch; ``future`` (if any) gets its outcome."""
@@ -220,67 +219,6 @@ class SqliteStore(SqlReads):
             self._wthread,
             partial(_apply_batch, ops, self._static, self._wconn, wait_s=self.busy_timeout_s),
         )
-
-    # -- hot path -------------------------------------------------------------------------------
-    async def create_task(self, task: NewTask, claim: Claim | None) -> CreatedTask:
-        result: CreatedTask = await self._write(lambda tx: tr.create_task(tx, task, claim))
-        return result
-
-    async def complete_step(self, success: StepSuccess, claim: Claim | None) -> Transition:
-        result: Transition = await self._write(lambda tx: tr.complete_step(tx, success, claim))
-        return result
-
-    async def fail_step(self, failure: StepFailure, claim: Claim | None = None) -> Transition:
-        result: Transition = await self._write(lambda tx: tr.fail_step(tx, failure, claim))
-        return result
-
-    async def claim_ready_steps(self, claim: Claim) -> list[ClaimedStep]:
-        started = time.perf_counter()
-        result: list[ClaimedStep] = await self._write(lambda tx: tr.claim_ready_steps(tx, claim))
-        self.observer.claimed(len(result), time.perf_counter() - started)
-        return result
-
-    async def defer_step(
-        self, step_id: int, owner: str, until: float, reason: JSON, now: float
-    ) -> bool:
-        result: bool = await self._write(
-            lambda tx: tr.defer_step(tx, step_id, owner, until, reason, now)
-        )
-        return result
-
-    async def append_events(self, events: Sequence[NewEvent]) -> None:
-        await self._write(partial(tr.add_events, events=events))
-
-    def post_events(self, events: Sequence[NewEvent]) -> None:
-        self._enqueue(partial(tr.add_events, events=events), None)
-
-    async def renew_leases(self, owner: str, step_ids: Sequence[int], until: float) -> int:
-        if not step_ids:
-            return 0
-        result: int = await self._write(lambda tx: tr.renew_leases(tx, owner, step_ids, until))
-        return result
-
-    async def reclaim_expired_leases(self, now: float, owner: str | None = None) -> int:
-        result: int = await self._write(lambda tx: tr.reclaim_expired_leases(tx, now, owner))
-        return result
-
-    # -- operator actions -----------------------------------------------------------------------
-    async def cancel_task(self, task_id: str, now: float) -> None:
-        await self._write(lambda tx: tr.cancel_task(tx, task_id, now))
-
-    async def retry_step(self, task_id: str, step_name: str, now: float) -> None:
-        await self._write(lambda tx: tr.retry_step(tx, task_id, step_name, now))
-
-    async def resolve_step(
-        self, task_id: str, step_name: str, results: JSON | None, now: float, claim: Claim | None
-    ) -> list[ClaimedStep]:
-        result: list[ClaimedStep] = await self._write(
-            lambda tx: tr.resolve_step(tx, task_id, step_name, results, now, claim)
-        )
-        return result
-
-    async def save_breaker(self, breaker: BreakerView, events: Sequence[NewEvent]) -> None:
-        await self._write(partial(tr.save_breaker, breaker=breaker, events=events))
 
 
 def _apply_batch(

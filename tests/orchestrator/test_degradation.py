@@ -17,9 +17,8 @@ from orchestrator.errors import PermanentError, ResultsValidationError, Retryabl
 from orchestrator.event_types import EventType
 from orchestrator.handlers import StepInput
 from orchestrator.models import StepState, TaskState
-from orchestrator.store.postgres import PostgresStore
-from orchestrator.store.sqlite import SqliteStore
 from orchestrator.store.transitions import Tx
+from orchestrator.store.writes import SqlWrites
 from orchestrator.templates import parse_template
 from tests.orchestrator.conftest import Recorder
 from tests.orchestrator.test_engine import next_event
@@ -192,7 +191,7 @@ async def test_a_non_critical_step_lost_too_often_degrades_it(
     await next_event(degradable, sub.task_id, EventType.STEP_RETRY_SCHEDULED, "c")
     await degradable.stop()  # nothing else claims c while workers "crash" on it
     store = degradable.store
-    assert isinstance(store, SqliteStore | PostgresStore)
+    assert isinstance(store, SqlWrites)
 
     async def claimed_by_a_dead_worker(tx: Tx) -> None:
         await tx.db.execute(
@@ -202,7 +201,7 @@ async def test_a_non_critical_step_lost_too_often_degrades_it(
         )
 
     for _ in range(lifecycle.MAX_LOST_IN_A_ROW):
-        await store._write(claimed_by_a_dead_worker)
+        await store.write(claimed_by_a_dead_worker)
         assert await store.reclaim_expired_leases(clock.now()) == 1
     await degradable.start()
     task = await degradable.wait(sub.task_id, timeout_s=5)
