@@ -515,7 +515,9 @@ class PostgresStore(SqlWrites):
         if self._catching_up is None and events[0].seq == self._next_seq:
             self._publish(events)
             return
+        # Kept in seq order: our writers' commits can reach here out of their order.
         self._backlog.extend(events)
+        self._backlog.sort(key=lambda e: e.seq)
         self._catch_up()
 
     def _publish(self, events: Sequence[Event]) -> None:

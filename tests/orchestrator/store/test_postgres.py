@@ -1,12 +1,15 @@
-"""The PostgreSQL store's own helpers: which Interlock tables a schema holds already."""
+"""The PostgreSQL store's own parts: which Interlock tables a schema holds already; one order
+of events across writers and workers."""
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit
 
 import pytest
 
 from orchestrator.errors import StoreError
+from orchestrator.store.base import NewEvent
 from orchestrator.store.postgres import TABLES, PostgresStore, find_tables
 
 
@@ -31,3 +34,37 @@ async def test_find_tables_refuses_a_search_path_with_no_schema_or_no_server(
     with pytest.raises(StoreError, match="cannot be reached") as info:
         await find_tables(nobody)
     assert "sekret" not in str(info.value)
+
+
+async def test_events_from_all_writers_and_all_workers_reach_listeners_in_one_gapless_order(
+    pg_url: str,
+) -> None:
+    """Four writers per store and two stores commit side by side; each store's listeners get
+    every event once, in seq order, the other store's included."""
+    one, two = PostgresStore(pg_url, writers=4), PostgresStore(pg_url, writers=4)
+    await one.open()
+    await two.open()
+    seen: dict[str, list[int]] = {"one": [], "two": []}
+    one.add_listener(lambda events: seen["one"].extend(e.seq for e in events))
+    two.add_listener(lambda events: seen["two"].extend(e.seq for e in events))
+    try:
+        writes = [
+            store.append_events(
+                [NewEvent(type="test.event", task_id=f"t{i}", data={"i": i, "k": k})]
+            )
+            for i in range(200)
+            for k, store in enumerate((one, two))
+        ]
+        await asyncio.gather(*writes)
+        last = await one.last_event_seq()
+        assert last == 400
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(seen["one"]) < last or len(seen["two"]) < last:
+            assert asyncio.get_running_loop().time() < deadline, {
+                k: len(v) for k, v in seen.items()
+            }
+            await asyncio.sleep(0.01)
+    finally:
+        await one.close()
+        await two.close()
+    assert seen["one"] == list(range(1, 401)) == seen["two"]
