@@ -93,3 +93,35 @@ async def test_two_workers_share_the_registrations_and_each_api_shows_all(
     assert workers == {"pg-w1", "pg-w2"}
     assert 'interlock_tasks{state="complete"} 20.0' in metrics
     assert len(services.data.users.users) == 20
+
+
+async def test_a_breaker_one_worker_opens_is_open_on_the_other(
+    services: RunningServices, pg_url: str
+) -> None:
+    fake = RegistrationFaker(seed=6)
+    async with (
+        orchestrator(pg_url, services, "pg-w1") as (one, _),
+        orchestrator(pg_url, services, "pg-w2") as (two, _),
+        aiohttp.ClientSession() as http,
+    ):
+        rule = {"kind": "error", "status": 503, "match": {"method": "POST"}}
+        async with http.post(f"{services.urls['billing']}/__admin/faults", json=rule) as resp:
+            assert resp.status == 201, await resp.text()
+        for _ in range(6):  # six first attempts fail on worker 1: its breaker opens (5)
+            body = {"name": "user_registration", "context": fake.registration()}
+            async with http.post(f"{one}/tasks", json=body) as resp:
+                assert resp.status == 201, await resp.text()
+
+        async def billing(api: str) -> str | None:
+            async with http.get(f"{api}/breakers") as resp:
+                found = [b for b in (await resp.json())["breakers"] if b["service"] == "billing"]
+            return str(found[0]["state"]) if found else None
+
+        # Polled: the signal is the other processes' state. (That worker 2 learns of a breaker
+        # it never counted failures for, through the database alone, is shown in
+        # tests/orchestrator/test_workers.py; here: both APIs agree.)
+        async with asyncio.timeout(30):
+            while await billing(one) != "open":  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            while await billing(two) != "open":  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
