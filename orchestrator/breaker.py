@@ -181,8 +181,10 @@ class CircuitBreakers:
         """
         for ev in events:
             state = _STATES.get(ev.type)
+            if state is None or not isinstance(ev.data, dict):
+                continue
             service = ev.data.get("service")
-            if state is None or not isinstance(service, str):
+            if not isinstance(service, str):
                 continue
             known = self._breakers.get(service)
             if known is not None and (known.updated_at >= ev.at and known.state is state):

@@ -29,7 +29,7 @@ from orchestrator.engine import EngineConfig
 from orchestrator.errors import InterlockError
 from orchestrator.models import TaskState
 from orchestrator.store.postgres import check_database as check_postgres
-from orchestrator.store.postgres import is_postgres_url, redact
+from orchestrator.store.postgres import hold_worker_id, is_postgres_url, redact
 from orchestrator.store.sqlite import check_database
 
 
@@ -134,11 +134,26 @@ async def run_up(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _orchestrate(args: argparse.Namespace, urls: dict[str, str], stop: asyncio.Event) -> int:
     db: str = args.db  # a URL, or a path resolved, and its directory checked, by the CLI
-    identity = (
-        contextlib.nullcontext(args.worker_id or f"{socket.gethostname()}:{os.getpid()}")
-        if is_postgres_url(db)
-        else worker_identity(Path(db))
-    )
+    held: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
+    identity: contextlib.AbstractContextManager[str]
+    if is_postgres_url(db):
+        identity = contextlib.nullcontext(args.worker_id or f"{socket.gethostname()}:{os.getpid()}")
+        if args.worker_id is not None:  # host:pid is unique; a given id might not be
+            held = hold_worker_id(db, args.worker_id)
+    else:
+        identity = worker_identity(Path(db))
+    async with held:
+        await _serve(args, urls, stop, db, identity)
+    return 0
+
+
+async def _serve(
+    args: argparse.Namespace,
+    urls: dict[str, str],
+    stop: asyncio.Event,
+    db: str,
+    identity: contextlib.AbstractContextManager[str],
+) -> None:
     with identity as worker_id:
         config = EngineConfig(worker_id=worker_id, lease_s=15)
         async with (
@@ -147,7 +162,6 @@ async def _orchestrate(args: argparse.Namespace, urls: dict[str, str], stop: asy
         ):
             say(f"{'orchestrator':<14} {api_url}   (state: {redact(db)}, worker {worker_id})")
             await _run_until_done(args, orch, stop)
-    return 0
 
 
 @contextlib.contextmanager

@@ -1,17 +1,22 @@
 """The PostgreSQL store: asyncpg, many workers on one database, group commit per worker.
 
-Each worker queues its writes and applies them in batches on a connection of its own, one batch
-at a time (so its writes commit in the order they were queued, as on SQLite), while reads use a
-small pool. Workers on other hosts coordinate only through the database:
+Each worker queues its writes and applies them in batches on four write connections ("lanes"),
+each committing one batch at a time; all the writes of one task go to the same lane, so a task's
+writes commit in the order they were queued, as on SQLite. Reads use a small pool. Every write
+transaction is READ COMMITTED, whatever the server's default: a statement after a lock wait
+must see what the lock's holder committed. Workers on other hosts coordinate only through the
+database:
 
 - **Row locks, taken in one order.** A batch first locks the rows of every task its operations
   name (``FOR UPDATE``, sorted by id; idempotency keys first, as advisory locks, sorted too), so
   two workers finishing the parallel branches of one task take turns and the second sees the
-  first's commit, and two batches can never wait on each other in a cycle. Claims and lease
+  first's commit, and task locks never wait on each other in a cycle. Claims and lease
   reclaims pick their tasks with ``FOR UPDATE SKIP LOCKED``: a task another worker is changing
   is left for the next pass instead of waited for. Every transition is still a compare-and-swap
-  on the expected state, lease owner and attempt. A deadlock or serialization failure PostgreSQL
-  reports anyway replays the whole batch.
+  on the expected state, lease owner and attempt (a reclaim too: a lease renewed, or a step
+  finished, since it was read is not lost). Lease renewals and breaker rows are locked without
+  that order, so two batches can still deadlock, rarely; PostgreSQL detects it and the batch it
+  aborts (as for a serialization failure) is replayed whole.
 - **One global event order.** Events are numbered from a counter row that a batch takes last
   and holds until it commits (``event_counter`` in ``pg_schema.sql``), so commits that carry
   events happen in the order of their numbers and a reader that saw event N can never later
@@ -27,11 +32,13 @@ small pool. Workers on other hosts coordinate only through the database:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
 import re
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
@@ -87,15 +94,26 @@ def is_postgres_url(db: str) -> bool:
 
 
 def redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else host
-    return urlunsplit(parts._replace(netloc=netloc))
+    """``url`` without its password (in the user part or a ``password=`` parameter), for
+    messages and logs."""
+    try:
+        parts = urlsplit(url)
+        password, port = parts.password, parts.port
+    except ValueError:  # a port that is not a number, say: show nothing of it
+        return "(a database URL that cannot be read)"
+    netloc = parts.netloc
+    if password is not None:
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        if port is not None:
+            host = f"{host}:{port}"
+        netloc = f"{parts.username}:***@{host}" if parts.username else host
+    query = "&".join(
+        "password=***" if item.split("=", 1)[0].lower() == "password" else item
+        for item in parts.query.split("&")
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query if parts.query else ""))
 
 
 async def check_database(url: str) -> None:
@@ -104,10 +122,10 @@ async def check_database(url: str) -> None:
     command calls it before it starts anything."""
     try:
         conn = await asyncpg.connect(url, timeout=10)
+    except TimeoutError:  # an OSError too: first
+        raise StoreError(f"{redact(url)}: the server did not answer within 10 s") from None
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
         raise StoreError(f"{redact(url)} cannot be used as an Interlock database: {exc}") from None
-    except TimeoutError:
-        raise StoreError(f"{redact(url)}: the server did not answer within 10 s") from None
     try:
         found = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
         version = await conn.fetchval("SELECT MAX(version) FROM schema_version") if found else 0
@@ -142,6 +160,36 @@ async def find_tables(url: str) -> list[str]:
         await conn.close()
     found = {str(r[0]) for r in rows}
     return [t for t in TABLES if t in found]
+
+
+@contextlib.asynccontextmanager
+async def hold_worker_id(url: str, worker_id: str, wait_s: float = 5.0) -> AsyncIterator[None]:
+    """Hold ``worker_id`` on the database ``url`` for as long as the block runs, so that no other
+    live process runs with it (it would take this one's running steps for its own leftovers).
+
+    A session advisory lock on a connection of its own: it ends with the process, however it
+    ends, so a restart after SIGKILL gets the id back. Waits up to ``wait_s`` for a process that
+    just died to let go; then a :class:`StoreError` with one line.
+    """
+    try:
+        conn = await asyncpg.connect(url, timeout=10)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+        raise StoreError(f"{redact(url)} cannot be used as an Interlock database: {exc}") from None
+    try:
+        deadline = time.monotonic() + wait_s
+        while not await conn.fetchval(
+            "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':' || $1, 1))",
+            f"interlock-worker:{worker_id}",
+        ):
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"worker id {worker_id!r} is in use by another running orchestrator on "
+                    f"{redact(url)}: give each process its own --worker-id"
+                )
+            await asyncio.sleep(0.1)
+        yield
+    finally:
+        await conn.close()
 
 
 @lru_cache(maxsize=512)
@@ -274,6 +322,7 @@ class PostgresStore(SqlWrites):
         self._catching_up: asyncio.Task[None] | None = None
         self._relisten: asyncio.Task[None] | None = None
         self._closing = False
+        self._ready = False  #: set once _next_seq is known (open)
         self.batches_committed = 0
         self.ops_committed = 0
         self.replays = 0  #: batches PostgreSQL aborted (deadlock, serialization) and we re-ran
@@ -293,9 +342,18 @@ class PostgresStore(SqlWrites):
             schema = await self._conn().fetchval("SELECT current_schema()")
             # One channel per schema: deployments side by side in one database stay apart.
             self._channel = f"interlock.{schema}"
+            if len(self._channel.encode()) > 63:  # PostgreSQL's longest channel name
+                digest = hashlib.sha256(str(schema).encode()).hexdigest()[:32]
+                self._channel = f"interlock.{digest}"
             await self._migrate()
-            self._next_seq = await self.last_event_seq() + 1
+            # Listen first, then read where the events stand: a commit in between is both
+            # counted in that read and notified, never neither (until then a notification only
+            # raises _notified_seq; see _on_notify).
             await self._listen()
+            self._next_seq = await self.last_event_seq() + 1
+            self._ready = True
+            if self._notified_seq >= self._next_seq:
+                self._catch_up()
         except StoreError:
             await self.close()
             raise
@@ -325,11 +383,12 @@ class PostgresStore(SqlWrites):
         while not self._closing:
             try:
                 await self._listen()
+                last = await self.last_event_seq()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
                 continue
-            self._notified_seq = max(self._notified_seq, await self.last_event_seq())
+            self._notified_seq = max(self._notified_seq, last)
             if self._notified_seq >= self._next_seq:
                 self._catch_up()
             for wake in self._wakers:
@@ -359,7 +418,7 @@ class PostgresStore(SqlWrites):
 
     async def _migrate(self) -> None:
         conn = self._conn()
-        async with conn.transaction():
+        async with conn.transaction(isolation="read_committed"):
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
             await conn.execute(VERSION_TABLE)
             current = await conn.fetchval("SELECT MAX(version) FROM schema_version")
@@ -414,7 +473,7 @@ class PostgresStore(SqlWrites):
     def _enqueue(self, item: _Queued, lane_key: str | None = None) -> None:
         """Queue ``item`` on the lane of ``lane_key`` (a task id: all of a task's writes on one
         lane), else of the task it locks, else the first."""
-        if not self._lanes:
+        if not self._lanes or self._closing:
             raise StoreError("the store is not open")
         key = lane_key if lane_key is not None else (item.tasks[0] if item.tasks else None)
         lane = self._lanes[0 if key is None else zlib.crc32(key.encode()) % len(self._lanes)]
@@ -475,7 +534,9 @@ class PostgresStore(SqlWrites):
         outcomes: list[tuple[bool, Any]] = []
         keys = sorted({k for item in batch for k in item.keys})
         tasks = sorted({t for item in batch for t in item.tasks})
-        async with conn.transaction():
+        # READ COMMITTED whatever the server's default: each statement after a lock wait must
+        # see what the lock's holder committed (the task locks rely on it).
+        async with conn.transaction(isolation="read_committed"):
             if keys:
                 await conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
@@ -525,8 +586,7 @@ class PostgresStore(SqlWrites):
         if not fresh:
             return
         self._next_seq = fresh[-1].seq + 1
-        for listener in self._listeners:
-            listener(fresh)
+        tr.tell(self._listeners, fresh)
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
         try:
@@ -536,7 +596,7 @@ class PostgresStore(SqlWrites):
         if pid in self._pids:
             return  # our own commit: delivered by its writer
         self._notified_seq = max(self._notified_seq, seq)
-        if seq >= self._next_seq:
+        if self._ready and seq >= self._next_seq:
             self._catch_up()
         for wake in self._wakers:
             wake()

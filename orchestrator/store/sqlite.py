@@ -199,8 +199,7 @@ class SqliteStore(SqlWrites):
                 self.observer.committed(len(batch), time.perf_counter() - started)
                 if events:
                     published = [event_from_row(row) for row in events]
-                    for listener in self._listeners:
-                        listener(published)
+                    tr.tell(self._listeners, published)
                 for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                     tr.settle(future, ok, value)
         finally:

@@ -148,6 +148,16 @@ def settle(future: asyncio.Future[Any] | None, ok: bool, value: Any) -> None:
             future.set_exception(value)
 
 
+def tell(listeners: Sequence[Any], events: Sequence[Any]) -> None:
+    """Hand committed events to every listener; one that raises is logged and does not keep
+    the others (the engine's bus among them) from the events, nor the batch from settling."""
+    for listener in listeners:
+        try:
+            listener(events)
+        except Exception:
+            log.exception("an event listener failed")
+
+
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a transition on :class:`SqliteDb` to its end, here, without an event loop.
 
@@ -898,16 +908,21 @@ async def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
         "AND (s.lease_expires_at < ? OR s.lease_owner = ?) ORDER BY s.id" + tx.db.skip_locked_tasks,
         (now, owner),
     )
+    reclaimed = 0
     for step_id, task_id, name, attempts, _max_attempts, lost_owner, started_at in rows:
         static = await tx.static_step(task_id, name)
         in_a_row = 1 + await _lost_in_a_row(tx, task_id, name)
         lost = lifecycle.lost_attempt(lost_owner, attempts, in_a_row, now, static.on_failure)
         error, retry_at = lost.error, lost.retry_at
-        await tx.db.execute(
+        # A compare-and-swap on the lease as it was read: on a database with other writers the
+        # row may have moved on since (completed, renewed, claimed again); then it is not lost.
+        same_owner = "lease_owner IS NULL" if lost_owner is None else "lease_owner = ?"
+        changed = await tx.db.execute(
             "UPDATE steps SET state = ?, last_error = ?, next_attempt_at = ?, completed_at = ?, "
             "attempts = ?, results = COALESCE(?, results), lease_owner = NULL, "
             "lease_expires_at = NULL "
-            f"WHERE id = ? AND state = {_IN_PROGRESS}",
+            f"WHERE id = ? AND state = {_IN_PROGRESS} AND attempts = ? AND {same_owner} "
+            "AND (lease_expires_at < ? OR lease_owner = ?)",
             (
                 lost.state.value,
                 dumps(error.to_json()),
@@ -916,8 +931,15 @@ async def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
                 lost.attempts,
                 _fallback_text(static) if lost.state is StepState.DEGRADED else None,
                 step_id,
+                attempts,
+                *(() if lost_owner is None else (lost_owner,)),
+                now,
+                owner,
             ),
         )
+        if changed != 1:
+            continue
+        reclaimed += 1
         task = await tx.load_task(task_id)
         started = started_at or now
         tx.attempt_row(
@@ -933,7 +955,7 @@ async def reclaim_expired_leases(tx: Tx, now: float, owner: str | None) -> int:
         )
         tx.event(now, EventType.STEP_WORKER_LOST, task, name, attempts, {"worker_id": lost_owner})
         await _record_failure(tx, task, name, attempts, error, retry_at, now)
-    return len(rows)
+    return reclaimed
 
 
 async def _lost_in_a_row(tx: Tx, task_id: str, step_name: str) -> int:

@@ -125,3 +125,33 @@ async def test_a_breaker_one_worker_opens_is_open_on_the_other(
                 await asyncio.sleep(0.05)
             while await billing(two) != "open":  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
+
+
+async def test_a_worker_id_in_use_by_a_live_orchestrator_is_refused(
+    services: RunningServices, pg_url: str
+) -> None:
+    async with orchestrator(pg_url, services, "pg-same"):
+        argv = ["up", "--orchestrator-only", "--db", pg_url, "--api-port", "0"]
+        second = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "interlock.cli",
+            *argv,
+            "--worker-id",
+            "pg-same",
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                **{f"INTERLOCK_{n.upper()}_URL": u for n, u in services.urls.items()},
+            },
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(second.communicate(), 30)
+    assert second.returncode == 2, (out, err)
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert "worker id 'pg-same' is in use by another running orchestrator" in line
+    assert b"orchestrator " not in out  # it never served
