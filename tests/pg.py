@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+
+from orchestrator.errors import StoreError
+from orchestrator.store import pg_admin
+from orchestrator.store.postgres import connection
 
 SERVER_URL = os.environ.get(
     "INTERLOCK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -24,35 +28,26 @@ def required() -> bool:
     return os.environ.get("INTERLOCK_TEST_PG", "") not in ("", "0")
 
 
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
 async def run_sql(url: str, *statements: str) -> None:
-    conn = await asyncpg.connect(url, timeout=5)
-    try:
+    async with connection(url, "cannot be reached") as conn:
         for statement in statements:
             await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 def create_run_database() -> str:
     """A new database for this test run (its URL); skips, or fails, if there is no server."""
     name = f"interlock_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
-        asyncio.run(run_sql(SERVER_URL, f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-        reason = f"no usable PostgreSQL at {SERVER_URL} ({exc})"
+        return asyncio.run(pg_admin.create_database(SERVER_URL, name))
+    except (StoreError, asyncpg.PostgresError) as exc:
+        reason = f"no usable PostgreSQL ({exc})"
         if required():
             pytest.fail(f"INTERLOCK_TEST_PG is set but there is {reason}", pytrace=False)
         pytest.skip(f"{reason}; set INTERLOCK_TEST_PG=1 to make this a failure")
-    return with_database(SERVER_URL, name)
 
 
 def drop_run_database(url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
-    asyncio.run(run_sql(SERVER_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(pg_admin.drop_database(SERVER_URL, urlsplit(url).path.lstrip("/")))
 
 
 def new_schema(database_url: str) -> tuple[str, str]:

@@ -121,6 +121,7 @@ async def _one_run(
     services_pid: int | None,
 ) -> ScalingRun:
     share = workflows // workers
+    is_pg = store == "postgresql"
     async with _database(store, server_url) as db:
         procs: list[asyncio.subprocess.Process] = []
         try:
@@ -130,7 +131,6 @@ async def _one_run(
                         db, workload, share, concurrency, f"scale-w{i + 1}", json.dumps(services)
                     )
                 )
-            is_pg = store == "postgresql"
             before = await pg_admin.counters(db) if is_pg else None
             wal_before = await pg_admin.wal_position(db) if is_pg else 0
             db_cpu_before = postgres_cpu_s() if is_pg else 0.0
@@ -159,7 +159,7 @@ async def _one_run(
                 except TimeoutError:
                     proc.kill()
                     await proc.wait()
-        after = await pg_admin.counters(db) if store == "postgresql" else None
+        after = await pg_admin.counters(db) if is_pg else None
     done = share * workers
     started = min(r["started"] for r in results)
     seconds = max(r["ended"] for r in results) - started

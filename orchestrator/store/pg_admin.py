@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-
-from orchestrator.store.postgres import redact
+from orchestrator.store.postgres import connection
 
 #: The tables whose rows a workflow leaves (``pg_schema.sql``).
 TABLES = ("tasks", "steps", "attempts", "events")
@@ -27,47 +25,30 @@ def _identifier(name: str) -> str:
 
 async def create_database(server_url: str, name: str) -> str:
     """Create an empty database ``name`` on the server; its URL."""
-    conn = await asyncpg.connect(server_url, timeout=10)
-    try:
+    async with connection(server_url, "cannot be reached") as conn:
         await conn.execute(f"CREATE DATABASE {_identifier(name)}")
-    finally:
-        await conn.close()
     return database_url(server_url, name)
 
 
 async def drop_database(server_url: str, name: str) -> None:
-    conn = await asyncpg.connect(server_url, timeout=10)
-    try:
+    async with connection(server_url, "cannot be reached") as conn:
         await conn.execute(f"DROP DATABASE IF EXISTS {_identifier(name)} WITH (FORCE)")
-    finally:
-        await conn.close()
 
 
 async def wal_position(url: str) -> int:
     """The server's WAL insert position in bytes (the difference of two is WAL written)."""
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
+    async with connection(url, "cannot be reached") as conn:
         value = await conn.fetchval("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")
-    finally:
-        await conn.close()
     return int(value)
 
 
 async def counters(url: str) -> dict[str, int]:
     """Commits of this database so far, and the rows in each of :data:`TABLES`."""
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        out = {
-            "commits": int(
-                await conn.fetchval(
-                    "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
-                )
-            )
-        }
+    async with connection(url, "cannot be reached") as conn:
+        commits = await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        out = {"commits": int(commits)}
         for table in TABLES:
             out[table] = int(await conn.fetchval(f"SELECT COUNT(*) FROM {table}"))
-    except asyncpg.PostgresError as exc:
-        raise RuntimeError(f"{redact(url)}: {exc}") from exc
-    finally:
-        await conn.close()
     return out

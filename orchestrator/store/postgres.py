@@ -116,23 +116,35 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query if parts.query else ""))
 
 
-async def check_database(url: str) -> None:
-    """Nothing if ``url`` is a PostgreSQL database this Interlock can use (reachable, and not of
-    a newer schema), else a :class:`StoreError` with one line saying why. Writes nothing: a
-    command calls it before it starts anything."""
+_UNUSABLE = "cannot be used as an Interlock database"
+
+
+@contextlib.asynccontextmanager
+async def connection(url: str, failing: str = _UNUSABLE) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of its own to ``url`` for the block (closed after it); one that cannot be
+    made is a :class:`StoreError` with one line: ``<url, redacted> <failing>: <why>``."""
     try:
         conn = await asyncpg.connect(url, timeout=10)
     except TimeoutError:  # an OSError too: first
         raise StoreError(f"{redact(url)}: the server did not answer within 10 s") from None
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
-        raise StoreError(f"{redact(url)} cannot be used as an Interlock database: {exc}") from None
+        raise StoreError(f"{redact(url)} {failing}: {exc}") from None
     try:
-        found = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
-        version = await conn.fetchval("SELECT MAX(version) FROM schema_version") if found else 0
-    except asyncpg.PostgresError as exc:
-        raise StoreError(f"{redact(url)} cannot be used as an Interlock database: {exc}") from None
+        yield conn
     finally:
         await conn.close()
+
+
+async def check_database(url: str) -> None:
+    """Nothing if ``url`` is a PostgreSQL database this Interlock can use (reachable, and not of
+    a newer schema), else a :class:`StoreError` with one line saying why. Writes nothing: a
+    command calls it before it starts anything."""
+    async with connection(url) as conn:
+        try:
+            found = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+            version = await conn.fetchval("SELECT MAX(version) FROM schema_version") if found else 0
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"{redact(url)} {_UNUSABLE}: {exc}") from None
     if (version or 0) > SCHEMA_VERSION:
         raise StoreError(f"{redact(url)}: {MIGRATIONS.newer(version)}")
 
@@ -142,11 +154,7 @@ async def find_tables(url: str) -> list[str]:
     tables in (the first of its ``search_path`` that exists): ``[]`` for a database or schema
     no Interlock has used. :class:`StoreError` when it cannot be read, or that schema is
     missing."""
-    try:
-        conn = await asyncpg.connect(url, timeout=10)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-        raise StoreError(f"{redact(url)} cannot be reached: {exc}") from None
-    try:
+    async with connection(url, "cannot be reached") as conn:
         schema = await conn.fetchval("SELECT current_schema()")
         if schema is None:
             raise StoreError(f"{redact(url)}: no schema of its search_path exists")
@@ -156,8 +164,6 @@ async def find_tables(url: str) -> list[str]:
             schema,
             list(TABLES),
         )
-    finally:
-        await conn.close()
     found = {str(r[0]) for r in rows}
     return [t for t in TABLES if t in found]
 
@@ -171,11 +177,7 @@ async def hold_worker_id(url: str, worker_id: str, wait_s: float = 5.0) -> Async
     ends, so a restart after SIGKILL gets the id back. Waits up to ``wait_s`` for a process that
     just died to let go; then a :class:`StoreError` with one line.
     """
-    try:
-        conn = await asyncpg.connect(url, timeout=10)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
-        raise StoreError(f"{redact(url)} cannot be used as an Interlock database: {exc}") from None
-    try:
+    async with connection(url) as conn:
         deadline = time.monotonic() + wait_s
         while not await conn.fetchval(
             "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':' || $1, 1))",
@@ -188,8 +190,6 @@ async def hold_worker_id(url: str, worker_id: str, wait_s: float = 5.0) -> Async
                 )
             await asyncio.sleep(0.1)
         yield
-    finally:
-        await conn.close()
 
 
 @lru_cache(maxsize=512)
@@ -359,9 +359,7 @@ class PostgresStore(SqlWrites):
             raise
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
             await self.close()
-            raise StoreError(
-                f"{redact(self.url)} cannot be used as an Interlock database: {exc}"
-            ) from None
+            raise StoreError(f"{redact(self.url)} {_UNUSABLE}: {exc}") from None
 
     async def _listen(self) -> None:
         conn = await asyncpg.connect(self.url, timeout=10)

@@ -21,16 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-@contextlib.asynccontextmanager
-async def orchestrator(
-    url: str, services: RunningServices, worker_id: str
-) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
-    """An ``interlock up --orchestrator-only`` on ``url``; its API's base URL."""
+async def start_up(
+    url: str, services: RunningServices, worker_id: str, stderr: int = asyncio.subprocess.STDOUT
+) -> asyncio.subprocess.Process:
+    """``interlock up --orchestrator-only --db URL --worker-id ID`` on a free port."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for name, service_url in services.urls.items():
         env[f"INTERLOCK_{name.upper()}_URL"] = service_url
     argv = ["up", "--orchestrator-only", "--db", url, "--api-port", "0", "--quiet"]
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "interlock.cli",
@@ -40,8 +39,16 @@ async def orchestrator(
         cwd=ROOT,
         env=env,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        stderr=stderr,
     )
+
+
+@contextlib.asynccontextmanager
+async def orchestrator(
+    url: str, services: RunningServices, worker_id: str
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    """An ``interlock up --orchestrator-only`` on ``url``; its API's base URL."""
+    proc = await start_up(url, services, worker_id)
     try:
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
@@ -131,23 +138,7 @@ async def test_a_worker_id_in_use_by_a_live_orchestrator_is_refused(
     services: RunningServices, pg_url: str
 ) -> None:
     async with orchestrator(pg_url, services, "pg-same"):
-        argv = ["up", "--orchestrator-only", "--db", pg_url, "--api-port", "0"]
-        second = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "interlock.cli",
-            *argv,
-            "--worker-id",
-            "pg-same",
-            cwd=ROOT,
-            env={
-                **os.environ,
-                "PYTHONPATH": str(ROOT),
-                **{f"INTERLOCK_{n.upper()}_URL": u for n, u in services.urls.items()},
-            },
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        second = await start_up(pg_url, services, "pg-same", stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(second.communicate(), 30)
     assert second.returncode == 2, (out, err)
     lines = err.decode().strip().splitlines()
