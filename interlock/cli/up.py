@@ -91,6 +91,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.worker_id is not None and not is_postgres_url(args.db):
         print("interlock: --worker-id is for a PostgreSQL --db", file=sys.stderr)
         return 2
+    if args.worker_id is not None and not args.worker_id.strip():
+        print("interlock: --worker-id must not be empty", file=sys.stderr)
+        return 2
     if is_postgres_url(args.db):
         if not args.services_only:  # an unusable database stops here, before anything starts
             asyncio.run(check_postgres(args.db))

@@ -140,6 +140,8 @@ async def check_database(url: str) -> None:
     a newer schema), else a :class:`StoreError` with one line saying why. Writes nothing: a
     command calls it before it starts anything."""
     async with connection(url) as conn:
+        if await conn.fetchval("SELECT current_schema()") is None:
+            raise StoreError(f"{redact(url)}: no schema of its search_path exists")
         try:
             found = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
             version = await conn.fetchval("SELECT MAX(version) FROM schema_version") if found else 0

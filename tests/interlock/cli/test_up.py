@@ -231,3 +231,12 @@ def test_a_worker_id_is_refused_for_sqlite(
 ) -> None:
     assert main(["up", "--db", str(tmp_path / "x.db"), "--worker-id", "w1"]) == 2
     assert "--worker-id is for a PostgreSQL --db" in capsys.readouterr().err
+
+
+def test_an_empty_worker_id_and_a_missing_schema_are_refused_before_anything_starts(
+    pg_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["up", "--db", pg_database, "--worker-id", " ", "--orchestrator-only"]) == 2
+    assert "--worker-id must not be empty" in capsys.readouterr().err
+    assert main(["up", "--db", f"{pg_database}?search_path=nosuch", "--orchestrator-only"]) == 2
+    assert "no schema of its search_path exists" in capsys.readouterr().err
