@@ -210,8 +210,9 @@ async def _apply(
         return _without_fields(await handler(request), params["fields"])
     if kind == "hang":
         stopping = request.app[RUNTIME].stopping
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), float(params["hold_ms"]) / 1000)
+        with contextlib.suppress(TimeoutError):  # a client that hangs up cancels the wait
+            async with asyncio.timeout(float(params["hold_ms"]) / 1000):
+                await stopping.wait()
     if kind == "lost_response":
         await handler(request)  # the request takes effect ...
         if params.get("status") is not None:  # ... and the client sees an error instead

@@ -258,8 +258,9 @@ class Stage:
         self._check_stream()
         waiter = _Waiter(predicate, asyncio.get_running_loop().create_future())
         self._waiters.append(waiter)
-        try:
-            return await asyncio.wait_for(waiter.found, timeout_s)
+        try:  # not asyncio.wait_for: on 3.11 it loses a cancel that lands with the event
+            async with asyncio.timeout(timeout_s):
+                return await waiter.found
         except TimeoutError:
             self.check(False, f"{what} within {timeout_s:g} s")
             return None
@@ -283,7 +284,8 @@ class Stage:
                 break
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, 1.0))
+                async with asyncio.timeout(min(left, 1.0)):
+                    await self._changed.wait()
         return await self.tasks(task_ids)
 
     def stream_failed(self, task: asyncio.Task[None]) -> None:
