@@ -67,6 +67,10 @@ REDRAW_S: Final = 0.5
 #: Seconds between two redraws of the task list while the stream changes it (the table is the
 #: dearest pane: about half of a redraw); a key that changes the list draws it at once.
 TABLE_EVERY_S: Final = 1.0
+#: A pick that comes this soon after the previous one (a key held down, a filter cycled) loads
+#: its task only once the picks have paused this long: the list moves at once, and the tasks it
+#: passes over cost neither the orchestrator two reads each nor the dashboard a DAG each.
+SELECT_SETTLE_S: Final = 0.15
 #: Rows the task list shows (the newest of the current filter; `s`, `/` and `m` reach the rest):
 #: the table is the dearest pane to redraw.
 LIST_ROWS: Final = 100
@@ -155,6 +159,7 @@ class DashboardApp(App[None]):
         self.selected_id: str | None = None
         self.follow_newest = True  #: the cursor is on the top row: show the newest task
         self._followed_at = 0.0
+        self._picked_at = -1e9  #: when the selection last changed (monotonic)
         self.selected_view: JSON | None = None
         self.model: TaskModel | None = None
         self.task_events: list[DashEvent] = []
@@ -594,13 +599,17 @@ class DashboardApp(App[None]):
         self.selected_id = task_id
         self.replay_pos = None
         self._playing = False
-        self._load_task(task_id)
+        now = time.monotonic()
+        storm, self._picked_at = now - self._picked_at < SELECT_SETTLE_S, now
+        self._loading = []  # its events from now on wait for its model, not the one shown
+        self._load_task(task_id, settle=storm)
         if self.log_filter in ("task", "correlation"):
             self._relog()
 
     @work(exclusive=True, group="select")
-    async def _load_task(self, task_id: str) -> None:
-        self._loading = []
+    async def _load_task(self, task_id: str, settle: bool = False) -> None:
+        if settle:  # exclusive: the next pick cancels this one while it waits
+            await asyncio.sleep(SELECT_SETTLE_S)
         try:
             view = await self.client.task(task_id)
             raw = await self.client.task_events(task_id)

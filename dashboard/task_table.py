@@ -26,7 +26,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
@@ -172,7 +172,7 @@ class TaskTable(ScrollView, can_focus=True):
                 self.scroll_to(y=0, animate=False, immediate=True)
                 if keys:  # the cursor is on another task now, as after any move
                     self.post_message(self.RowHighlighted(self, 0, keys[0]))
-            self.refresh()
+            self._refresh_rows()
             return
         for key, cells in rows:
             for column, cell in zip(self.columns, cells, strict=True):
@@ -203,10 +203,16 @@ class TaskTable(ScrollView, can_focus=True):
         self.post_message(self.RowHighlighted(self, row, self._keys[row]))
 
     def refresh_line(self, index: int) -> None:
-        """Repaint the row at ``index`` alone, if it is on screen."""
+        """Repaint the row at ``index`` alone, if it is on screen. (Not ``refresh_lines``,
+        which takes a line of the content and would subtract the scroll a second time.)"""
         y = index - round(self.scroll_offset.y) + 1
         if 1 <= y < self.size.height:
-            self.refresh_lines(y)
+            self.refresh(Region(0, y, self.scrollable_content_region.width, 1))
+
+    def _refresh_rows(self) -> None:
+        """Repaint the header and the rows, not the scrollbar: a scrollbar repaint cost as much
+        as a third of the rows' (its position and size tell it when it must repaint)."""
+        self.refresh(self.scrollable_content_region.reset_offset)
 
     # --- drawing ----------------------------------------------------------------------------
 

@@ -437,3 +437,56 @@ async def test_quitting_during_a_demo_removes_its_faults(
         assert await faults(admin, sandbox.services.urls["billing"])  # its outage is on
     # the app has quit, the demo's worker cancelled: its fault must not outlive it
     assert await faults(admin, sandbox.services.urls["billing"]) == []
+
+
+async def test_events_of_a_task_just_picked_never_reach_the_task_shown_before(
+    sandbox: Sandbox,
+) -> None:
+    """Between a pick and its load, the stream's events of the picked task wait for its model
+    (applied to the one shown, they would draw another task's steps on its DAG)."""
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("n")
+        await until(pilot, lambda: "complete" in states(app).values())
+        await pilot.press("n")
+        await until(pilot, lambda: list(states(app).values()) == ["complete", "complete"])
+        first, second = sorted(states(app), key=lambda t: app.fleet.rows[t].created_at)
+        app._select(first)
+        await until(pilot, lambda: app.model is not None and app.model.task_id == first)
+        shown = app.model
+        assert shown is not None
+        attempts = shown.steps["create_user_account"].attempts
+        app._select(second)  # and before its load has begun, an event of it arrives:
+        step = "create_user_account"
+        app._apply(DashEvent(10**9, time.time(), "step.started", second, step, None, 9, {}))
+        assert shown.steps["create_user_account"].attempts == attempts
+        await until(pilot, lambda: app.model is not None and app.model.task_id == second)
+
+
+async def test_a_storm_of_keys_loads_only_the_task_the_cursor_stops_on(sandbox: Sandbox) -> None:
+    """A key held down (auto-repeat) moves the list at once; the task it passes over is not
+    fetched each time, only the one the cursor rests on."""
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("b")
+        assert isinstance(app.screen, NumberScreen)
+        app.screen.query_one(Input).value = "5"
+        await pilot.press("enter")
+        await until(pilot, lambda: sum(s == "complete" for s in states(app).values()) == 5)
+        await until(pilot, lambda: app.model is not None)
+        loads: list[str] = []
+        fetch = app.client.task
+
+        async def counted(task_id: str) -> dict[str, object]:
+            loads.append(task_id)
+            return await fetch(task_id)
+
+        app.client.task = counted  # type: ignore[method-assign]
+        rows = app.query_one("#tasks").rows  # type: ignore[attr-defined]
+        await pilot.press("down", "down", "down", "down")
+        assert app.selected_id == rows[4]  # the list moved at once
+        await until(pilot, lambda: app.model is not None and app.model.task_id == rows[4])
+        assert loads[-1] == rows[4]  # the last when the keys stopped ...
+        assert rows[2] not in loads and rows[3] not in loads  # ... none it only passed over

@@ -207,3 +207,30 @@ async def test_rows_drawn_before_a_focus_change_take_the_new_background() -> Non
         table._lines.clear()  # drawn afresh: what every row must look like now
         assert [s.style for s in blurred] == [s.style for s in table.render_line(3)]
         assert [s.style for s in focused] != [s.style for s in blurred]
+
+
+async def test_a_cursor_move_in_a_scrolled_list_repaints_the_two_rows_on_screen() -> None:
+    app = OneTable()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one(CountingTable)
+        table.show(row(f"task-{n:03}", "running", "1s") for n in range(30))
+        table.focus()
+        table.scroll_to(y=10, animate=False)
+        table.move_cursor(row=12)
+        await pilot.pause()
+        table._repaint_regions.clear()
+        table.move_cursor(row=13)
+        # the header is screen line 0, so rows 12 and 13 are lines 3 and 4 from the top
+        assert sorted(r.y for r in table._repaint_regions) == [3, 4]
+
+
+async def test_new_rows_repaint_the_rows_and_leave_the_scrollbar_alone() -> None:
+    app = OneTable()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one(CountingTable)
+        table.show(row(f"task-{n:03}", "running", "1s") for n in range(30))
+        await pilot.pause()
+        table._repaint_regions.clear()
+        table.show(row(f"task-{n:03}", "complete", "1s") for n in range(5, 35))
+        rows = table.scrollable_content_region
+        assert list(table._repaint_regions) == [rows.reset_offset]
