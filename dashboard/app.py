@@ -617,13 +617,13 @@ class DashboardApp(App[None]):
             self._loading = None
             self.notify(f"cannot load …{task_id[-6:]}: {exc}", severity="error", timeout=4)
             return
+        if task_id != self.selected_id:
+            return
         events = [DashEvent.from_json(e) for e in raw]
         model = TaskModel.from_view(view, as_created=True).apply_all(events)
         model.set_results(view)
-        late = [e for e in self._loading if e.seq > model.last_seq]
+        late = [e for e in self._loading or () if e.seq > model.last_seq]
         model.apply_all(late)
-        if task_id != self.selected_id:
-            return
         self.selected_view, self.model = view, model
         self.task_events = events + late
         self._loading = None
