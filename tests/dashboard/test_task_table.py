@@ -9,7 +9,8 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from dashboard.task_table import TaskTable
-from dashboard.widgets import EventLog
+from dashboard.widgets import DagPane, EventLog, TimelinePane
+from tests.dashboard.factories import T0, diamond_retrying
 
 
 class CountingTable(TaskTable):
@@ -234,3 +235,27 @@ async def test_new_rows_repaint_the_rows_and_leave_the_scrollbar_alone() -> None
         table.show(row(f"task-{n:03}", "complete", "1s") for n in range(5, 35))
         rows = table.scrollable_content_region
         assert list(table._repaint_regions) == [rows.reset_offset]
+
+
+class Panes(App[None]):
+    CSS = "DagPane, TimelinePane { height: 20; }"
+
+    def compose(self) -> ComposeResult:
+        yield DagPane(lambda: T0 + 0.5, id="dag")
+        yield TimelinePane(lambda: T0 + 0.5, id="timeline")
+
+
+async def test_a_pane_whose_drawing_did_not_change_is_not_repainted() -> None:
+    app = Panes()
+    async with app.run_test(size=(100, 40)) as pilot:
+        for pane in (app.query_one(DagPane), app.query_one(TimelinePane)):
+            model, script = diamond_retrying()
+            pane.show(model)
+            await pilot.pause()
+            pane._repaint_regions.clear()
+            pane.show(model)  # the same task at the same moment: nothing to paint
+            assert not pane._repaint_regions, type(pane).__name__
+            script.run(0.4, "setup_billing_profile", took=0.02, service="billing")
+            model.apply_all(script.events)
+            pane.show(model)  # a step ended: painted
+            assert pane._repaint_regions, type(pane).__name__
