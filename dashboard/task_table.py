@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from rich.segment import Segment
 from rich.style import Style
@@ -33,6 +33,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 Cell = str | Text
+#: Rows drawn and kept beyond those shown (a few filters' worth), before the others are forgotten.
+LINES_KEPT: Final = 1_000
 
 
 # ``Widget.virtual_size`` asks for a layout of the whole screen when it changes, and a layout
@@ -121,7 +123,12 @@ class TaskTable(ScrollView, can_focus=True):
         self._columns: list[_Column] = []
         self._keys: list[str] = []
         self._cells: dict[str, list[Cell]] = {}
-        self._lines: dict[str, Strip] = {}  #: each row drawn at :attr:`_drawn_width`
+        #: each row drawn at :attr:`_drawn_width`, with the cells it was drawn from: kept when
+        #: other rows are shown (a filter cycled back shows the same tasks again) and used
+        #: while the row's cells are the same
+        self._lines: dict[str, tuple[list[Cell], Strip]] = {}
+        self._base = Style()  #: the widget's style, read once per paint
+        self._header_drawn: tuple[tuple[int, Style], Strip] | None = None
         self._drawn_width = -1
         self.cursor_row = 0
 
@@ -158,7 +165,8 @@ class TaskTable(ScrollView, can_focus=True):
             top = round(self.scroll_offset.y)
             self._keys = keys
             self._cells = {key: list(cells) for key, cells in rows}
-            self._lines.clear()
+            if len(self._lines) > LINES_KEPT:
+                self._lines = {k: v for k, v in self._lines.items() if k in self._cells}
             self._resize()
             if was in self._cells:
                 screen_row = self.cursor_row - top
@@ -216,6 +224,12 @@ class TaskTable(ScrollView, can_focus=True):
 
     # --- drawing ----------------------------------------------------------------------------
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # the widget's style walks the DOM (75 us at 200x60), and Textual forgets it at every
+        # refresh: once per paint, not once per line
+        self._base = self.rich_style
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         if width != self._drawn_width:
@@ -224,13 +238,17 @@ class TaskTable(ScrollView, can_focus=True):
         if y == 0:
             return self._header(width)
         index = round(self.scroll_offset.y) + y - 1
-        base = self.rich_style
+        base = self._base
         if index >= len(self._keys):
             return Strip.blank(width, base)
         key = self._keys[index]
-        line = self._lines.get(key)
-        if line is None:  # cached without the widget's own style, which focus and themes change
-            line = self._lines[key] = self._draw(self._cells[key], width, Style())
+        cells = self._cells[key]
+        drawn = self._lines.get(key)
+        if drawn is not None and _same_cells(drawn[0], cells):
+            line = drawn[1]
+        else:  # cached without the widget's own style, which focus and themes change
+            line = self._draw(cells, width, Style())
+            self._lines[key] = (list(cells), line)
         line = line.apply_style(base)
         if index == self.cursor_row:
             cursor = self.get_component_rich_style("task-table--cursor")
@@ -239,7 +257,10 @@ class TaskTable(ScrollView, can_focus=True):
 
     def _header(self, width: int) -> Strip:
         style = self.get_component_rich_style("task-table--header")
-        return self._draw([c.label for c in self._columns], width, style)
+        if self._header_drawn is None or self._header_drawn[0] != (width, style):
+            line = self._draw([c.label for c in self._columns], width, style)
+            self._header_drawn = ((width, style), line)
+        return self._header_drawn[1]
 
     def _draw(self, cells: Sequence[Cell], width: int, style: Style) -> Strip:
         """One row as segments: each cell cut with an ellipsis at its column's width."""
@@ -264,6 +285,7 @@ class TaskTable(ScrollView, can_focus=True):
 
     def _forget_lines(self) -> None:
         self._lines.clear()
+        self._header_drawn = None
 
     def _resize(self) -> None:
         region = self.scrollable_content_region
@@ -315,6 +337,10 @@ class TaskTable(ScrollView, can_focus=True):
         self._moved_to(index)
         if chosen:
             self.action_select()
+
+
+def _same_cells(a: Sequence[Cell], b: Sequence[Cell]) -> bool:
+    return len(a) == len(b) and all(_same_cell(x, y) for x, y in zip(a, b, strict=True))
 
 
 def _same_cell(a: Cell, b: Cell) -> bool:

@@ -259,3 +259,32 @@ async def test_a_pane_whose_drawing_did_not_change_is_not_repainted() -> None:
             model.apply_all(script.events)
             pane.show(model)  # a step ended: painted
             assert pane._repaint_regions, type(pane).__name__
+
+
+async def test_rows_shown_again_are_not_drawn_again_unless_their_cells_changed() -> None:
+    app = OneTable()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one(CountingTable)
+        drawn: list[str] = []
+        draw = table._draw
+
+        def counted(cells: Any, width: int, style: Any) -> Any:
+            drawn.append(str(cells[1]))
+            return draw(cells, width, style)
+
+        table._draw = counted  # type: ignore[method-assign]
+        first = [row(f"task-{n:03}", "running", "1s") for n in range(3)]
+        table.show(first)
+        await pilot.pause()
+        table.show([row("task-009", "running", "1s")])  # another filter
+        await pilot.pause()
+        drawn.clear()
+        table.show(first)  # and back: the same cells, nothing drawn
+        await pilot.pause()
+        assert drawn == []
+        table.show([row("task-009", "running", "1s")])
+        await pilot.pause()
+        table.show([*first[:2], row("task-002", "complete", "1s")])  # changed meanwhile
+        await pilot.pause()
+        assert "002" in drawn
+        assert "complete" in table.render_line(3).text
