@@ -416,8 +416,8 @@ class DashboardApp(App[None]):
 
     def _draw_counts(self) -> None:
         counts = self.fleet.counts
-        retrying = sum(1 for r in self.fleet.rows.values() if r.activity == "retrying")
-        deferred = sum(1 for r in self.fleet.rows.values() if r.activity == "deferred")
+        retrying = self.fleet.waiting_counts["retrying"]
+        deferred = self.fleet.waiting_counts["deferred"]
         out = Text(no_wrap=False)
         out.append(f"Tasks {self.fleet.total:,}", "bold")
         shown = self.state_filter or "all"
