@@ -17,6 +17,7 @@ client going away ends the handler quietly.
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Final
@@ -53,6 +54,12 @@ class StreamConfig:
     keepalive_s: float = 5.0
     #: Live events held for a client that reads slowly; past it, they are re-read from the store.
     max_buffered: int = DEFAULT_MAX_BUFFERED
+    #: After a write, wait this long before the next: a burst's events then go out a few
+    #: hundred at a time instead of one commit's worth per write (each write a wake-up, a
+    #: chunk and a send of the orchestrator, which is the busiest process in a burst), at
+    #: the price of that much delay on an event that follows another closely. The first event
+    #: after a quiet moment goes out at once.
+    coalesce_s: float = 0.025
 
 
 ENGINE: Final = web.AppKey("engine", Engine)
@@ -181,6 +188,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                     if batch is None
                     else b"".join(codec.dumpb(event_json(e)) + b"\n" for e in batch)
                 )
+                if batch is not None and config.coalesce_s > 0:
+                    await asyncio.sleep(config.coalesce_s)
     except ConnectionError:
         # The client went away (aiohttp raises ClientConnectionResetError, a ConnectionError):
         # the normal end of a stream, not an error. It resumes with ?after=<the last seq>.

@@ -531,7 +531,9 @@ def _document() -> JSON:
                         "Each event once, in strictly increasing seq order, however slowly the "
                         "client reads; reconnect with after=<the last seq seen> to resume. A "
                         "blank line is a keep-alive, written after a quiet spell without events "
-                        "(5 s by default): skip blank lines."
+                        "(5 s by default): skip blank lines. During a burst events are written "
+                        "a batch at a time, at most every 25 ms; the first after a quiet "
+                        "moment goes out at once."
                     ),
                     "parameters": [_AFTER, _TASK_FILTER],
                     "responses": {

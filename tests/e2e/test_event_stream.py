@@ -136,3 +136,23 @@ async def test_a_client_that_goes_away_ends_the_stream_quietly(
                 await asyncio.sleep(0.01)
     noisy = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
     assert not noisy, [r.getMessage() for r in noisy]
+
+
+async def test_events_close_behind_a_write_wait_for_the_next_one_and_the_first_goes_at_once(
+    orch: Orchestrator,
+) -> None:
+    loop = asyncio.get_running_loop()
+    async with (
+        serve(orch, keepalive_s=60, coalesce_s=0.5) as (base, session),
+        session.get(f"{base}/events/stream?after=0") as resp,
+    ):
+        reader = Reader(resp)
+        committed = loop.time()
+        await commit_burst(orch, 1)
+        assert await reader.until(1) == [1]
+        first_at = loop.time()
+        assert first_at - committed < 0.3, "the first event after a quiet moment waits"
+        await commit_burst(orch, 1)  # right behind it: waits out the rest of the 0.5 s
+        await commit_burst(orch, 1)
+        assert await reader.until(3) == [2, 3]
+        assert loop.time() - first_at >= 0.4
