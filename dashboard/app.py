@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -64,6 +64,17 @@ from orchestrator.models import JSON, StepState
 #: stream's changes in: at 0.5 s a burst costs the dashboard 45 % less than at 0.25 s
 #: (docs/benchmarks.md), and a countdown still moves twice a second.
 REDRAW_S: Final = 0.5
+#: Events a second past which the stream is a burst: the panes then redraw every
+#: :data:`BUSY_REDRAW_S` instead of every :data:`REDRAW_S` (the header still every tick, keys
+#: at once). Twenty registrations a second make about 500.
+BUSY_EVENTS_PER_S: Final = 500
+#: Seconds between two redraws of the panes during a burst, when nobody can read faster than
+#: the panes change and the dashboard's redraws compete with the sandbox for the cores.
+BUSY_REDRAW_S: Final = 1.0
+#: A redraw this soon after a key waits for the next tick (at most until the panes are
+#: :data:`BUSY_REDRAW_S` old): the key's frame then paints what the key changed, not every pane
+#: as well (a frame of every pane at 200x60 took up to 38 ms in a burst).
+AFTER_KEY_S: Final = 0.15
 #: Seconds between two redraws of the task list while the stream changes it (the table is the
 #: dearest pane: about half of a redraw); a key that changes the list draws it at once.
 TABLE_EVERY_S: Final = 1.0
@@ -172,6 +183,9 @@ class DashboardApp(App[None]):
         self._log_new: list[DashEvent | Text] = []
         self._drawn_fleet = -1
         self._table_drawn_at = 0.0
+        self._panes_drawn_at = 0.0
+        self._key_at = -1e9  #: when the last key arrived (monotonic)
+        self._events_since_redraw = 0
         self._ends: deque[float] = deque(maxlen=20_000)
         self._saved_ms: list[float] = []
         self._alerted: dict[str, float] = {}
@@ -215,6 +229,11 @@ class DashboardApp(App[None]):
         self.set_interval(5.0, self._reload_counts)
         self._start()
         self._redraw()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._key_at = time.monotonic()
+        await super().on_event(event)
 
     async def on_unmount(self) -> None:
         self.workers.cancel_all()
@@ -284,6 +303,7 @@ class DashboardApp(App[None]):
             self._select(self.selected_id, force=True)
 
     def _apply(self, event: DashEvent) -> None:
+        self._events_since_redraw += 1
         self.last_seq = max(self.last_seq, event.seq)
         self._buffer.append(event)
         self._log_new.append(event)
@@ -356,6 +376,16 @@ class DashboardApp(App[None]):
         if self.paused:
             return
         forced = self._drawn_fleet == -1  # a key changed what the list shows: draw it now
+        now = time.monotonic()
+        busy = self._events_since_redraw >= BUSY_EVENTS_PER_S * REDRAW_S
+        self._events_since_redraw = 0
+        age = now - self._panes_drawn_at
+        if not forced and age < BUSY_REDRAW_S - 0.05:
+            if busy:
+                return  # a burst: the panes every other tick
+            if now - self._key_at < AFTER_KEY_S:
+                return  # a key is being answered: the panes at the next tick
+        self._panes_drawn_at = now
         due = time.monotonic() - self._table_drawn_at >= TABLE_EVERY_S
         if self.fleet.version != self._drawn_fleet and (forced or due):
             self._draw_counts()
