@@ -43,6 +43,9 @@ FRAME_TIMEOUT_S: Final = 10.0
 CATCH_UP_S: Final = 15.0
 #: How often the probe looks at its counts between two presses.
 _WATCH_S: Final = 0.01
+#: After the dashboard has drawn all it loaded at the start, before the burst: the services'
+#: first poll and the redraw it brings land here, not on the first key.
+SETTLE_S: Final = 0.5
 
 
 class _Table(Protocol):
@@ -107,7 +110,15 @@ async def _burst(args: argparse.Namespace) -> None:
             args.timeout_s,
             "live with the counts loaded",
         )
+        # attached means all of it drawn: the list, and the newest task's DAG and timeline
+        # (their first drawing lays the screen out again; a key pressed then waited for it)
+        await _until(
+            lambda: app.model is not None or not app.fleet.rows,
+            args.timeout_s,
+            "the newest task loaded",
+        )
         await asyncio.wait_for(driver.next_frame(lambda: _table_rows(app) > 0), FRAME_TIMEOUT_S)
+        await asyncio.sleep(SETTLE_S)
         cpu0, seq0, frames0, ready = _cpu_s(), app.last_seq, driver.frames, time.perf_counter()
         _emit("ready", startup_s=round(ready - started, 3))
         latencies, lost = await _press_until(app, args, stop)
