@@ -75,8 +75,9 @@ def add_parser(sub: Subcommands) -> None:
     bench.add_argument(
         "--pairs",
         type=positive_int,
-        default=3,
-        help="dashboard: pairs of bursts without and with the dashboard (default 3)",
+        default=4,
+        help="dashboard: pairs of bursts without and with the dashboard, their order flipping "
+        "each pair (default 4: as many of each order)",
     )
     bench.add_argument(
         "--open-tasks",
