@@ -571,7 +571,8 @@ class DashboardApp(App[None]):
             older = shown[:-most]
             kept: list[DashEvent | Text] = [e for e in older if isinstance(e, Text)]
             skipped = len(older) - len(kept)
-            lines.append(Text(f"… {skipped:,} more events (l filters the log)", "dim"))
+            what = "event" if skipped == 1 else "events"
+            lines.append(Text(f"… {skipped:,} more {what} (l filters the log)", "dim"))
             shown = kept + shown[-most:]
         lines += (e if isinstance(e, Text) else event_line(e) for e in shown)
         if lines:

@@ -14,7 +14,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, Input, RichLog, Select, Static
 
-from dashboard.app import DashboardApp
+from dashboard.app import LOG_LINES_PER_REDRAW, DashboardApp
 from dashboard.demo_screen import DemoScreen
 from dashboard.dialogs import ConfirmScreen, NumberScreen, ResolveScreen
 from dashboard.fault_screens import FaultScreen, PresetScreen
@@ -490,3 +490,17 @@ async def test_a_storm_of_keys_loads_only_the_task_the_cursor_stops_on(sandbox: 
         await until(pilot, lambda: app.model is not None and app.model.task_id == rows[4])
         assert loads[-1] == rows[4]  # the last when the keys stopped ...
         assert rows[2] not in loads and rows[3] not in loads  # ... none it only passed over
+
+
+async def test_one_skipped_event_is_one_event(sandbox: Sandbox) -> None:
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        log = app.query_one("#events", RichLog)
+        most = max(5, min(LOG_LINES_PER_REDRAW, log.size.height))
+        for i in range(most + 1):
+            app._log_new.append(DashEvent(i + 1, 0.0, "step.started", "t1", "s", None, 1, {}))
+        app._draw_log()
+        await pilot.pause()
+        text = [strip.text for strip in log.lines]
+        assert any("… 1 more event (l filters" in line for line in text), text[:3]
