@@ -791,6 +791,10 @@ class DashboardApp(App[None]):
                 self.board.load_faults(name, await self.client.faults(name))
             except DashboardError:
                 self.board.load_faults(name, None)
+        # shown now, not at the next redraw: a fault just added appears at once
+        if self._main.is_attached and not self.paused:
+            with contextlib.suppress(NoMatches):
+                self._main.query_one(ServicesPane).redraw()
 
     # -- actions that change something --------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -70,6 +70,8 @@ def settled(*keys: str) -> Callable[[Pilot[None]], object]:
                 and app.model is not None
                 and app.last_seq == last
                 and app._drawn_fleet == app.fleet.version  # the list shows every event folded
+                and len(app.board.services) == 4  # and every service's faults were asked
+                and all(h.reachable is not None for h in app.board.services.values())
             )
 
         def cursor_task_drawn() -> bool:  # _load_task draws the task as it sets the model
