@@ -750,6 +750,7 @@ class DashboardApp(App[None]):
 
     def action_pause(self) -> None:
         self.paused = not self.paused
+        self._drawn_fleet = -1  # resumed: every pane at once, not at the next tick
         self._redraw()
 
     @work(exclusive=True, group="more")
@@ -766,6 +767,7 @@ class DashboardApp(App[None]):
             self.notify(f"cannot load older tasks: {exc}", severity="error")
             return
         self.fleet.load_summaries(older)
+        self._draw_list()  # listed now, not at the next redraw
         self.notify(f"{len(older)} older tasks loaded", timeout=2)
 
     @work(exclusive=True, group="counts")

@@ -504,3 +504,17 @@ async def test_one_skipped_event_is_one_event(sandbox: Sandbox) -> None:
         await pilot.pause()
         text = [strip.text for strip in log.lines]
         assert any("… 1 more event (l filters" in line for line in text), text[:3]
+
+
+async def test_resuming_the_live_view_draws_what_came_meanwhile_at_once(sandbox: Sandbox) -> None:
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("space")
+        assert app.paused
+        await pilot.press("n")
+        await until(pilot, lambda: "complete" in states(app).values())
+        table = app.query_one("#tasks")
+        assert table.row_count == 0  # type: ignore[attr-defined]
+        await pilot.press("space")  # the key's own redraw, not the next tick's
+        assert table.row_count == 1  # type: ignore[attr-defined]
