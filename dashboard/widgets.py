@@ -32,6 +32,11 @@ from orchestrator.event_types import EventType
 Now = Callable[[], float]
 
 
+def same_text(text: Text, drawn: Text | None) -> bool:
+    """Whether ``text`` draws what ``drawn`` drew (``Text.__eq__`` ignores the base style)."""
+    return drawn is not None and text == drawn and text.style == drawn.style
+
+
 class DrawnPane(Widget):
     """A pane drawn as one ``Text`` from what it shows (:meth:`draw`). The redraw asks it to
     show its model twice a second; it repaints only when the text it would draw changed: a
@@ -44,11 +49,8 @@ class DrawnPane(Widget):
         raise NotImplementedError
 
     def repaint_if_changed(self) -> None:
-        text = self.draw()
-        drawn = self._drawn
-        if drawn is not None and text == drawn and text.style == drawn.style:
-            return
-        self.refresh()
+        if not same_text(self.draw(), self._drawn):
+            self.refresh()
 
     def render(self) -> Text:
         # drawn afresh whenever Textual paints (a resize, focus, a dialog closing), and kept
@@ -322,8 +324,7 @@ class FixedLine(Static):
         self._shown: Text | None = None
 
     def show(self, text: Text) -> None:
-        shown = self._shown
-        if shown is not None and text == shown and text.style == shown.style:
+        if same_text(text, self._shown):
             return
         self._shown = text
         self.update(text, layout=False)

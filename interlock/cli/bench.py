@@ -19,7 +19,7 @@ from interlock.bench.scaling import (
     run_scaling_benchmark,
 )
 from interlock.bench.services import format_service_report, run_service_benchmark
-from interlock.cli.arguments import Subcommands, positive_int
+from interlock.cli.arguments import Subcommands, non_negative_int, positive_int
 from interlock.cli.loop import loop_name
 from interlock.cli.loop import run as run_loop
 from interlock.progress import Progress, StatusLine, shown
@@ -87,7 +87,7 @@ def add_parser(sub: Subcommands) -> None:
     )
     bench.add_argument(
         "--press-every-ms",
-        type=int,
+        type=non_negative_int,
         default=50,
         help="dashboard: the attached dashboard presses a key this often (default 50; 0: never)",
     )

@@ -23,6 +23,13 @@ def test_bad_arguments_exit_with_a_clear_message(capsys: pytest.CaptureFixture[s
     assert "expected a number >= 1" in capsys.readouterr().err
 
 
+def test_a_negative_key_pace_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "--only", "dashboard", "--press-every-ms", "-5"])
+    assert info.value.code == 2
+    assert "--press-every-ms: expected a number >= 0, got -5" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
