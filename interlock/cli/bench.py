@@ -22,6 +22,7 @@ from interlock.bench.services import format_service_report, run_service_benchmar
 from interlock.cli.arguments import Subcommands, non_negative_int, positive_int
 from interlock.cli.loop import loop_name
 from interlock.cli.loop import run as run_loop
+from interlock.cli.signals import exit_on_signals
 from interlock.progress import Progress, StatusLine, shown
 from interlock.settings import Settings
 
@@ -162,7 +163,8 @@ async def _one(
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     loop = loop_name(use_uvloop=settings.uvloop)
-    return run_loop(_bench(args, loop), use_uvloop=settings.uvloop)
+    with exit_on_signals():  # stopped: its sandbox is stopped too
+        return run_loop(_bench(args, loop), use_uvloop=settings.uvloop)
 
 
 async def _bench(args: argparse.Namespace, loop: str) -> int:

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType, MappingProxyType
+from types import MappingProxyType
 from typing import Final
 
 from dashboard.config import DashboardConfig, DemoEntry, DemoResult
 from interlock.cli.arguments import Subcommands, UsageError, http_url, port
+from interlock.cli.signals import exit_on_signals
 from interlock.demos import DEMOS, Demo, Target, run_demo
 from interlock.probe import probe
 from interlock.registration.template import TEMPLATE_NAME
@@ -38,9 +37,6 @@ from orchestrator.store.sqlite import check_database
 SANDBOX_OPTIONS: Final = ("db", "host", "api_port", *(f"{s}_port" for s in SERVICE_PORTS), "log")
 #: How long the attached API may take to answer ``/health``.
 ATTACH_TIMEOUT_S: Final = 3.0
-#: Signals that end the command through its ``finally`` (stopping the children) instead of
-#: ending Python at once: SIGTERM, and SIGHUP when the terminal goes away.
-_EXIT_SIGNALS: Final = (signal.SIGTERM, signal.SIGHUP)
 
 RunDashboard = Callable[[DashboardConfig], None]
 
@@ -161,7 +157,7 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     run_dashboard = load_run_dashboard()  # before the children: a missing TUI starts nothing
     supervisor = Supervisor(_supervisor_config(args, settings, db))
     print(f"starting the sandbox on {shown} (its output: {supervisor.log_path})", flush=True)
-    with _exit_on_signals(), supervisor:
+    with exit_on_signals(), supervisor:
         run_dashboard(
             DashboardConfig(
                 api_url=supervisor.api_url,
@@ -225,21 +221,3 @@ def load_run_dashboard() -> RunDashboard:
     from dashboard.app import run_dashboard
 
     return run_dashboard
-
-
-@contextlib.contextmanager
-def _exit_on_signals() -> Iterator[None]:
-    """While inside, SIGTERM and SIGHUP raise :class:`SystemExit` (status 128 + the signal), so
-    the ``finally`` that stops the children runs; a second one is ignored until it has."""
-
-    def leave(signum: int, frame: FrameType | None) -> None:
-        for sig in _EXIT_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
-        raise SystemExit(128 + signum)
-
-    previous = {sig: signal.signal(sig, leave) for sig in _EXIT_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

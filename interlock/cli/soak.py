@@ -15,6 +15,7 @@ from interlock.bench.machine import OtherCpu, read_machine
 from interlock.cli.arguments import Subcommands, UsageError, positive_int
 from interlock.cli.loop import loop_name
 from interlock.cli.loop import run as run_loop
+from interlock.cli.signals import exit_on_signals
 from interlock.settings import Settings
 from interlock.soak import SoakConfig, SoakReport, run_soak
 from interlock.soak.progress import StatusLine
@@ -80,7 +81,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
     )
     loop = loop_name(use_uvloop=settings.uvloop)
-    return run_loop(_soak(config, as_json=args.json, loop=loop), use_uvloop=settings.uvloop)
+    with exit_on_signals():  # stopped: its sandbox is stopped too
+        return run_loop(_soak(config, as_json=args.json, loop=loop), use_uvloop=settings.uvloop)
 
 
 async def _soak(config: SoakConfig, *, as_json: bool, loop: str) -> int:
