@@ -43,6 +43,10 @@ _RUNNING_AGAIN: Final = frozenset(
         EventType.STEP_CANCELLED,
     }
 )
+_STEP_TYPES: Final = _WAITING | _RUNNING_AGAIN
+_TASK_TYPES: Final = frozenset(
+    {EventType.TASK_CREATED, EventType.TASK_STARTED, EventType.TASK_RESUMED, *_ENDS}
+)
 
 
 def label_of(context: object) -> str:
@@ -143,16 +147,23 @@ class Fleet:
         self.version += 1
 
     def apply(self, event: DashEvent) -> None:
-        if event.task_id is None:
+        task_id = event.task_id
+        if task_id is None:
             return
+        kind = event.type
+        row = self.rows.get(task_id)
+        if kind in _STEP_TYPES:
+            self._apply_step(row, kind, event.step_name)
+            return
+        if kind not in _TASK_TYPES:
+            return  # service calls, breakers: nothing the list shows
         self._counting = event.seq > self.counts_seq
         self._seq = event.seq
-        row = self.rows.get(event.task_id)
         was = row.activity if row is not None else None
-        if event.type == EventType.TASK_CREATED:
+        if kind == EventType.TASK_CREATED:
             if row is None:
-                row = self.rows[event.task_id] = TaskRow(
-                    task_id=event.task_id,
+                row = self.rows[task_id] = TaskRow(
+                    task_id=task_id,
                     state=TaskState.PENDING.value,
                     created_at=event.at,
                     label=label_of(event.data.get("context")),
@@ -163,26 +174,32 @@ class Fleet:
                 was = row.activity
                 self._count(None, TaskState.PENDING)
                 self._trim()
-        elif event.type in (EventType.TASK_STARTED, EventType.TASK_RESUMED):
-            self._move(row, TaskState.IN_PROGRESS, completed_at=None)
-        elif event.type in _ENDS:
-            self._move(row, _ENDS[event.type], completed_at=event.at)
+        elif kind in _ENDS:
+            self._move(row, _ENDS[kind], completed_at=event.at)
             if row is not None:
                 row.waiting.clear()
                 failed = event.data.get("failed_steps")
                 row.failed_steps = tuple(failed) if isinstance(failed, list) else ()
-        elif row is not None and event.step_name is not None:
-            if event.type in _WAITING:
-                kind = "deferred" if event.type == EventType.STEP_DEFERRED else "backoff"
-                row.waiting[event.step_name] = kind
-            elif event.type in _RUNNING_AGAIN:
-                row.waiting.pop(event.step_name, None)
-            else:
-                return
-        else:
-            return
-        if row is not None and event.task_id in self.rows:
+        else:  # started or resumed
+            self._move(row, TaskState.IN_PROGRESS, completed_at=None)
+        if row is not None and task_id in self.rows:
             self._waiting_moved(was, row.activity)
+        self.version += 1
+
+    def _apply_step(self, row: TaskRow | None, kind: str, step: str | None) -> None:
+        """A step began or stopped waiting; a step event that changes no wait changes nothing
+        the list shows (most of a burst's: ``version`` stays, so nothing is redrawn for it)."""
+        if row is None or step is None:
+            return
+        was = row.activity
+        if kind in _WAITING:
+            wait = "deferred" if kind == EventType.STEP_DEFERRED else "backoff"
+            if row.waiting.get(step) == wait:
+                return
+            row.waiting[step] = wait
+        elif row.waiting.pop(step, None) is None:
+            return
+        self._waiting_moved(was, row.activity)
         self.version += 1
 
     def _remember(self, row: TaskRow) -> None:

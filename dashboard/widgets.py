@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import RichLog, Sparkline, Static
 
@@ -292,8 +294,30 @@ class EventLog(RichLog):
 
     virtual_size = quiet_virtual_size()
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        #: the widget's style and width while a paint is under way (None between paints)
+        self._paint: tuple[Style, int] | None = None
+
     def watch_virtual_size(self, size: Size) -> None:
         self._scroll_update(size)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # ``RichLog.render_line`` reads the widget's style (a walk up the DOM) and its content
+        # region for every line, and a log that scrolls repaints every line in view: once per
+        # paint instead (docs/benchmarks.md, "An event costs less to take in")
+        self._paint = (self.rich_style, self.scrollable_content_region.width)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._paint = None
+
+    def render_line(self, y: int) -> Strip:
+        if self._paint is None:
+            return super().render_line(y)
+        style, width = self._paint
+        scroll_x, scroll_y = self.scroll_offset
+        return self._render_line(scroll_y + y, scroll_x, width).apply_style(style)
 
     def _size_updated(
         self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True

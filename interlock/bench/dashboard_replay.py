@@ -19,6 +19,8 @@ fresh dashboards and reports each one's CPU and key latencies:
    event plus a second, and each key from the press to the first frame that shows it.
 
 The server's work is in its own process, so the CPU reported is the dashboard's alone.
+``--profile-dir DIR`` writes each replay's cProfile statistics there (``TREE-PRESSms-ROUND.prof``,
+for ``python -m pstats``); the profiler's own cost is then in the CPU it reports.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import os
 import resource
@@ -226,20 +229,34 @@ def _client(args: argparse.Namespace) -> None:
     """One replay in this process (a child of the benchmark): prints its CPU and keys."""
     services = json.loads(args.services)
     replay = _one_replay(args.url, services, args.last_seq, args.press_every_ms / 1000)
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
     cpu, latencies = asyncio.run(asyncio.wait_for(replay, REPLAY_TIMEOUT_S))
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
     os.write(1, (json.dumps({"cpu_s": cpu, "keys_s": latencies}) + "\n").encode())
 
 
 async def _replay_in_child(
-    tree: str | None, url: str, services: dict[str, str], last_seq: int, press_ms: int
+    tree: str | None,
+    url: str,
+    services: dict[str, str],
+    last_seq: int,
+    press_ms: int,
+    profile: Path | None = None,
 ) -> tuple[float, list[float]]:
-    """One replay in a fresh process, with ``tree`` (a checkout) first on its path."""
+    """One replay in a fresh process, with ``tree`` (a checkout) first on its path; with
+    ``profile``, its cProfile statistics are written there (the CPU it reports then includes
+    the profiler's own)."""
     env = dict(os.environ)
     if tree:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree, env.get("PYTHONPATH")]))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-P", __file__, "client", "--url", url, "--services", json.dumps(services),
         "--last-seq", str(last_seq), "--press-every-ms", str(press_ms),
+        *(("--profile", str(profile)) if profile else ()),
         stdout=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     try:
@@ -273,8 +290,12 @@ async def _run(args: argparse.Namespace) -> None:
                 keys: dict[str | None, list[float]] = {t: [] for t in trees}
                 for n in range(args.rounds):
                     for tree in trees if n % 2 == 0 else trees[::-1]:  # alternated
+                        profile = None
+                        if args.profile_dir:
+                            tag = Path(tree).name if tree else "this"
+                            profile = args.profile_dir / f"{tag}-{press_ms}ms-{n}.prof"
                         cpu, latencies = await _replay_in_child(
-                            tree, url, supervisor.service_urls, last_seq, press_ms
+                            tree, url, supervisor.service_urls, last_seq, press_ms, profile
                         )
                         cpus[tree].append(cpu)
                         keys[tree] += latencies
@@ -313,6 +334,12 @@ def main() -> None:
     parser.add_argument("--url", help="client: the replay server")
     parser.add_argument("--services", default="{}", help="client: the services' URLs, as JSON")
     parser.add_argument("--last-seq", type=int, default=0, help="client: the last event's seq")
+    parser.add_argument("--profile", type=Path, help="client: write cProfile statistics here")
+    parser.add_argument(
+        "--profile-dir",
+        type=Path,
+        help="write each replay's cProfile statistics here (TREE-PRESSms-ROUND.prof)",
+    )
     args = parser.parse_args()
     if args.mode == "serve":
         _serve(args.recording, args.api)

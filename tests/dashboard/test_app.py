@@ -21,6 +21,7 @@ from dashboard.fault_screens import FaultScreen, PresetScreen
 from dashboard.info_screens import AnalyticsScreen, HelpScreen
 from dashboard.model import DashEvent
 from dashboard.step_detail import StepDetailScreen
+from dashboard.task_table import TaskTable
 from dashboard.widgets import DagPane
 from interlock.cli.dashboard import demo_entries
 from interlock.demos import Target
@@ -484,7 +485,9 @@ async def test_a_storm_of_keys_loads_only_the_task_the_cursor_stops_on(sandbox: 
             return await fetch(task_id)
 
         app.client.task = counted  # type: ignore[method-assign]
-        rows = app.query_one("#tasks").rows  # type: ignore[attr-defined]
+        table = app.query_one("#tasks", TaskTable)
+        await until(pilot, lambda: len(table.rows) == 5)  # the list is drawn at a redraw tick
+        rows = table.rows
         await pilot.press("down", "down", "down", "down")
         assert app.selected_id == rows[4]  # the list moved at once
         await until(pilot, lambda: app.model is not None and app.model.task_id == rows[4])

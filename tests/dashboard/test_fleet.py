@@ -78,3 +78,21 @@ def test_trimming_keeps_the_indexes(monkeypatch: Any) -> None:
             fleet.apply(ended)
         _check(fleet)
     assert len(fleet.rows) == 5
+
+
+def test_a_step_event_that_changes_no_wait_leaves_the_version() -> None:
+    """Most of a burst's events are steps starting and completing, which change nothing the
+    list shows: the version (what the list redraws on) moves only when a row's wait does."""
+    fleet = Fleet()
+    fleet.apply(DashEvent(1, 1000.0, "task.created", "t1", None, None, None, {"context": {}}))
+    fleet.apply(DashEvent(2, 1000.0, "task.started", "t1", None, None, None, {}))
+    version = fleet.version
+    for seq, kind in enumerate(("step.started", "step.completed", "service_call.started"), 3):
+        fleet.apply(DashEvent(seq, 1000.1, kind, "t1", "a", None, 1, {}))
+    assert fleet.version == version
+    fleet.apply(DashEvent(6, 1000.2, "step.retry_scheduled", "t1", "a", None, 1, {}))
+    assert fleet.version == version + 1 and fleet.rows["t1"].activity == "retrying"
+    fleet.apply(DashEvent(7, 1000.3, "step.retry_scheduled", "t1", "a", None, 2, {}))
+    assert fleet.version == version + 1  # waiting already
+    fleet.apply(DashEvent(8, 1000.4, "step.started", "t1", "a", None, 2, {}))
+    assert fleet.version == version + 2 and fleet.rows["t1"].activity == "in_progress"

@@ -6,7 +6,8 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.widgets import Static
+from textual.strip import Strip
+from textual.widgets import RichLog, Static
 
 from dashboard.task_table import TaskTable
 from dashboard.widgets import DagPane, EventLog, TimelinePane
@@ -124,6 +125,43 @@ async def test_the_event_log_scrolls_to_its_end_as_it_grows() -> None:
         assert log.max_scroll_y == 30 - log.scrollable_content_region.height
         assert log.scroll_y == log.max_scroll_y
         assert log.vertical_scrollbar.window_virtual_size == 30
+
+
+async def test_the_event_log_paints_what_a_rich_log_paints() -> None:
+    # EventLog reads its style and width once a paint instead of once a line: the lines must be
+    # those RichLog draws, scrolled in both directions, and follow a change of style
+    class StyledLog(App[None]):
+        CSS = "EventLog { background: #202020; color: #e0e0e0; }"
+
+        def compose(self) -> ComposeResult:
+            yield EventLog(max_lines=100, wrap=False)
+
+    app = StyledLog()
+    async with app.run_test(size=(30, 8)) as pilot:
+        log = app.query_one(EventLog)
+        for n in range(40):
+            log.write(f"line {n} " + "x" * n)
+        await pilot.pause()
+
+        def both() -> tuple[list[Strip], list[Strip]]:
+            region = log.size.region
+            mine = log.render_lines(region)
+            log._styles_cache.clear()
+            theirs = RichLog.render_lines(log, region)  # RichLog's render_line, line by line
+            return mine, theirs
+
+        for x, y in ((0, 0), (0, 17), (12, 30)):
+            log.scroll_to(x=x, y=y, animate=False, immediate=True)
+            await pilot.pause()
+            log._styles_cache.clear()
+            mine, theirs = both()
+            assert mine == theirs
+            assert mine[0].text.startswith(f"line {y} " if x == 0 else f"line {y} "[x:] or "x")
+        log.styles.background = "darkred"
+        await pilot.pause()
+        log._styles_cache.clear()
+        mine, theirs = both()
+        assert mine == theirs
 
 
 async def test_the_event_log_keeps_its_newest_line_in_view_when_it_gets_shorter() -> None:
