@@ -128,6 +128,7 @@ class TaskTable(ScrollView, can_focus=True):
         #: while the row's cells are the same
         self._lines: dict[str, tuple[list[Cell], Strip]] = {}
         self._base = Style()  #: the widget's style, read once per paint
+        self._paint_width: int | None = None  #: the content width while a paint is under way
         self._header_drawn: tuple[tuple[int, Style], Strip] | None = None
         self._drawn_width = -1
         self.cursor_row = 0
@@ -226,12 +227,19 @@ class TaskTable(ScrollView, can_focus=True):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # the widget's style walks the DOM (75 us at 200x60), and Textual forgets it at every
-        # refresh: once per paint, not once per line
+        # refresh; the content region is computed anew at each call (half of what a drawn row
+        # cost): both once per paint, not once per line
         self._base = self.rich_style
-        return super().render_lines(crop)
+        self._paint_width = self.scrollable_content_region.width
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._paint_width = None
 
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
+        width = self._paint_width
+        if width is None:
+            width = self.scrollable_content_region.width
         if width != self._drawn_width:
             self._forget_lines()
             self._drawn_width = width
