@@ -305,7 +305,9 @@ class EventLog(RichLog):
     def render_lines(self, crop: Region) -> list[Strip]:
         # ``RichLog.render_line`` reads the widget's style (a walk up the DOM) and its content
         # region for every line, and a log that scrolls repaints every line in view: once per
-        # paint instead (docs/benchmarks.md, "An event costs less to take in")
+        # paint instead (``RichLog._render_line`` still reads the style for a line it has not
+        # cut before, the few a scroll brings in; docs/benchmarks.md, "An event costs less to
+        # take in")
         self._paint = (self.rich_style, self.scrollable_content_region.width)
         try:
             return super().render_lines(crop)

@@ -19,8 +19,9 @@ fresh dashboards and reports each one's CPU and key latencies:
    event plus a second, and each key from the press to the first frame that shows it.
 
 The server's work is in its own process, so the CPU reported is the dashboard's alone.
-``--profile-dir DIR`` writes each replay's cProfile statistics there (``TREE-PRESSms-ROUND.prof``,
-for ``python -m pstats``); the profiler's own cost is then in the CPU it reports.
+``--profile-dir DIR`` writes each replay's cProfile statistics there, as
+``treeN-PRESSms-ROUND.prof`` (N the ``--tree``'s place), for ``python -m pstats``; the
+profiler's own cost is then in the CPU it reports.
 """
 
 from __future__ import annotations
@@ -283,6 +284,8 @@ async def _run(args: argparse.Namespace) -> None:
         lines = recording.read_bytes().splitlines()
         last_seq = json.loads(lines[-1].split(b" ", 1)[1])["seq"]
         print(f"recorded {len(lines) - 1:,} events of {args.registrations:,} registrations")
+        if args.profile_dir:  # made before the burst: a missing one would lose the run's end
+            args.profile_dir.mkdir(parents=True, exist_ok=True)
         async with _replay_server(recording, supervisor.api_url) as url:
             trees: list[str | None] = list(args.tree) or [None]
             for press_ms in (0, args.press_every_ms):
@@ -291,8 +294,8 @@ async def _run(args: argparse.Namespace) -> None:
                 for n in range(args.rounds):
                     for tree in trees if n % 2 == 0 else trees[::-1]:  # alternated
                         profile = None
-                        if args.profile_dir:
-                            tag = Path(tree).name if tree else "this"
+                        if args.profile_dir:  # trees by number: two may share a name
+                            tag = f"tree{trees.index(tree) + 1}"
                             profile = args.profile_dir / f"{tag}-{press_ms}ms-{n}.prof"
                         cpu, latencies = await _replay_in_child(
                             tree, url, supervisor.service_urls, last_seq, press_ms, profile
@@ -338,7 +341,7 @@ def main() -> None:
     parser.add_argument(
         "--profile-dir",
         type=Path,
-        help="write each replay's cProfile statistics here (TREE-PRESSms-ROUND.prof)",
+        help="write each replay's cProfile statistics here (treeN-PRESSms-ROUND.prof)",
     )
     args = parser.parse_args()
     if args.mode == "serve":

@@ -146,6 +146,7 @@ async def test_the_event_log_paints_what_a_rich_log_paints() -> None:
         def both() -> tuple[list[Strip], list[Strip]]:
             region = log.size.region
             mine = log.render_lines(region)
+            assert log._paint is None  # the paint's style and width are not kept past it
             log._styles_cache.clear()
             theirs = RichLog.render_lines(log, region)  # RichLog's render_line, line by line
             return mine, theirs
