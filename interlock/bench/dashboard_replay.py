@@ -284,8 +284,6 @@ async def _run(args: argparse.Namespace) -> None:
         lines = recording.read_bytes().splitlines()
         last_seq = json.loads(lines[-1].split(b" ", 1)[1])["seq"]
         print(f"recorded {len(lines) - 1:,} events of {args.registrations:,} registrations")
-        if args.profile_dir:  # made before the burst: a missing one would lose the run's end
-            args.profile_dir.mkdir(parents=True, exist_ok=True)
         async with _replay_server(recording, supervisor.api_url) as url:
             trees: list[str | None] = list(args.tree) or [None]
             for press_ms in (0, args.press_every_ms):
@@ -344,6 +342,11 @@ def main() -> None:
         help="write each replay's cProfile statistics here (treeN-PRESSms-ROUND.prof)",
     )
     args = parser.parse_args()
+    if args.profile_dir:  # made before the burst: one that cannot be would lose the run's end
+        try:
+            args.profile_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            parser.error(f"--profile-dir {args.profile_dir}: {exc.strerror or exc}")
     if args.mode == "serve":
         _serve(args.recording, args.api)
         return
