@@ -151,14 +151,14 @@ class Fleet:
         if task_id is None:
             return
         kind = event.type
-        row = self.rows.get(task_id)
         if kind in _STEP_TYPES:
-            self._apply_step(row, kind, event.step_name)
+            self._apply_step(self.rows.get(task_id), kind, event.step_name)
             return
         if kind not in _TASK_TYPES:
             return  # service calls, breakers: nothing the list shows
         self._counting = event.seq > self.counts_seq
         self._seq = event.seq
+        row = self.rows.get(task_id)
         was = row.activity if row is not None else None
         if kind == EventType.TASK_CREATED:
             if row is None:
