@@ -78,9 +78,12 @@ AFTER_KEY_S: Final = 0.15
 #: Seconds between two redraws of the task list while the stream changes it (the table is the
 #: dearest pane: about half of a redraw); a key that changes the list draws it at once.
 TABLE_EVERY_S: Final = 1.0
-#: A pick that comes this soon after the previous one (a key held down, a filter cycled) loads
-#: its task only once the picks have paused this long: the list moves at once, and the tasks it
-#: passes over cost neither the orchestrator two reads each nor the dashboard a DAG each.
+#: A pick that comes this soon after the previous one, or while keys come this close together
+#: (a key held down, a filter cycled), loads its task only once the picks and the keys have
+#: paused this long: the list moves at once, and the tasks it passes over cost neither the
+#: orchestrator two reads each nor the dashboard a DAG each. The keys count as well as the
+#: picks because most keys of a storm pick nothing (a filter that lists no task): cycling the
+#: filter twenty times a second had picked every 150-200 ms, each pick a load of its own.
 SELECT_SETTLE_S: Final = 0.15
 #: Rows the task list shows (the newest of the current filter; `s`, `/` and `m` reach the rest):
 #: the table is the dearest pane to redraw.
@@ -185,6 +188,7 @@ class DashboardApp(App[None]):
         self._table_drawn_at = 0.0
         self._panes_drawn_at = 0.0
         self._key_at = -1e9  #: when the last key arrived (monotonic)
+        self._key_before = -1e9  #: when the key before it arrived
         self._events_since_redraw = 0
         self._ends: deque[float] = deque(maxlen=20_000)
         self._saved_ms: list[float] = []
@@ -232,7 +236,7 @@ class DashboardApp(App[None]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
-            self._key_at = time.monotonic()
+            self._key_before, self._key_at = self._key_at, time.monotonic()
         await super().on_event(event)
 
     async def on_unmount(self) -> None:
@@ -631,16 +635,29 @@ class DashboardApp(App[None]):
         self.replay_pos = None
         self._playing = False
         now = time.monotonic()
-        storm, self._picked_at = now - self._picked_at < SELECT_SETTLE_S, now
+        storm = now - self._picked_at < SELECT_SETTLE_S or self._keys_flowing(now)
+        self._picked_at = now
         self._loading = []  # its events from now on wait for its model, not the one shown
         self._load_task(task_id, settle=storm)
         if self.log_filter in ("task", "correlation"):
             self._relog()
 
+    def _keys_flowing(self, now: float) -> bool:
+        """The last two keys came less than :data:`SELECT_SETTLE_S` apart, the last one that
+        recently: someone is typing fast (a single key after a pause loads at once)."""
+        return (
+            now - self._key_at < SELECT_SETTLE_S
+            and self._key_at - self._key_before < SELECT_SETTLE_S
+        )
+
     @work(exclusive=True, group="select")
     async def _load_task(self, task_id: str, settle: bool = False) -> None:
-        if settle:  # exclusive: the next pick cancels this one while it waits
-            await asyncio.sleep(SELECT_SETTLE_S)
+        # exclusive: the next pick cancels this one while it waits
+        while settle:  # until the picks and the keys have paused SELECT_SETTLE_S
+            quiet_s = time.monotonic() - max(self._picked_at, self._key_at)
+            if quiet_s >= SELECT_SETTLE_S:
+                break
+            await asyncio.sleep(SELECT_SETTLE_S - quiet_s)
         try:
             view = await self.client.task(task_id)
             raw = await self.client.task_events(task_id)

@@ -14,6 +14,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, Input, RichLog, Select, Static
 
+from dashboard import app as dashboard_app
 from dashboard.app import LOG_LINES_PER_REDRAW, DashboardApp
 from dashboard.demo_screen import DemoScreen
 from dashboard.dialogs import ConfirmScreen, NumberScreen, ResolveScreen
@@ -465,9 +466,13 @@ async def test_events_of_a_task_just_picked_never_reach_the_task_shown_before(
         await until(pilot, lambda: app.model is not None and app.model.task_id == second)
 
 
-async def test_a_storm_of_keys_loads_only_the_task_the_cursor_stops_on(sandbox: Sandbox) -> None:
+async def test_a_storm_of_keys_loads_only_the_task_the_cursor_stops_on(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A key held down (auto-repeat) moves the list at once; the task it passes over is not
     fetched each time, only the one the cursor rests on."""
+    # longer than any one key of the storm can take to be handled on a slow machine
+    monkeypatch.setattr(dashboard_app, "SELECT_SETTLE_S", 0.6)
     app = sandbox.app()
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.link.state == "live")
@@ -493,6 +498,44 @@ async def test_a_storm_of_keys_loads_only_the_task_the_cursor_stops_on(sandbox: 
         await until(pilot, lambda: app.model is not None and app.model.task_id == rows[4])
         assert loads[-1] == rows[4]  # the last when the keys stopped ...
         assert rows[2] not in loads and rows[3] not in loads  # ... none it only passed over
+
+
+async def test_keys_that_pick_nothing_still_hold_a_storms_loads_back(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys typed fast hold every load back until the keyboard pauses, even when the picks
+    they make come further apart than the settling time: cycling the state filter picks a task
+    only on the filters that list some (most are empty), and each of those picks had been a
+    load of its own (two reads on the orchestrator, a DAG on the dashboard)."""
+    # long enough that no single key of the storm comes that late, even on a slow machine,
+    # and shorter than the presses between two picks take
+    monkeypatch.setattr(dashboard_app, "SELECT_SETTLE_S", 0.6)
+    app = sandbox.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.link.state == "live")
+        await pilot.press("b")
+        assert isinstance(app.screen, NumberScreen)
+        app.screen.query_one(Input).value = "5"
+        await pilot.press("enter")
+        await until(pilot, lambda: sum(s == "complete" for s in states(app).values()) == 5)
+        table = app.query_one("#tasks", TaskTable)
+        await until(pilot, lambda: len(table.rows) == 5 and app.model is not None)
+        rows = table.rows
+        loads: list[str] = []
+        fetch = app.client.task
+
+        async def counted(task_id: str) -> dict[str, object]:
+            loads.append(task_id)
+            return await fetch(task_id)
+
+        app.client.task = counted  # type: ignore[method-assign]
+        # a pick, then 40 presses of `s` (five turns of the filter, back on "all"): longer
+        # than the settling time, though no two keys are that far apart
+        cycle = ["s"] * (5 * len(dashboard_app.STATE_FILTERS))
+        await pilot.press("down", *cycle, "down", *cycle, "down")
+        assert app.selected_id == rows[3]  # the list moved at once
+        await until(pilot, lambda: app.model is not None and app.model.task_id == rows[3])
+        assert loads == [rows[3]]  # only the task the keys stopped on
 
 
 async def test_one_skipped_event_is_one_event(sandbox: Sandbox) -> None:
