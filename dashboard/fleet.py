@@ -110,6 +110,9 @@ class Fleet:
         #: how many rows are ``retrying`` and ``deferred`` (:attr:`TaskRow.activity`), kept as
         #: rows change: the counts line needs them at every key and redraw
         self.waiting_counts: Counter[str] = Counter()
+        #: how many rows are in each state, kept as rows change: a filter that lists none of the
+        #: rows held (most of them, in a burst) answers at once instead of visiting every row
+        self._held: Counter[str] = Counter()
 
     @property
     def total(self) -> int:
@@ -204,12 +207,14 @@ class Fleet:
 
     def _remember(self, row: TaskRow) -> None:
         bisect.insort(self._order, (row.created_at, row.task_id))  # mostly at the end
+        self._held[row.state] += 1
         self._waiting_moved(None, row.activity)
 
     def _forget(self, row: TaskRow) -> None:
         i = bisect.bisect_left(self._order, (row.created_at, row.task_id))
         if i < len(self._order) and self._order[i] == (row.created_at, row.task_id):
             del self._order[i]
+        self._held[row.state] -= 1
         self._waiting_moved(row.activity, None)
 
     def _waiting_moved(self, was: str | None, now: str | None) -> None:
@@ -225,6 +230,8 @@ class Fleet:
             self.counts_stale = self.counts_stale or self._counting
             return
         self._count(row.state, state)
+        self._held[row.state] -= 1
+        self._held[state.value] += 1
         row.state = state.value
         row.completed_at = completed_at
 
@@ -241,8 +248,13 @@ class Fleet:
 
     def newest(self, activity: str | None = None, limit: int = 200) -> list[TaskRow]:
         """The newest rows, optionally only those whose :attr:`TaskRow.activity` or state is
-        ``activity``."""
+        ``activity``. The walk stops once it has every row that matches (a row's activity is its
+        state, or ``retrying`` / ``deferred``, which no state is)."""
+        if activity is not None:
+            limit = min(limit, self._held[activity] + self.waiting_counts[activity])
         rows: list[TaskRow] = []
+        if limit <= 0:
+            return rows
         for row in self._newest_first():
             if activity is None or activity in (row.activity, row.state):
                 rows.append(row)

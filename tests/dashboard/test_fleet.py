@@ -41,7 +41,8 @@ def _check(fleet: Fleet) -> None:
     rows = list(fleet.rows.values())
     by_age = sorted(rows, key=lambda r: (r.created_at, r.task_id), reverse=True)
     assert fleet.newest(limit=10**6) == by_age
-    for activity in ("pending", "in_progress", "retrying", "deferred", "complete"):
+    activities = ("pending", "in_progress", "retrying", "deferred", "complete", "error")
+    for activity in (*activities, "cancelled"):
         expected = [r for r in by_age if activity in (r.activity, r.state)][:5]
         assert fleet.newest(activity, 5) == expected
     for activity in ("retrying", "deferred"):
