@@ -30,7 +30,10 @@ from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
+
+from dashboard.scrollbar import kept_vertical_scrollbar
 
 Cell = str | Text
 #: Rows drawn and kept beyond those shown (a few filters' worth), before the others are forgotten.
@@ -95,6 +98,11 @@ class TaskTable(ScrollView, can_focus=True):
 
     #: A changed row count repaints this widget, not the screen (:func:`quiet_virtual_size`).
     virtual_size = quiet_virtual_size()
+
+    @property
+    def vertical_scrollbar(self) -> ScrollBar:
+        """A scrollbar that keeps the bars it drew: a filter cycled shows the same few again."""
+        return kept_vertical_scrollbar(self)
 
     class _RowMessage(Message):
         def __init__(self, table: TaskTable, cursor_row: int, row_key: str) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.widgets import RichLog, Static
 
+from dashboard.scrollbar import KeptScrollBar
 from dashboard.task_table import TaskTable
 from dashboard.widgets import DagPane, EventLog, TimelinePane
 from tests.dashboard.factories import T0, diamond_retrying
@@ -91,6 +95,54 @@ async def test_the_scrollbar_and_the_scroll_limit_follow_the_row_count() -> None
         table.show([row("a", "running", "1s"), row("b", "running", "1s")])
         await pilot.pause()
         assert table.max_scroll_y == 0 and table.vertical_scrollbar.window_virtual_size == 3
+
+
+async def test_the_scrollbar_paints_what_textual_draws_and_draws_each_bar_once() -> None:
+    """The list's scrollbar keeps the bars it drew (a filter cycled shows the same few):
+    each paint must be what Textual's own scrollbar draws for the bar as it is now, through
+    a changed row count, scroll position, focus and theme."""
+    app = OneTable()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one(CountingTable)
+        bar = table.vertical_scrollbar
+        assert isinstance(bar, KeptScrollBar)
+        drawn: list[object] = []
+        draw = ScrollBar.render_lines
+
+        def counted(self: ScrollBar, crop: Region) -> list[Strip]:
+            drawn.append(crop)
+            return draw(self, crop)
+
+        async def painted() -> list[Strip]:
+            await pilot.pause()  # the screen painted, the bar through KeptScrollBar
+            crop = bar.size.region
+            kept = bar.render_lines(crop)
+            assert kept == draw(bar, crop)  # Textual's own drawing, now
+            return kept
+
+        long = [row(f"task-{n:03}", "running", "1s") for n in range(30)]
+        short = long[:2]
+        with patch.object(ScrollBar, "render_lines", counted):
+            first = await painted()
+            table.show(long)
+            full = await painted()
+            table.show(short)
+            assert await painted() != full
+            drawn.clear()
+            table.show(long)  # a bar drawn before: painted from what was kept
+            assert await painted() == full and not drawn
+            table.scroll_to(y=10, animate=False, immediate=True)
+            assert await painted() != full and drawn
+            table.scroll_to(y=0, animate=False, immediate=True)
+            table.focus()
+            await painted()
+            table.styles.scrollbar_color = "red"
+            table.styles.scrollbar_background = "blue"
+            red = await painted()
+            assert red != full
+            app.theme = "textual-light"
+            assert await painted() != red
+            assert first != full
 
 
 async def test_the_cursor_scrolls_into_view_and_says_where_it_went() -> None:
