@@ -36,6 +36,8 @@ from textual.strip import Strip
 from dashboard.scrollbar import kept_vertical_scrollbar
 
 Cell = str | Text
+#: What a blank line below the rows is painted from (the same for every one).
+_BLANK: Final = Strip([])
 #: Rows drawn and kept beyond those shown (a few filters' worth), before the others are forgotten.
 LINES_KEPT: Final = 1_000
 
@@ -86,7 +88,8 @@ class TaskTable(ScrollView, can_focus=True):
             text-style: $block-cursor-blurred-text-style;
         }
         &:focus {
-            background: $surface-lighten-1;  /* not a tint: a tint recolours every cell at every paint (12 % of a key) */
+            /* lighter, not tinted: a tint recolours every cell at every paint (12 % of a key) */
+            background: $surface-lighten-1;
             & > .task-table--cursor {
                 background: $block-cursor-background;
                 color: $block-cursor-foreground;
@@ -138,6 +141,11 @@ class TaskTable(ScrollView, can_focus=True):
         self._base = Style()  #: the widget's style, read once per paint
         self._paint_width: int | None = None  #: the content width while a paint is under way
         self._header_drawn: tuple[tuple[int, Style], Strip] | None = None
+        #: each line as painted last (Textual's styles and the app's filters applied), by what
+        #: it showed: a row's key -> (the row's drawn line, under the cursor?, the painted line);
+        #: valid while :attr:`_painted_setting` is the paint's (:meth:`_paint_setting`)
+        self._painted: dict[str | None, tuple[Strip | None, bool, Strip]] = {}
+        self._painted_setting: tuple[object, ...] | None = None
         self._drawn_width = -1
         self.cursor_row = 0
 
@@ -176,6 +184,7 @@ class TaskTable(ScrollView, can_focus=True):
             self._cells = {key: list(cells) for key, cells in rows}
             if len(self._lines) > LINES_KEPT:
                 self._lines = {k: v for k, v in self._lines.items() if k in self._cells}
+                self._painted = {k: v for k, v in self._painted.items() if k in self._lines}
             self._resize()
             if was in self._cells:
                 screen_row = self.cursor_row - top
@@ -240,9 +249,85 @@ class TaskTable(ScrollView, can_focus=True):
         self._base = self.rich_style
         self._paint_width = self.scrollable_content_region.width
         try:
-            return super().render_lines(crop)
+            return self._paint(crop)
         finally:
             self._paint_width = None
+
+    def _paint(self, crop: Region) -> list[Strip]:
+        """The lines of ``crop``: each one painted before as it is now is used again; the others
+        go through Textual (its styles and the app's filters), a run of them at a time.
+
+        A filter key repaints the whole list, and Textual styles every line of it anew (the
+        widget's refresh forgets what it styled): about 60 % of what the list's paint cost,
+        where most of a cycled filter's rows are ones it painted before (docs/benchmarks.md,
+        "A key costs less"). A row painted before is the same line wherever it is on screen, as
+        long as the widget has no border or padding (else each line is styled each time)."""
+        setting = self._paint_setting(crop)
+        if setting is None:
+            return super().render_lines(crop)
+        if setting != self._painted_setting:
+            self._painted.clear()
+            self._painted_setting = setting
+        top = round(self.scroll_offset.y)
+        lines: list[Strip] = []
+        missing: list[int] = []  # a run of lines to paint, then theirs filled in
+        for y in crop.line_range:
+            what, drawn = self._line_source(y, top)
+            cursor = y > 0 and top + y - 1 == self.cursor_row
+            painted = self._painted.get(what) if drawn is not None else None
+            if painted is not None and painted[0] is drawn and painted[1] == cursor:
+                if missing:
+                    lines += self._paint_run(crop, missing, top)
+                    missing = []
+                lines.append(painted[2])
+            else:
+                missing.append(y)
+        if missing:
+            lines += self._paint_run(crop, missing, top)
+        return lines
+
+    def _paint_run(self, crop: Region, ys: list[int], top: int) -> list[Strip]:
+        """Lines ``ys`` (consecutive) through Textual, and what they were painted from kept."""
+        lines = super().render_lines(Region(crop.x, ys[0], crop.width, len(ys)))
+        for y, line in zip(ys, lines, strict=True):
+            what, drawn = self._line_source(y, top)
+            cursor = y > 0 and top + y - 1 == self.cursor_row
+            self._painted[what] = (drawn, cursor, line)
+        return lines
+
+    def _line_source(self, y: int, top: int) -> tuple[str | None, Strip | None]:
+        """What screen line ``y`` shows (a row's key; None for the header, ``""`` for a blank
+        line) and the line drawn for it, if it is drawn and still true (None: not yet)."""
+        if y == 0:
+            return None, self._header_drawn[1] if self._header_drawn else None
+        index = top + y - 1
+        if index >= len(self._keys):
+            return "", _BLANK
+        key = self._keys[index]
+        drawn = self._lines.get(key)
+        if drawn is None or not _same_cells(drawn[0], self._cells[key]):
+            return key, None
+        return key, drawn[1]
+
+    def _paint_setting(self, crop: Region) -> tuple[object, ...] | None:
+        """Everything a painted line depends on but what it shows; None when a line depends on
+        where it is (a border or padding)."""
+        styles = self.styles
+        if any(styles.gutter) or any(styles.outline.spacing):
+            return None
+        return (
+            crop.column_span,
+            self.size,
+            self._base,
+            self._drawn_width,
+            self.get_component_rich_style("task-table--cursor"),
+            self.get_component_rich_style("task-table--header"),
+            self.background_colors,
+            tuple(self.get_line_filters()),
+            self.opacity,
+            self.app.ansi_theme,
+            self.app.native_ansi_color,
+        )
 
     def render_line(self, y: int) -> Strip:
         width = self._paint_width
@@ -301,6 +386,7 @@ class TaskTable(ScrollView, can_focus=True):
 
     def _forget_lines(self) -> None:
         self._lines.clear()
+        self._painted.clear()
         self._header_drawn = None
 
     def _resize(self) -> None:

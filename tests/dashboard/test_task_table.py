@@ -8,6 +8,7 @@ from unittest.mock import patch
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.geometry import Region
+from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.widgets import RichLog, Static
@@ -143,6 +144,59 @@ async def test_the_scrollbar_paints_what_textual_draws_and_draws_each_bar_once()
             app.theme = "textual-light"
             assert await painted() != red
             assert first != full
+
+
+async def test_the_list_paints_what_textual_paints_and_styles_a_row_once() -> None:
+    """The list keeps each line as it painted it (Textual's styles and filters applied) and
+    uses it again while the row, the cursor and the setting are the same: every paint must
+    be Textual's own, through new rows, a changed cell, the cursor, a scroll, focus and a
+    theme, and a row painted before is not styled again."""
+    app = OneTable()
+    async with app.run_test(size=(60, 8)) as pilot:
+        table = app.query_one(CountingTable)
+        styled: list[int] = []
+        style = ScrollView.render_lines
+
+        def counted(self: ScrollView, crop: Region) -> list[Strip]:
+            styled.append(crop.height)
+            return style(self, crop)
+
+        async def painted() -> list[Strip]:
+            await pilot.pause()
+            crop = table.size.region
+            lines = table.render_lines(crop)
+            table._styles_cache.clear()  # Textual's own paint, from nothing
+            table._base, table._paint_width = table.rich_style, None
+            assert lines == style(table, crop)
+            return lines
+
+        many = [row(f"task-{n:03}", "running", "1s") for n in range(30)]
+        with patch.object(ScrollView, "render_lines", counted):
+            table.show(many)
+            first = await painted()
+            table.show(many[:1] + many[10:])  # other keys (the cursor's task still on top)
+            await painted()
+            styled.clear()
+            table.show(many)  # back: every row painted before, nothing styled again
+            table.refresh()
+            assert await painted() == first and styled == []
+            table.show(
+                [row(f"task-{n:03}", "complete" if n == 2 else "running", "1s") for n in range(30)]
+            )
+            await painted()
+            assert styled == [1]  # the changed row alone
+            table.move_cursor(row=4)
+            await painted()
+            table.scroll_to(y=5, animate=False, immediate=True)
+            await painted()
+            table.blur()
+            await painted()
+            app.theme = "textual-light"
+            await painted()
+            table.styles.padding = (1, 0)  # a line now depends on where it is: styled each time
+            await painted()
+            table.scroll_to(y=0, animate=False, immediate=True)
+            await painted()
 
 
 async def test_the_cursor_scrolls_into_view_and_says_where_it_went() -> None:
