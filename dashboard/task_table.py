@@ -290,14 +290,17 @@ class TaskTable(ScrollView, can_focus=True):
         """Lines ``ys`` (consecutive) through Textual, and what they were painted from kept."""
         lines = super().render_lines(Region(crop.x, ys[0], crop.width, len(ys)))
         for y, line in zip(ys, lines, strict=True):
-            what, drawn = self._line_source(y, top)
+            what, drawn = self._line_source(y, top, check=False)  # drawn for this paint
             cursor = y > 0 and top + y - 1 == self.cursor_row
             self._painted[what] = (drawn, cursor, line)
         return lines
 
-    def _line_source(self, y: int, top: int) -> tuple[str | None, Strip | None]:
+    def _line_source(
+        self, y: int, top: int, *, check: bool = True
+    ) -> tuple[str | None, Strip | None]:
         """What screen line ``y`` shows (a row's key; None for the header, ``""`` for a blank
-        line) and the line drawn for it, if it is drawn and still true (None: not yet)."""
+        line) and the line drawn for it, if it is drawn and still true (None: not yet; without
+        ``check``, the row's cells are taken to be the ones drawn)."""
         if y == 0:
             return None, self._header_drawn[1] if self._header_drawn else None
         index = top + y - 1
@@ -305,7 +308,7 @@ class TaskTable(ScrollView, can_focus=True):
             return "", _BLANK
         key = self._keys[index]
         drawn = self._lines.get(key)
-        if drawn is None or not _same_cells(drawn[0], self._cells[key]):
+        if drawn is None or (check and not _same_cells(drawn[0], self._cells[key])):
             return key, None
         return key, drawn[1]
 
