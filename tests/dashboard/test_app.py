@@ -466,6 +466,31 @@ async def test_events_of_a_task_just_picked_never_reach_the_task_shown_before(
         await until(pilot, lambda: app.model is not None and app.model.task_id == second)
 
 
+async def five_listed_and_loads_counted(
+    app: DashboardApp, pilot: Pilot[None]
+) -> tuple[list[str], list[str]]:
+    """A burst of five, finished and listed, the newest loaded; then the list's rows and the
+    tasks loaded from here on (each ``GET /tasks/{id}``)."""
+    await until(pilot, lambda: app.link.state == "live")
+    await pilot.press("b")
+    assert isinstance(app.screen, NumberScreen)
+    app.screen.query_one(Input).value = "5"
+    await pilot.press("enter")
+    await until(pilot, lambda: sum(s == "complete" for s in states(app).values()) == 5)
+    table = app.query_one("#tasks", TaskTable)
+    # the list is drawn at a redraw tick
+    await until(pilot, lambda: len(table.rows) == 5 and app.model is not None)
+    loads: list[str] = []
+    fetch = app.client.task
+
+    async def counted(task_id: str) -> dict[str, object]:
+        loads.append(task_id)
+        return await fetch(task_id)
+
+    app.client.task = counted  # type: ignore[method-assign]
+    return table.rows, loads
+
+
 async def test_a_storm_of_keys_loads_only_the_task_the_cursor_stops_on(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -475,24 +500,7 @@ async def test_a_storm_of_keys_loads_only_the_task_the_cursor_stops_on(
     monkeypatch.setattr(dashboard_app, "SELECT_SETTLE_S", 0.6)
     app = sandbox.app()
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.state == "live")
-        await pilot.press("b")
-        assert isinstance(app.screen, NumberScreen)
-        app.screen.query_one(Input).value = "5"
-        await pilot.press("enter")
-        await until(pilot, lambda: sum(s == "complete" for s in states(app).values()) == 5)
-        await until(pilot, lambda: app.model is not None)
-        loads: list[str] = []
-        fetch = app.client.task
-
-        async def counted(task_id: str) -> dict[str, object]:
-            loads.append(task_id)
-            return await fetch(task_id)
-
-        app.client.task = counted  # type: ignore[method-assign]
-        table = app.query_one("#tasks", TaskTable)
-        await until(pilot, lambda: len(table.rows) == 5)  # the list is drawn at a redraw tick
-        rows = table.rows
+        rows, loads = await five_listed_and_loads_counted(app, pilot)
         await pilot.press("down", "down", "down", "down")
         assert app.selected_id == rows[4]  # the list moved at once
         await until(pilot, lambda: app.model is not None and app.model.task_id == rows[4])
@@ -512,23 +520,7 @@ async def test_keys_that_pick_nothing_still_hold_a_storms_loads_back(
     monkeypatch.setattr(dashboard_app, "SELECT_SETTLE_S", 0.6)
     app = sandbox.app()
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.link.state == "live")
-        await pilot.press("b")
-        assert isinstance(app.screen, NumberScreen)
-        app.screen.query_one(Input).value = "5"
-        await pilot.press("enter")
-        await until(pilot, lambda: sum(s == "complete" for s in states(app).values()) == 5)
-        table = app.query_one("#tasks", TaskTable)
-        await until(pilot, lambda: len(table.rows) == 5 and app.model is not None)
-        rows = table.rows
-        loads: list[str] = []
-        fetch = app.client.task
-
-        async def counted(task_id: str) -> dict[str, object]:
-            loads.append(task_id)
-            return await fetch(task_id)
-
-        app.client.task = counted  # type: ignore[method-assign]
+        rows, loads = await five_listed_and_loads_counted(app, pilot)
         # a pick, then 40 presses of `s` (five turns of the filter, back on "all"): longer
         # than the settling time, though no two keys are that far apart
         cycle = ["s"] * (5 * len(dashboard_app.STATE_FILTERS))
