@@ -272,8 +272,7 @@ class TaskTable(ScrollView, can_focus=True):
         lines: list[Strip] = []
         missing: list[int] = []  # a run of lines to paint, then theirs filled in
         for y in crop.line_range:
-            what, drawn = self._line_source(y, top)
-            cursor = y > 0 and top + y - 1 == self.cursor_row
+            what, drawn, cursor = self._line_source(y, top)
             painted = self._painted.get(what) if drawn is not None else None
             if painted is not None and painted[0] is drawn and painted[1] == cursor:
                 if missing:
@@ -290,27 +289,28 @@ class TaskTable(ScrollView, can_focus=True):
         """Lines ``ys`` (consecutive) through Textual, and what they were painted from kept."""
         lines = super().render_lines(Region(crop.x, ys[0], crop.width, len(ys)))
         for y, line in zip(ys, lines, strict=True):
-            what, drawn = self._line_source(y, top, check=False)  # drawn for this paint
-            cursor = y > 0 and top + y - 1 == self.cursor_row
+            what, drawn, cursor = self._line_source(y, top, check=False)  # drawn for this paint
             self._painted[what] = (drawn, cursor, line)
         return lines
 
     def _line_source(
         self, y: int, top: int, *, check: bool = True
-    ) -> tuple[str | None, Strip | None]:
+    ) -> tuple[str | None, Strip | None, bool]:
         """What screen line ``y`` shows (a row's key; None for the header, ``""`` for a blank
-        line) and the line drawn for it, if it is drawn and still true (None: not yet; without
-        ``check``, the row's cells are taken to be the ones drawn)."""
+        line), the line drawn for it if it is drawn and still true (None: not yet; without
+        ``check``, the row's cells are taken to be the ones drawn), and whether the cursor is
+        on it."""
         if y == 0:
-            return None, self._header_drawn[1] if self._header_drawn else None
+            return None, self._header_drawn[1] if self._header_drawn else None, False
         index = top + y - 1
         if index >= len(self._keys):
-            return "", _BLANK
+            return "", _BLANK, False
         key = self._keys[index]
+        cursor = index == self.cursor_row
         drawn = self._lines.get(key)
         if drawn is None or (check and not _same_cells(drawn[0], self._cells[key])):
-            return key, None
-        return key, drawn[1]
+            return key, None, cursor
+        return key, drawn[1], cursor
 
     def _paint_setting(self, crop: Region) -> tuple[object, ...] | None:
         """Everything a painted line depends on but what it shows; None when a line depends on

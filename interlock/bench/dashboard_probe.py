@@ -45,7 +45,7 @@ CATCH_UP_S: Final = 15.0
 #: How often the probe looks at its counts between two presses (it wakes at once when told to
 #: stop). A dashboard on a terminal sleeps until a key or an event comes: the probe looked every
 #: 10 ms at first, a hundred wake-ups a second no dashboard makes, and a burst with the probe
-#: attached ran 5 points slower for them (docs/benchmarks.md, "A key costs less").
+#: attached ran 3 to 5 points slower for them (docs/benchmarks.md, "A key costs less").
 _WATCH_S: Final = 0.1
 #: After the dashboard has drawn all it loaded at the start, before the burst: the services'
 #: first poll and the redraw it brings land here, not on the first key.
